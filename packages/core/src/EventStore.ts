@@ -1,0 +1,221 @@
+/**
+ * The `EventStore` service: append with optimistic concurrency and idempotency, read a stream, read the global log.
+ *
+ * Every implementation (the in-memory one here, PostgreSQL in `@facta/postgres`) keeps the same laws, checked by the
+ * conformance suite in `@facta/testing`:
+ *
+ * - versions within a stream are 1-based and contiguous; an append lands whole or not at all;
+ * - `expectedVersion` is enforced exactly, and a conflict reports the stream's real version;
+ * - appending event ids that are already stored, in the same stream, in the same order, with the same type, schema
+ *   version and data, writes nothing and returns the original result (metadata may differ: a retry has a new trace);
+ *   any other reuse of a stored id is an {@link EventStoreError.IdempotencyConflict};
+ * - the global log is totally ordered by {@link Position.Position} and never skips an event: reading after a
+ *   checkpoint yields every event committed after it, exactly once.
+ *
+ * The store speaks JSON; {@link EventCodec} turns domain events into that JSON and back, and the typed helpers below
+ * ({@link appendEvents}, {@link readEvents}) combine the two.
+ *
+ * @since 0.1.0
+ */
+import { Context, Effect, Layer, Stream } from "effect"
+import type { DateTime, Option } from "effect"
+import type { EventData, EventMetadata, RecordedEvent } from "./Event.ts"
+import type { EventCodec, EventDecodeError, EventEncodeError } from "./EventCodec.ts"
+import { toEventData } from "./EventCodec.ts"
+import type { AppendError, StorageError, StreamNotFound } from "./EventStoreError.ts"
+import type { ExpectedVersion } from "./ExpectedVersion.ts"
+import * as MemoryStore from "./internal/memoryStore.ts"
+import type { Position } from "./Position.ts"
+import type { InvalidStreamId, StreamId } from "./StreamId.ts"
+
+/**
+ * How to append: the expectation on the stream (default {@link ExpectedVersion.any}) and metadata for every event
+ * (each event's own metadata is merged over it).
+ *
+ * @since 0.1.0
+ */
+export interface AppendOptions {
+  readonly expectedVersion?: ExpectedVersion | undefined
+  readonly metadata?: EventMetadata | undefined
+}
+
+/**
+ * What an append did: the stream's version after it (the version to expect next) and each event's global position.
+ *
+ * @since 0.1.0
+ */
+export interface AppendResult {
+  readonly streamId: StreamId
+  readonly nextExpectedVersion: number
+  readonly positions: ReadonlyArray<Position>
+}
+
+/**
+ * One stream's part of an {@link EventStore.appendMany}.
+ *
+ * @since 0.1.0
+ */
+export interface AppendRequest extends AppendOptions {
+  readonly streamId: string
+  readonly events: ReadonlyArray<EventData>
+}
+
+/**
+ * Which part of a stream to read: versions `from` to `to` inclusive (default: all of them), in `direction` order
+ * (default forward), at most `limit` events counted from the start of that order. `backward` with `limit: 1` reads
+ * the last event.
+ *
+ * @since 0.1.0
+ */
+export interface ReadOptions {
+  readonly from?: number | undefined
+  readonly to?: number | undefined
+  readonly direction?: "forward" | "backward" | undefined
+  readonly limit?: number | undefined
+  /** Events fetched per round trip; a tuning knob with no effect on what is read. */
+  readonly batchSize?: number | undefined
+}
+
+/**
+ * Which part of the global log to read: events after the checkpoint `after` (default: from the start), only of the
+ * given categories and event types when these are set.
+ *
+ * @since 0.1.0
+ */
+export interface ReadAllOptions {
+  readonly after?: Position | undefined
+  readonly categories?: ReadonlyArray<string> | undefined
+  readonly types?: ReadonlyArray<string> | undefined
+  readonly batchSize?: number | undefined
+}
+
+/**
+ * What the store knows of a stream.
+ *
+ * @since 0.1.0
+ */
+export interface StreamInfo {
+  readonly streamId: StreamId
+  readonly category: string
+  /** The stream's last version. */
+  readonly version: number
+  readonly createdAt: DateTime.Utc
+  readonly updatedAt: DateTime.Utc
+}
+
+/**
+ * The event store.
+ *
+ * @example
+ * ```ts
+ * import { Effect, Stream } from "effect"
+ * import { Event, EventStore, ExpectedVersion } from "@facta/core"
+ *
+ * const program = Effect.gen(function*() {
+ *   const store = yield* EventStore.EventStore
+ *   const event = { eventId: Event.makeEventIdUnsafe(), type: "Opened", schemaVersion: 1, data: { owner: "ann" } }
+ *   yield* store.append("Account-1", [event], { expectedVersion: ExpectedVersion.noStream })
+ *   return yield* Stream.runCollect(store.read("Account-1"))
+ * }).pipe(Effect.provide(EventStore.layerMemory))
+ * ```
+ *
+ * @since 0.1.0
+ */
+export class EventStore extends Context.Service<
+  EventStore,
+  {
+    /** Appends events to one stream, atomically, checking `expectedVersion`. */
+    readonly append: (
+      streamId: string,
+      events: ReadonlyArray<EventData>,
+      options?: AppendOptions
+    ) => Effect.Effect<AppendResult, AppendError | InvalidStreamId>
+    /** Appends to several streams in one transaction: all of them land, or none does. */
+    readonly appendMany: (
+      requests: ReadonlyArray<AppendRequest>
+    ) => Effect.Effect<ReadonlyArray<AppendResult>, AppendError | InvalidStreamId>
+    /** Reads one stream; fails with `StreamNotFound` when it does not exist. */
+    readonly read: (
+      streamId: string,
+      options?: ReadOptions
+    ) => Stream.Stream<RecordedEvent, StreamNotFound | StorageError | InvalidStreamId>
+    /** Reads the global log after a checkpoint up to its current end, in position order. */
+    readonly readAll: (options?: ReadAllOptions) => Stream.Stream<RecordedEvent, StorageError>
+    /** The stream's version and timestamps, or `None` when it does not exist. */
+    readonly streamInfo: (streamId: string) => Effect.Effect<Option.Option<StreamInfo>, StorageError | InvalidStreamId>
+  }
+>()("@facta/core/EventStore") {}
+
+/**
+ * An in-memory store with exactly the semantics of the PostgreSQL one; for tests, examples and prototypes. Each
+ * build of the layer starts empty.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { EventStore } from "@facta/core"
+ *
+ * const program = EventStore.EventStore.use((store) => store.streamInfo("Order-1"))
+ * Effect.runPromise(program.pipe(Effect.provide(EventStore.layerMemory)))
+ * ```
+ *
+ * @since 0.1.0
+ */
+export const layerMemory: Layer.Layer<EventStore> = Layer.effect(EventStore, Effect.sync(MemoryStore.make))
+
+/**
+ * Encodes domain events with their codec and appends them.
+ *
+ * @example
+ * ```ts
+ * import { Effect, Schema } from "effect"
+ * import { EventCodec, EventStore, ExpectedVersion } from "@facta/core"
+ *
+ * const Deposited = Schema.TaggedStruct("Deposited", { amount: Schema.Int })
+ * const codec = EventCodec.make(Deposited)
+ * const program = EventStore.appendEvents(codec, "Account-1", [Deposited.make({ amount: 5 })], {
+ *   expectedVersion: ExpectedVersion.noStream
+ * })
+ * ```
+ *
+ * @since 0.1.0
+ */
+export const appendEvents = Effect.fnUntraced(function* <A extends { readonly _tag: string }>(
+  codec: EventCodec<A>,
+  streamId: string,
+  events: ReadonlyArray<A>,
+  options?: AppendOptions
+): Effect.fn.Return<AppendResult, AppendError | InvalidStreamId | EventEncodeError, EventStore> {
+  const store = yield* EventStore
+  const data = yield* Effect.forEach(events, (event) => toEventData(codec, event))
+  return yield* store.append(streamId, data, options)
+})
+
+/**
+ * Reads a stream and decodes its events with their codec (upcasting old schema versions).
+ *
+ * @example
+ * ```ts
+ * import { Schema, Stream } from "effect"
+ * import { EventCodec, EventStore } from "@facta/core"
+ *
+ * const Deposited = Schema.TaggedStruct("Deposited", { amount: Schema.Int })
+ * const amounts = EventStore.readEvents(EventCodec.make(Deposited), "Account-1").pipe(
+ *   Stream.map((event) => event.data.amount)
+ * )
+ * ```
+ *
+ * @since 0.1.0
+ */
+export const readEvents = <A extends { readonly _tag: string }>(
+  codec: EventCodec<A>,
+  streamId: string,
+  options?: ReadOptions
+): Stream.Stream<
+  RecordedEvent<A>,
+  StreamNotFound | StorageError | InvalidStreamId | EventDecodeError,
+  EventStore
+> =>
+  Stream.unwrap(
+    EventStore.useSync((store) => store.read(streamId, options).pipe(Stream.mapEffect(codec.decode)))
+  )

@@ -1,0 +1,98 @@
+/**
+ * The ways an event store can refuse or fail, as typed errors that carry what a caller needs to react: the real
+ * versions on a conflict, the ids on an idempotency clash, the cause of a storage failure.
+ *
+ * @since 0.1.0
+ */
+import { Schema } from "effect"
+import * as ExpectedVersion from "./ExpectedVersion.ts"
+
+/**
+ * The stream was not where the append expected it. `actual` is the stream's real last version at the time of the
+ * check (0 when it does not exist).
+ *
+ * @since 0.1.0
+ */
+export class WrongExpectedVersion extends Schema.TaggedError<WrongExpectedVersion>(
+  "@facta/core/WrongExpectedVersion"
+)("WrongExpectedVersion", {
+  streamId: Schema.String,
+  expected: ExpectedVersion.ExpectedVersion,
+  actual: Schema.Int
+}) {
+  override get message() {
+    return `Stream ${this.streamId}: expected ${ExpectedVersion.format(this.expected)}, but it is at version ${this.actual}`
+  }
+}
+
+/**
+ * The stream does not exist.
+ *
+ * @since 0.1.0
+ */
+export class StreamNotFound extends Schema.TaggedError<StreamNotFound>("@facta/core/StreamNotFound")(
+  "StreamNotFound",
+  { streamId: Schema.String }
+) {
+  override get message() {
+    return `Stream ${this.streamId} does not exist`
+  }
+}
+
+/**
+ * Some of an append's event ids are already stored, but not as this exact append: at another stream or version,
+ * with other contents, or only some of them.
+ *
+ * @since 0.1.0
+ */
+export class IdempotencyConflict extends Schema.TaggedError<IdempotencyConflict>("@facta/core/IdempotencyConflict")(
+  "IdempotencyConflict",
+  {
+    streamId: Schema.String,
+    eventIds: Schema.Array(Schema.String),
+    reason: Schema.String
+  }
+) {
+  override get message() {
+    return `Stream ${this.streamId}: event ids ${this.eventIds.join(", ")} were already stored differently (${this.reason})`
+  }
+}
+
+/**
+ * An event cannot be stored as given: a malformed id or type, a duplicate id within the append, or data that is not
+ * storable JSON.
+ *
+ * @since 0.1.0
+ */
+export class InvalidEvent extends Schema.TaggedError<InvalidEvent>("@facta/core/InvalidEvent")("InvalidEvent", {
+  streamId: Schema.String,
+  eventId: Schema.optionalKey(Schema.String),
+  reason: Schema.String
+}) {
+  override get message() {
+    const at = this.eventId === undefined ? "" : ` (event ${this.eventId})`
+    return `Stream ${this.streamId}${at}: ${this.reason}`
+  }
+}
+
+/**
+ * The storage itself failed (connection lost, timeout, disk full...). `cause` holds the original failure.
+ *
+ * @since 0.1.0
+ */
+export class StorageError extends Schema.TaggedError<StorageError>("@facta/core/StorageError")("StorageError", {
+  operation: Schema.String,
+  cause: Schema.Defect()
+}) {
+  override get message() {
+    const cause = this.cause instanceof Error ? this.cause.message : String(this.cause)
+    return `Event store ${this.operation} failed: ${cause}`
+  }
+}
+
+/**
+ * Every error an append can fail with.
+ *
+ * @since 0.1.0
+ */
+export type AppendError = WrongExpectedVersion | IdempotencyConflict | InvalidEvent | StorageError

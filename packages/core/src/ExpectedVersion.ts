@@ -1,0 +1,125 @@
+/**
+ * What an append expects of its stream: the optimistic-concurrency check, with the meanings KurrentDB gives them.
+ *
+ * - `any`: no check; concurrent appends all succeed, one after another.
+ * - `noStream`: the stream must not exist yet.
+ * - `streamExists`: the stream must already hold at least one event.
+ * - `exact(n)`: the stream's last version must be `n` (`exact(0)`: it holds no event).
+ *
+ * Versions are 1-based and contiguous, so a stream with three events is at version 3.
+ *
+ * @since 0.1.0
+ */
+import { Schema } from "effect"
+
+/**
+ * No check.
+ *
+ * @since 0.1.0
+ */
+export const Any = Schema.TaggedStruct("Any", {})
+
+/**
+ * The stream must not exist.
+ *
+ * @since 0.1.0
+ */
+export const NoStream = Schema.TaggedStruct("NoStream", {})
+
+/**
+ * The stream must exist.
+ *
+ * @since 0.1.0
+ */
+export const StreamExists = Schema.TaggedStruct("StreamExists", {})
+
+/**
+ * The stream's last version must be exactly `version`.
+ *
+ * @since 0.1.0
+ */
+export const Exact = Schema.TaggedStruct("Exact", { version: Schema.Int.check(Schema.isGreaterThanOrEqualTo(0)) })
+
+/**
+ * The four kinds of expectation, as a schema so errors that carry one stay serialisable.
+ *
+ * @since 0.1.0
+ */
+export const ExpectedVersion = Schema.Union([Any, NoStream, StreamExists, Exact]).pipe(Schema.toTaggedUnion("_tag"))
+
+/**
+ * @since 0.1.0
+ */
+export type ExpectedVersion = typeof ExpectedVersion.Type
+
+/**
+ * Append without a check.
+ *
+ * @since 0.1.0
+ */
+export const any: ExpectedVersion = Any.make({})
+
+/**
+ * Append only if the stream does not exist.
+ *
+ * @since 0.1.0
+ */
+export const noStream: ExpectedVersion = NoStream.make({})
+
+/**
+ * Append only if the stream exists.
+ *
+ * @since 0.1.0
+ */
+export const streamExists: ExpectedVersion = StreamExists.make({})
+
+/**
+ * Append only if the stream's last version is `version`.
+ *
+ * @example
+ * ```ts
+ * import { ExpectedVersion } from "@facta/core"
+ *
+ * const expected = ExpectedVersion.exact(3)
+ * ExpectedVersion.isSatisfiedBy(expected, 3) // true
+ * ```
+ *
+ * @since 0.1.0
+ */
+export const exact = (version: number): ExpectedVersion => Exact.make({ version })
+
+/**
+ * Whether a stream currently at `actual` (0 when it does not exist) satisfies the expectation.
+ *
+ * @since 0.1.0
+ */
+export const isSatisfiedBy = (expected: ExpectedVersion, actual: number): boolean => {
+  switch (expected._tag) {
+    case "Any":
+      return true
+    case "NoStream":
+      return actual === 0
+    case "StreamExists":
+      return actual > 0
+    case "Exact":
+      return actual === expected.version
+  }
+}
+
+/**
+ * A readable form, for messages: `any`, `no stream`, `stream exists` or the version number.
+ *
+ * @since 0.1.0
+ */
+export const format = (expected: ExpectedVersion): string => {
+  switch (expected._tag) {
+    case "Any":
+      return "any"
+    case "NoStream":
+      return "no stream"
+    case "StreamExists":
+      return "stream exists"
+    case "Exact":
+      return `version ${expected.version}`
+  }
+}

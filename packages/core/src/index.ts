@@ -1,0 +1,10 @@
+/**
+ * @since 0.1.0
+ */
+export * as Event from "./Event.ts"
+export * as EventCodec from "./EventCodec.ts"
+export * as EventStore from "./EventStore.ts"
+export * as EventStoreError from "./EventStoreError.ts"
+export * as ExpectedVersion from "./ExpectedVersion.ts"
+export * as Position from "./Position.ts"
+export * as StreamId from "./StreamId.ts"

@@ -1,0 +1,106 @@
+import type { Schema } from "effect"
+import type { EventData } from "../Event.ts"
+import { InvalidEvent } from "../EventStoreError.ts"
+
+const uuidPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
+// biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are exactly what is rejected
+const controlCharacters = /[\u0000-\u001f\u007f]/
+// An escaped NUL that is not itself an escaped backslash followed by "u0000".
+const escapedNul = /(?<!\\)(?:\\\\)*\\u0000/
+
+/** The longest event type name accepted. */
+export const maxTypeLength = 255
+
+/** An event checked for storage, with its data and metadata serialised once. */
+export interface ValidEvent {
+  readonly event: EventData
+  readonly dataJson: string
+  readonly metadataJson: string
+}
+
+/**
+ * Serialises a JSON value for storage, or says why it cannot be stored the way PostgreSQL's `jsonb` would refuse it:
+ * NUL characters, non-finite numbers, values JSON has no form for.
+ */
+export const serialize = (value: unknown, what: string): string | InvalidReason => {
+  let json: string | undefined
+  try {
+    json = JSON.stringify(value, (_key, v: unknown) => {
+      if (typeof v === "number" && !Number.isFinite(v)) throw new InvalidReason(`${what} holds a non-finite number`)
+      if (typeof v === "bigint") throw new InvalidReason(`${what} holds a bigint; encode it as a string`)
+      return v
+    })
+  } catch (error) {
+    if (error instanceof InvalidReason) return error
+    return new InvalidReason(`${what} is not serialisable as JSON: ${error instanceof Error ? error.message : error}`)
+  }
+  if (json === undefined) return new InvalidReason(`${what} is not a JSON value`)
+  if (escapedNul.test(json)) return new InvalidReason(`${what} contains a NUL character, which cannot be stored`)
+  return json
+}
+
+/** A reason a value was refused; a class so it can travel through `JSON.stringify`'s replacer. */
+export class InvalidReason {
+  readonly reason: string
+  constructor(reason: string) {
+    this.reason = reason
+  }
+}
+
+/**
+ * Validates an append's events for storage: well-formed ids, unique within the append, sane types and versions, and
+ * storable data. Shared by every store so that they refuse exactly the same input.
+ */
+export const validateEvents = (
+  streamId: string,
+  events: ReadonlyArray<EventData>,
+  metadataFor: (event: EventData) => unknown
+): ReadonlyArray<ValidEvent> | InvalidEvent => {
+  const seen = new Set<string>()
+  const valid: Array<ValidEvent> = []
+  for (const event of events) {
+    const invalid = (reason: string) =>
+      new InvalidEvent({
+        streamId,
+        ...(typeof event?.eventId === "string" ? { eventId: event.eventId } : {}),
+        reason
+      })
+    if (typeof event !== "object" || event === null) return invalid("an event must be an object")
+    if (typeof event.eventId !== "string" || !uuidPattern.test(event.eventId)) {
+      return invalid("an event id must be a UUID")
+    }
+    const eventId = event.eventId.toLowerCase()
+    if (seen.has(eventId)) return invalid("the same event id appears twice in one append")
+    seen.add(eventId)
+    if (typeof event.type !== "string" || event.type.length === 0) return invalid("an event type must not be empty")
+    if (event.type.length > maxTypeLength) return invalid(`an event type must be at most ${maxTypeLength} characters`)
+    if (controlCharacters.test(event.type)) return invalid("an event type must not contain control characters")
+    if (!Number.isSafeInteger(event.schemaVersion) || event.schemaVersion < 1 || event.schemaVersion > 32767) {
+      return invalid("a schema version must be an integer from 1 to 32767")
+    }
+    const dataJson = serialize(event.data, "event data")
+    if (dataJson instanceof InvalidReason) return invalid(dataJson.reason)
+    const metadataJson = serialize(metadataFor(event), "event metadata")
+    if (metadataJson instanceof InvalidReason) return invalid(metadataJson.reason)
+    valid.push({ event: eventId === event.eventId ? event : { ...event, eventId: eventId as never }, dataJson, metadataJson })
+  }
+  return valid
+}
+
+/** Structural equality of two JSON values, key order aside (as `jsonb` compares them). */
+export const jsonEquals = (a: Schema.Json | undefined, b: Schema.Json | undefined): boolean => {
+  if (a === b) return true
+  if (typeof a !== "object" || typeof b !== "object" || a === null || b === null) return false
+  if (Array.isArray(a)) {
+    if (!Array.isArray(b) || a.length !== b.length) return false
+    for (let i = 0; i < a.length; i++) if (!jsonEquals(a[i], b[i])) return false
+    return true
+  }
+  if (Array.isArray(b)) return false
+  const ra = a as Record<string, Schema.Json>
+  const rb = b as Record<string, Schema.Json>
+  const keys = Object.keys(ra)
+  if (keys.length !== Object.keys(rb).length) return false
+  for (const key of keys) if (!Object.hasOwn(rb, key) || !jsonEquals(ra[key], rb[key])) return false
+  return true
+}
