@@ -1,0 +1,6 @@
+/**
+ * @since 0.1.0
+ */
+export * as DeciderSpec from "./DeciderSpec.ts"
+export * as EventStoreConformance from "./EventStoreConformance.ts"
+export * as Properties from "./Properties.ts"
