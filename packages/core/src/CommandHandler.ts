@@ -130,7 +130,11 @@ export const load = Effect.fnUntraced(function* <Command, Event extends { readon
 ): Effect.fn.Return<Loaded<State>, LoadError, EventStore> {
   const initial = { state: aggregate.decider.initialState, version: 0 }
   const snapshot = aggregate.snapshot === undefined ? Option.none() : yield* loadSnapshot(aggregate.snapshot, streamId)
-  return yield* fromVersion(aggregate, streamId, Option.getOrElse(snapshot, () => initial))
+  return yield* fromVersion(
+    aggregate,
+    streamId,
+    Option.getOrElse(snapshot, () => initial)
+  )
 })
 
 /**

@@ -7,8 +7,9 @@
  *
  * @since 0.1.0
  */
-import { Clock, Effect, Schema } from "effect"
+
 import type { DateTime } from "effect"
+import { Clock, Effect, Schema } from "effect"
 import * as Uuid from "./internal/uuid.ts"
 import type { Position } from "./Position.ts"
 import type { StreamId } from "./StreamId.ts"

@@ -17,8 +17,9 @@
  *
  * @since 0.1.0
  */
-import { Context, Effect, Layer, Stream } from "effect"
+
 import type { DateTime, Option } from "effect"
+import { Context, Effect, Layer, Stream } from "effect"
 import type { EventData, EventMetadata, RecordedEvent } from "./Event.ts"
 import type { EventCodec, EventDecodeError, EventEncodeError } from "./EventCodec.ts"
 import { toEventData } from "./EventCodec.ts"
@@ -211,11 +212,5 @@ export const readEvents = <A extends { readonly _tag: string }>(
   codec: EventCodec<A>,
   streamId: string,
   options?: ReadOptions
-): Stream.Stream<
-  RecordedEvent<A>,
-  StreamNotFound | StorageError | InvalidStreamId | EventDecodeError,
-  EventStore
-> =>
-  Stream.unwrap(
-    EventStore.useSync((store) => store.read(streamId, options).pipe(Stream.mapEffect(codec.decode)))
-  )
+): Stream.Stream<RecordedEvent<A>, StreamNotFound | StorageError | InvalidStreamId | EventDecodeError, EventStore> =>
+  Stream.unwrap(EventStore.useSync((store) => store.read(streamId, options).pipe(Stream.mapEffect(codec.decode))))

@@ -13,13 +13,14 @@ import * as ExpectedVersion from "./ExpectedVersion.ts"
  *
  * @since 0.1.0
  */
-export class WrongExpectedVersion extends Schema.TaggedError<WrongExpectedVersion>(
-  "@facta/core/WrongExpectedVersion"
-)("WrongExpectedVersion", {
-  streamId: Schema.String,
-  expected: ExpectedVersion.ExpectedVersion,
-  actual: Schema.Int
-}) {
+export class WrongExpectedVersion extends Schema.TaggedError<WrongExpectedVersion>("@facta/core/WrongExpectedVersion")(
+  "WrongExpectedVersion",
+  {
+    streamId: Schema.String,
+    expected: ExpectedVersion.ExpectedVersion,
+    actual: Schema.Int
+  }
+) {
   override get message() {
     return `Stream ${this.streamId}: expected ${ExpectedVersion.format(this.expected)}, but it is at version ${this.actual}`
   }
@@ -30,10 +31,9 @@ export class WrongExpectedVersion extends Schema.TaggedError<WrongExpectedVersio
  *
  * @since 0.1.0
  */
-export class StreamNotFound extends Schema.TaggedError<StreamNotFound>("@facta/core/StreamNotFound")(
-  "StreamNotFound",
-  { streamId: Schema.String }
-) {
+export class StreamNotFound extends Schema.TaggedError<StreamNotFound>("@facta/core/StreamNotFound")("StreamNotFound", {
+  streamId: Schema.String
+}) {
   override get message() {
     return `Stream ${this.streamId} does not exist`
   }

@@ -6,8 +6,9 @@
  *
  * @since 0.1.0
  */
-import { Context, Effect, Layer, Option } from "effect"
+
 import type { DateTime, Schema } from "effect"
+import { Context, Effect, Layer, Option } from "effect"
 import type { StorageError } from "./EventStoreError.ts"
 
 /**
@@ -70,7 +71,10 @@ export const layerMemory: Layer.Layer<SnapshotStore> = Layer.effect(
     return SnapshotStore.of({
       load: (streamId) =>
         Effect.sync(() =>
-          Option.map(Option.fromUndefinedOr(snapshots.get(streamId)), (s) => ({ ...s, state: structuredClone(s.state) }))
+          Option.map(Option.fromUndefinedOr(snapshots.get(streamId)), (s) => ({
+            ...s,
+            state: structuredClone(s.state)
+          }))
         ),
       save: (snapshot) =>
         Effect.sync(() => {

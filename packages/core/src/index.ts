@@ -1,14 +1,15 @@
 /**
  * @since 0.1.0
  */
+
+export * as Aggregate from "./Aggregate.ts"
+export * as CommandHandler from "./CommandHandler.ts"
+export * as Decider from "./Decider.ts"
 export * as Event from "./Event.ts"
 export * as EventCodec from "./EventCodec.ts"
 export * as EventStore from "./EventStore.ts"
 export * as EventStoreError from "./EventStoreError.ts"
 export * as ExpectedVersion from "./ExpectedVersion.ts"
 export * as Position from "./Position.ts"
-export * as StreamId from "./StreamId.ts"
-export * as Aggregate from "./Aggregate.ts"
-export * as CommandHandler from "./CommandHandler.ts"
-export * as Decider from "./Decider.ts"
 export * as Snapshot from "./Snapshot.ts"
+export * as StreamId from "./StreamId.ts"

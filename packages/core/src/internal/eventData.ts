@@ -82,7 +82,11 @@ export const validateEvents = (
     if (dataJson instanceof InvalidReason) return invalid(dataJson.reason)
     const metadataJson = serialize(metadataFor(event), "event metadata")
     if (metadataJson instanceof InvalidReason) return invalid(metadataJson.reason)
-    valid.push({ event: eventId === event.eventId ? event : { ...event, eventId: eventId as never }, dataJson, metadataJson })
+    valid.push({
+      event: eventId === event.eventId ? event : { ...event, eventId: eventId as never },
+      dataJson,
+      metadataJson
+    })
   }
   return valid
 }

@@ -2,13 +2,13 @@ import { Clock, DateTime, Effect, Option, Stream } from "effect"
 import type { EventId, RecordedEvent } from "../Event.ts"
 import { mergeMetadata } from "../Event.ts"
 import type { AppendRequest, AppendResult, EventStore, ReadAllOptions, ReadOptions, StreamInfo } from "../EventStore.ts"
-import { IdempotencyConflict, StreamNotFound, WrongExpectedVersion } from "../EventStoreError.ts"
 import type { InvalidEvent } from "../EventStoreError.ts"
+import { IdempotencyConflict, StreamNotFound, WrongExpectedVersion } from "../EventStoreError.ts"
 import * as ExpectedVersion from "../ExpectedVersion.ts"
 import * as Position from "../Position.ts"
 import * as StreamId from "../StreamId.ts"
-import { jsonEquals, validateEvents } from "./eventData.ts"
 import type { ValidEvent } from "./eventData.ts"
+import { jsonEquals, validateEvents } from "./eventData.ts"
 
 /** The memory store's epoch; a real store bumps its epoch on restore, this one is never restored. */
 const epoch = 1

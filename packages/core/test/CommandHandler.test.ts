@@ -1,0 +1,290 @@
+import { assert, describe, it } from "@effect/vitest"
+import { Aggregate, CommandHandler, Decider, Event, EventStore, ExpectedVersion, Snapshot } from "@facta/core"
+import { DateTime, Effect, Layer, Option, Ref, Schedule, Schema, Stream } from "effect"
+import { TestClock } from "effect/testing"
+
+const Deposited = Schema.TaggedStruct("Deposited", { amount: Schema.Int })
+const Withdrawn = Schema.TaggedStruct("Withdrawn", { amount: Schema.Int })
+type WalletEvent = typeof Deposited.Type | typeof Withdrawn.Type
+type Command =
+  | { readonly _tag: "Deposit"; readonly amount: number }
+  | { readonly _tag: "Withdraw"; readonly amount: number }
+
+class InsufficientFunds extends Schema.TaggedError<InsufficientFunds>()("InsufficientFunds", {
+  balance: Schema.Int,
+  requested: Schema.Int
+}) {}
+
+const State = Schema.Struct({ balance: Schema.Int, operations: Schema.Int })
+type State = typeof State.Type
+
+const makeWallet = (options?: { readonly every?: number; readonly stateVersion?: number; decided?: Ref.Ref<number> }) =>
+  Aggregate.make({
+    category: "Wallet",
+    events: Schema.Union([Deposited, Withdrawn]),
+    decider: Decider.make({
+      initialState: { balance: 0, operations: 0 } as State,
+      decide: (command: Command, state: State) =>
+        Effect.gen(function* () {
+          if (options?.decided) yield* Ref.update(options.decided, (n) => n + 1)
+          if (command._tag === "Deposit") {
+            return command.amount === 0 ? [] : [Deposited.make({ amount: command.amount })]
+          }
+          if (command.amount > state.balance) {
+            return yield* new InsufficientFunds({ balance: state.balance, requested: command.amount })
+          }
+          return [Withdrawn.make({ amount: command.amount })]
+        }),
+      evolve: (state: State, event: WalletEvent): State => ({
+        balance: state.balance + (event._tag === "Deposited" ? event.amount : -event.amount),
+        operations: state.operations + 1
+      })
+    }),
+    snapshot:
+      options?.every === undefined
+        ? undefined
+        : { schema: State, version: options.stateVersion ?? 1, every: options.every }
+  })
+
+const Wallet = makeWallet()
+const deposit = (amount: number): Command => ({ _tag: "Deposit", amount })
+const withdraw = (amount: number): Command => ({ _tag: "Withdraw", amount })
+const live = Layer.merge(EventStore.layerMemory, Snapshot.layerMemory)
+
+describe("CommandHandler.handle", () => {
+  it.effect("loads, decides, appends with the loaded version and returns state, events and positions", () =>
+    Effect.gen(function* () {
+      const first = yield* CommandHandler.handle(Wallet, "Wallet-1", deposit(100))
+      const second = yield* CommandHandler.handle(Wallet, "Wallet-1", withdraw(30))
+      assert.deepStrictEqual(second.state, { balance: 70, operations: 2 })
+      assert.deepStrictEqual(second.events, [Withdrawn.make({ amount: 30 })])
+      assert.strictEqual(first.version, 1)
+      assert.strictEqual(second.version, 2)
+      const stored = yield* Stream.runCollect(
+        EventStore.EventStore.use((s) => Effect.succeed(s.read("Wallet-1"))).pipe(Stream.unwrap)
+      )
+      assert.deepStrictEqual(
+        stored.map((e) => e.position),
+        [...first.positions, ...second.positions]
+      )
+    }).pipe(Effect.provide(live))
+  )
+
+  it.effect("passes domain errors through untouched, appends nothing and does not retry them", () =>
+    Effect.gen(function* () {
+      const decided = yield* Ref.make(0)
+      const wallet = makeWallet({ decided })
+      yield* CommandHandler.handle(wallet, "Wallet-2", deposit(10))
+      const error = yield* Effect.flip(CommandHandler.handle(wallet, "Wallet-2", withdraw(11)))
+      assert.instanceOf(error, InsufficientFunds)
+      assert.deepStrictEqual({ balance: error.balance, requested: error.requested }, { balance: 10, requested: 11 })
+      assert.strictEqual(yield* Ref.get(decided), 2)
+      const info = yield* EventStore.EventStore.use((s) => s.streamInfo("Wallet-2"))
+      assert.strictEqual(Option.getOrThrow(info).version, 1)
+    }).pipe(Effect.provide(live))
+  )
+
+  it.effect("a command that decides nothing appends nothing", () =>
+    Effect.gen(function* () {
+      yield* CommandHandler.handle(Wallet, "Wallet-3", deposit(5))
+      const result = yield* CommandHandler.handle(Wallet, "Wallet-3", deposit(0))
+      assert.strictEqual(result.version, 1)
+      assert.deepStrictEqual(result.positions, [])
+    }).pipe(Effect.provide(live))
+  )
+
+  it.effect("metadata and the current trace flow into every appended event", () =>
+    Effect.gen(function* () {
+      yield* CommandHandler.handle(Wallet, "Wallet-4", deposit(5), {
+        metadata: { actor: "user-7", correlationId: "req-1", causationId: "cmd-1", attributes: { ip: "10.0.0.1" } }
+      }).pipe(Effect.withSpan("request"))
+      const [event] = yield* Stream.runCollect(Stream.unwrap(EventStore.EventStore.useSync((s) => s.read("Wallet-4"))))
+      assert.strictEqual(event!.metadata.actor, "user-7")
+      assert.strictEqual(event!.metadata.correlationId, "req-1")
+      assert.strictEqual(event!.metadata.causationId, "cmd-1")
+      assert.deepStrictEqual(event!.metadata.attributes, { ip: "10.0.0.1" })
+      assert.isString(event!.metadata.traceId)
+      assert.isString(event!.metadata.spanId)
+    }).pipe(Effect.provide(live))
+  )
+
+  it.effect("concurrent commands on one stream all land: conflicts reload and decide again", () =>
+    Effect.gen(function* () {
+      const retry = Schedule.recurs(100)
+      yield* Effect.forEach(
+        Array.from({ length: 40 }, (_, i) => i + 1),
+        (amount) => CommandHandler.handle(Wallet, "Wallet-5", deposit(amount), { retry }),
+        { concurrency: "unbounded" }
+      )
+      const loaded = yield* CommandHandler.load(Wallet, "Wallet-5")
+      assert.deepStrictEqual(loaded.state, { balance: (40 * 41) / 2, operations: 40 })
+      assert.strictEqual(loaded.version, 40)
+    }).pipe(Effect.provide(live))
+  )
+
+  it.effect("two withdrawals racing for the same money: one wins, the other is re-decided and refused", () =>
+    Effect.gen(function* () {
+      yield* CommandHandler.handle(Wallet, "Wallet-6", deposit(100))
+      const results = yield* Effect.forEach(
+        [withdraw(80), withdraw(80)],
+        (command) => Effect.result(CommandHandler.handle(Wallet, "Wallet-6", command, { retry: Schedule.recurs(5) })),
+        { concurrency: "unbounded" }
+      )
+      assert.deepStrictEqual(results.map((r) => (r._tag === "Success" ? "ok" : r.failure._tag)).sort(), [
+        "InsufficientFunds",
+        "ok"
+      ])
+      assert.strictEqual((yield* CommandHandler.load(Wallet, "Wallet-6")).state.balance, 20)
+    }).pipe(Effect.provide(live))
+  )
+
+  it.effect("gives up with WrongExpectedVersion once the retry schedule is exhausted", () =>
+    Effect.gen(function* () {
+      const appends = yield* Ref.make(0)
+      // a store where another writer always gets in first
+      const contended = Layer.effect(
+        EventStore.EventStore,
+        Effect.gen(function* () {
+          const inner = yield* EventStore.EventStore
+          return EventStore.EventStore.of({
+            ...inner,
+            append: (streamId, events, options) =>
+              Ref.update(appends, (n) => n + 1).pipe(
+                Effect.andThen(
+                  inner.append(streamId, [
+                    { eventId: Event.makeEventIdUnsafe(), type: "Deposited", schemaVersion: 1, data: { amount: 1 } }
+                  ])
+                ),
+                Effect.andThen(inner.append(streamId, events, options))
+              )
+          })
+        })
+      ).pipe(Layer.provide(EventStore.layerMemory))
+      const error = yield* Effect.flip(
+        CommandHandler.handle(Wallet, "Wallet-7", deposit(5), { retry: Schedule.recurs(3) }).pipe(
+          Effect.provide(contended)
+        )
+      )
+      assert.strictEqual(error._tag, "WrongExpectedVersion")
+      assert.strictEqual(yield* Ref.get(appends), 4)
+    })
+  )
+})
+
+describe("snapshots", () => {
+  it.effect("are saved every N events and loads fold only what came after", () =>
+    Effect.gen(function* () {
+      const wallet = makeWallet({ every: 3 })
+      for (let i = 1; i <= 7; i++) yield* CommandHandler.handle(wallet, "Wallet-8", deposit(i))
+      const snapshot = Option.getOrThrow(yield* Snapshot.SnapshotStore.use((s) => s.load("Wallet-8")))
+      assert.strictEqual(snapshot.version, 6)
+      assert.deepStrictEqual(snapshot.state, { balance: 21, operations: 6 })
+      const loaded = yield* CommandHandler.load(wallet, "Wallet-8")
+      assert.deepStrictEqual(loaded, { state: { balance: 28, operations: 7 }, version: 7, folded: 1 })
+    }).pipe(Effect.provide(live))
+  )
+
+  it.effect("a snapshot of another state version is ignored and the state is folded from events", () =>
+    Effect.gen(function* () {
+      for (let i = 1; i <= 4; i++) yield* CommandHandler.handle(makeWallet({ every: 2 }), "Wallet-9", deposit(i))
+      const upgraded = makeWallet({ every: 100, stateVersion: 2 })
+      const loaded = yield* CommandHandler.load(upgraded, "Wallet-9")
+      assert.deepStrictEqual(loaded, { state: { balance: 10, operations: 4 }, version: 4, folded: 4 })
+    }).pipe(Effect.provide(live))
+  )
+
+  it.effect("a snapshot that no longer decodes is ignored", () =>
+    Effect.gen(function* () {
+      yield* CommandHandler.handle(Wallet, "Wallet-10", deposit(3))
+      yield* Snapshot.SnapshotStore.use((s) =>
+        s.save({
+          streamId: "Wallet-10",
+          version: 1,
+          stateVersion: 1,
+          state: { nope: true },
+          takenAt: DateTime.makeUnsafe(0)
+        })
+      )
+      const loaded = yield* CommandHandler.load(makeWallet({ every: 10 }), "Wallet-10")
+      assert.deepStrictEqual(loaded.state, { balance: 3, operations: 1 })
+      assert.strictEqual(loaded.folded, 1)
+    }).pipe(Effect.provide(live))
+  )
+
+  it.effect("a terminal state is snapshotted at once", () =>
+    Effect.gen(function* () {
+      const base = makeWallet({ every: 1000 })
+      const terminal = Aggregate.make({
+        ...base,
+        decider: { ...base.decider, isTerminal: (s: State) => s.balance === 0 && s.operations > 0 }
+      })
+      yield* CommandHandler.handle(terminal, "Wallet-11", deposit(5))
+      const result = yield* CommandHandler.handle(terminal, "Wallet-11", withdraw(5))
+      assert.isTrue(result.terminal)
+      const snapshot = yield* Snapshot.SnapshotStore.use((s) => s.load("Wallet-11"))
+      assert.strictEqual(Option.getOrThrow(snapshot).version, 2)
+    }).pipe(Effect.provide(live))
+  )
+
+  it.effect("the store never moves a snapshot backwards within a state version", () =>
+    Effect.gen(function* () {
+      const store = yield* Snapshot.SnapshotStore
+      const at = (version: number, stateVersion = 1) => ({
+        streamId: "Wallet-12",
+        version,
+        stateVersion,
+        state: { v: version },
+        takenAt: DateTime.makeUnsafe(0)
+      })
+      yield* store.save(at(10))
+      yield* store.save(at(4))
+      assert.strictEqual(Option.getOrThrow(yield* store.load("Wallet-12")).version, 10)
+      yield* store.save(at(4, 2))
+      assert.deepStrictEqual(Option.getOrThrow(yield* store.load("Wallet-12")).stateVersion, 2)
+    }).pipe(Effect.provide(Snapshot.layerMemory))
+  )
+})
+
+describe("temporal reads", () => {
+  it.effect("state as of a version and as of an instant", () =>
+    Effect.gen(function* () {
+      const wallet = makeWallet({ every: 2 })
+      yield* TestClock.setTime(Date.parse("2026-01-01T10:00:00Z"))
+      yield* CommandHandler.handle(wallet, "Wallet-13", deposit(100))
+      yield* TestClock.setTime(Date.parse("2026-01-02T10:00:00Z"))
+      yield* CommandHandler.handle(wallet, "Wallet-13", withdraw(40))
+      yield* TestClock.setTime(Date.parse("2026-01-03T10:00:00Z"))
+      yield* CommandHandler.handle(wallet, "Wallet-13", deposit(5))
+
+      const v1 = yield* CommandHandler.loadAsOf(wallet, "Wallet-13", { version: 1 })
+      assert.deepStrictEqual([v1.state.balance, v1.version], [100, 1])
+      const v3 = yield* CommandHandler.loadAsOf(wallet, "Wallet-13", { version: 3 })
+      assert.deepStrictEqual([v3.state.balance, v3.version], [65, 3])
+      const at = (iso: string) => CommandHandler.loadAsOf(wallet, "Wallet-13", { at: DateTime.makeUnsafe(iso) })
+      assert.strictEqual((yield* at("2026-01-01T09:59:59Z")).version, 0)
+      assert.strictEqual((yield* at("2026-01-01T10:00:00Z")).state.balance, 100)
+      assert.strictEqual((yield* at("2026-01-02T23:00:00Z")).state.balance, 60)
+      assert.strictEqual((yield* at("2027-01-01T00:00:00Z")).state.balance, 65)
+      const none = yield* CommandHandler.loadAsOf(wallet, "Wallet-404", { version: 5 })
+      assert.deepStrictEqual(none, { state: { balance: 0, operations: 0 }, version: 0, folded: 0 })
+    }).pipe(Effect.provide(live))
+  )
+})
+
+describe("expected versions through the handler", () => {
+  it.effect("appends with the exact loaded version", () =>
+    Effect.gen(function* () {
+      yield* CommandHandler.handle(Wallet, "Wallet-14", deposit(1))
+      const store = yield* EventStore.EventStore
+      const stale = yield* Effect.flip(
+        store.append(
+          "Wallet-14",
+          [{ eventId: Event.makeEventIdUnsafe(), type: "Deposited", schemaVersion: 1, data: { amount: 1 } }],
+          { expectedVersion: ExpectedVersion.exact(0) }
+        )
+      )
+      assert.strictEqual(stale._tag, "WrongExpectedVersion")
+      assert.strictEqual(stale._tag === "WrongExpectedVersion" ? stale.actual : -1, 1)
+    }).pipe(Effect.provide(live))
+  )
+})

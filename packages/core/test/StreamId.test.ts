@@ -1,0 +1,63 @@
+import { assert, describe, it } from "@effect/vitest"
+import { Position, StreamId } from "@facta/core"
+import { Effect, Schema } from "effect"
+
+describe("StreamId", () => {
+  it.effect("accepts Category-id and splits it at the first dash", () =>
+    Effect.gen(function* () {
+      const id = yield* StreamId.parse("Order-42-a;'\"é")
+      assert.strictEqual(StreamId.category(id), "Order")
+      assert.strictEqual(StreamId.entityId(id), "42-a;'\"é")
+      assert.strictEqual(yield* StreamId.make("Account", "7"), "Account-7")
+    })
+  )
+
+  it.effect.each([
+    ["", "empty"],
+    ["Order", "no dash"],
+    ["-42", "no category"],
+    ["Order-", "no id"],
+    ["Or der-1", "space in the category"],
+    ["1Order-1", "category starting with a digit"],
+    ["Order-\u0000", "NUL"],
+    ["Order-a\nb", "newline"],
+    [`Order-${"x".repeat(StreamId.maxLength)}`, "too long"]
+  ] as const)("rejects %j (%s) with a typed error", ([input]) =>
+    Effect.gen(function* () {
+      const error = yield* Effect.flip(StreamId.parse(input))
+      assert.strictEqual(error._tag, "InvalidStreamId")
+      assert.strictEqual(error.streamId, input)
+      assert.isTrue(error.reason.length > 0)
+    })
+  )
+
+  it("a category with a dash cannot be built", () => {
+    const exit = Effect.runSyncExit(StreamId.make("Bank-Account", "1"))
+    assert.strictEqual(exit._tag, "Failure")
+  })
+
+  it("the schema validates and brands", () => {
+    assert.strictEqual(Schema.decodeUnknownSync(StreamId.StreamId)("Order-1"), "Order-1")
+    assert.throws(() => Schema.decodeUnknownSync(StreamId.StreamId)("Order"))
+  })
+})
+
+describe("Position", () => {
+  it("orders by epoch, then commit, then sequence", () => {
+    const sorted = [
+      Position.make(2, 1n, 1n),
+      Position.make(1, 5n, 9n),
+      Position.make(1, 5n, 3n),
+      Position.make(1, 2n, 100n),
+      Position.start
+    ].sort(Position.order)
+    assert.deepStrictEqual(sorted.map(Position.format), ["0.0.0", "1.2.100", "1.5.3", "1.5.9", "2.1.1"])
+  })
+
+  it("formats and parses checkpoints", () => {
+    const p = Position.make(3, 18446744073709551615n, 42n)
+    assert.isTrue(Position.equals(Position.parse(Position.format(p))!, p))
+    assert.strictEqual(Position.parse("1.2"), undefined)
+    assert.strictEqual(Position.parse("a.b.c"), undefined)
+  })
+})
