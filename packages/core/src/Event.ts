@@ -86,11 +86,12 @@ export const emptyMetadata: EventMetadata = {}
  */
 export const mergeMetadata = (base: EventMetadata, override: EventMetadata | undefined): EventMetadata => {
   if (override === undefined) return base
-  const merged: { -readonly [K in keyof EventMetadata]: EventMetadata[K] } = { ...base, ...override }
+  const merged: Record<string, unknown> = { ...base }
+  for (const [key, value] of Object.entries(override)) if (value !== undefined) merged[key] = value
   if (base.attributes !== undefined && override.attributes !== undefined) {
     merged.attributes = { ...base.attributes, ...override.attributes }
   }
-  return merged
+  return merged as EventMetadata
 }
 
 /**

@@ -29,6 +29,7 @@ export const validate = (input: string): string | undefined => {
   if (input.length === 0) return "a stream id must not be empty"
   if (input.length > maxLength) return `a stream id must be at most ${maxLength} characters (got ${input.length})`
   if (controlCharacters.test(input)) return "a stream id must not contain control characters"
+  if (!input.isWellFormed()) return "a stream id must be valid Unicode (no lone surrogates)"
   const dash = input.indexOf("-")
   if (dash <= 0) return "a stream id must look like `Category-id`"
   if (dash === input.length - 1) return "a stream id needs an id after its category"

@@ -7,6 +7,8 @@ const uuidPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{1
 const controlCharacters = /[\u0000-\u001f\u007f]/
 // An escaped NUL that is not itself an escaped backslash followed by "u0000".
 const escapedNul = /(?<!\\)(?:\\\\)*\\u0000/
+// JSON.stringify escapes lone surrogates (and only those) as \udXXX; jsonb cannot hold them.
+const escapedLoneSurrogate = /(?<!\\)(?:\\\\)*\\ud[89a-f][0-9a-f]{2}/i
 
 /** The longest event type name accepted. */
 export const maxTypeLength = 255
@@ -36,6 +38,9 @@ export const serialize = (value: unknown, what: string): string | InvalidReason 
   }
   if (json === undefined) return new InvalidReason(`${what} is not a JSON value`)
   if (escapedNul.test(json)) return new InvalidReason(`${what} contains a NUL character, which cannot be stored`)
+  if (escapedLoneSurrogate.test(json)) {
+    return new InvalidReason(`${what} contains a lone UTF-16 surrogate, which is not valid Unicode`)
+  }
   return json
 }
 
@@ -75,6 +80,7 @@ export const validateEvents = (
     if (typeof event.type !== "string" || event.type.length === 0) return invalid("an event type must not be empty")
     if (event.type.length > maxTypeLength) return invalid(`an event type must be at most ${maxTypeLength} characters`)
     if (controlCharacters.test(event.type)) return invalid("an event type must not contain control characters")
+    if (!event.type.isWellFormed()) return invalid("an event type must be valid Unicode")
     if (!Number.isSafeInteger(event.schemaVersion) || event.schemaVersion < 1 || event.schemaVersion > 32767) {
       return invalid("a schema version must be an integer from 1 to 32767")
     }
