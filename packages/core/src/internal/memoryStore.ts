@@ -1,14 +1,12 @@
 import { Clock, DateTime, Effect, Option, Stream } from "effect"
 import type { EventId, RecordedEvent } from "../Event.ts"
-import { mergeMetadata } from "../Event.ts"
 import type { AppendRequest, AppendResult, EventStore, ReadAllOptions, ReadOptions, StreamInfo } from "../EventStore.ts"
 import type { InvalidEvent } from "../EventStoreError.ts"
 import { IdempotencyConflict, StreamNotFound, WrongExpectedVersion } from "../EventStoreError.ts"
+import * as Support from "../EventStoreSupport.ts"
 import * as ExpectedVersion from "../ExpectedVersion.ts"
 import * as Position from "../Position.ts"
 import * as StreamId from "../StreamId.ts"
-import type { ValidEvent } from "./eventData.ts"
-import { jsonEquals, validateEvents } from "./eventData.ts"
 
 /** The memory store's epoch; a real store bumps its epoch on restore, this one is never restored. */
 const epoch = 1
@@ -46,16 +44,11 @@ const toRecorded = (stored: Stored): RecordedEvent => ({
   recordedAt: stored.recordedAt
 })
 
-/** A validated request, with its stream id checked and its events serialised. */
-interface Prepared {
-  readonly streamId: StreamId.StreamId
-  readonly expected: ExpectedVersion.ExpectedVersion
-  readonly events: ReadonlyArray<ValidEvent>
-}
+const toStoredEvent = (stored: Stored): Support.StoredEvent => ({ ...stored, data: JSON.parse(stored.dataJson) })
 
 type PlanStep =
   | { readonly _tag: "Retry"; readonly result: AppendResult }
-  | { readonly _tag: "Write"; readonly prepared: Prepared; readonly firstVersion: number }
+  | { readonly _tag: "Write"; readonly prepared: Support.Prepared; readonly firstVersion: number }
 
 export const make = (): EventStore["Service"] => {
   const streams = new Map<string, StreamState>()
@@ -64,81 +57,28 @@ export const make = (): EventStore["Service"] => {
   let commit = 0n
   let sequence = 0n
 
-  const prepare = (request: AppendRequest): Prepared | StreamId.InvalidStreamId | InvalidEvent => {
-    const reason = StreamId.validate(request.streamId)
-    if (reason !== undefined) return new StreamId.InvalidStreamId({ streamId: request.streamId, reason })
-    const metadata = request.metadata ?? {}
-    const events = validateEvents(request.streamId, request.events, (event) => mergeMetadata(metadata, event.metadata))
-    if (!Array.isArray(events)) return events as InvalidEvent
-    return {
-      streamId: request.streamId as StreamId.StreamId,
-      expected: request.expectedVersion ?? ExpectedVersion.any,
-      events
-    }
-  }
-
-  /**
-   * When the append's ids are already stored: the original result if this is the same append again, a conflict
-   * otherwise. `undefined` when none of the ids is stored.
-   */
-  const checkRetry = (prepared: Prepared): AppendResult | IdempotencyConflict | undefined => {
-    const found = prepared.events.map((e) => byEventId.get(e.event.eventId))
-    const stored = found.filter((s): s is Stored => s !== undefined)
-    if (stored.length === 0) return undefined
-    const conflict = (reason: string) =>
-      new IdempotencyConflict({ streamId: prepared.streamId, eventIds: stored.map((s) => s.eventId), reason })
-    if (stored.length < found.length) return conflict("only some of the appended event ids are stored")
-    for (let i = 0; i < stored.length; i++) {
-      const previous = stored[i]!
-      const { event, dataJson } = prepared.events[i]!
-      if (previous.streamId !== prepared.streamId) return conflict(`stored in stream ${previous.streamId}`)
-      if (i > 0 && previous.version !== stored[i - 1]!.version + 1) return conflict("stored in another order")
-      if (previous.type !== event.type || previous.schemaVersion !== event.schemaVersion) {
-        return conflict("stored with another type or schema version")
-      }
-      if (previous.dataJson !== dataJson && !jsonEquals(JSON.parse(previous.dataJson), JSON.parse(dataJson))) {
-        return conflict("stored with other data")
-      }
-    }
-    return {
-      streamId: prepared.streamId,
-      nextExpectedVersion: stored[stored.length - 1]!.version,
-      positions: stored.map((s) => s.position)
-    }
-  }
-
   /** Checks a whole transaction against the current state (and against its own earlier steps) without writing. */
   const plan = (
     requests: ReadonlyArray<AppendRequest>
   ): ReadonlyArray<PlanStep> | WrongExpectedVersion | IdempotencyConflict | InvalidEvent | StreamId.InvalidStreamId => {
+    const prepared = Support.prepareAll(requests)
+    if (!Array.isArray(prepared)) return prepared as Exclude<typeof prepared, ReadonlyArray<Support.Prepared>>
     const pending = new Map<string, number>()
-    const ids = new Set<string>()
     const steps: Array<PlanStep> = []
-    for (const request of requests) {
-      const prepared = prepare(request)
-      if (!("events" in prepared)) return prepared
-      for (const { event } of prepared.events) {
-        if (ids.has(event.eventId)) {
-          return new IdempotencyConflict({
-            streamId: prepared.streamId,
-            eventIds: [event.eventId],
-            reason: "the same event id appears twice in one transaction"
-          })
-        }
-        ids.add(event.eventId)
-      }
-      const retry = checkRetry(prepared)
+    for (const request of prepared as ReadonlyArray<Support.Prepared>) {
+      const found = request.events.flatMap(({ event }) => byEventId.get(event.eventId) ?? [])
+      const retry = Support.matchRetry(request, found.map(toStoredEvent))
       if (retry instanceof IdempotencyConflict) return retry
       if (retry !== undefined) {
         steps.push({ _tag: "Retry", result: retry })
         continue
       }
-      const actual = pending.get(prepared.streamId) ?? streams.get(prepared.streamId)?.events.length ?? 0
-      if (!ExpectedVersion.isSatisfiedBy(prepared.expected, actual)) {
-        return new WrongExpectedVersion({ streamId: prepared.streamId, expected: prepared.expected, actual })
+      const actual = pending.get(request.streamId) ?? streams.get(request.streamId)?.events.length ?? 0
+      if (!ExpectedVersion.isSatisfiedBy(request.expected, actual)) {
+        return new WrongExpectedVersion({ streamId: request.streamId, expected: request.expected, actual })
       }
-      pending.set(prepared.streamId, actual + prepared.events.length)
-      steps.push({ _tag: "Write", prepared, firstVersion: actual + 1 })
+      pending.set(request.streamId, actual + request.events.length)
+      steps.push({ _tag: "Write", prepared: request, firstVersion: actual + 1 })
     }
     return steps
   }
