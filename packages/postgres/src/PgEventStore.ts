@@ -1,0 +1,232 @@
+/**
+ * The PostgreSQL `EventStore`: the same laws as the in-memory store (checked by the same conformance suite), on
+ * `effect/sql` and `@effect/sql-pg`.
+ *
+ * - An append is one round trip: a server-side function that checks the expected version on the stream row (the
+ *   first write of its transaction), inserts the batch with `unnest`, and sends a payload-free `NOTIFY`.
+ * - The global log is read below the transaction-id horizon (`pg_snapshot_xmin(pg_current_snapshot())`), ordered by
+ *   `(epoch, tx_id, global_position)`: every transaction below the horizon has finished, so a reader never skips an
+ *   event that commits late. A long-running writing transaction anywhere in the cluster stalls readers (never makes
+ *   them skip); {@link PgEventStore.horizon} shows it.
+ *
+ * @since 0.1.0
+ */
+import { PgClient } from "@effect/sql-pg"
+import { EventStore, EventStoreError, Position, StreamId } from "@facta/core"
+import { Config, Context, DateTime, Effect, Layer, Option, Stream } from "effect"
+import type { SqlError } from "effect/sql"
+import { SqlClient } from "effect/sql"
+import * as Append from "./internal/append.ts"
+import { type EventRow, eventColumns, toRecorded } from "./internal/rows.ts"
+import * as Migrations from "./Migrations.ts"
+
+/**
+ * Options of the PostgreSQL store.
+ *
+ * @since 0.1.0
+ */
+export interface Options {
+  /** The schema the store's tables live in (default `facta`). */
+  readonly schema?: string | undefined
+  /** Run pending migrations when the layer starts (default `true`). */
+  readonly migrate?: boolean | undefined
+}
+
+/**
+ * What the global-log horizon looks like now: how many committed events readers cannot see yet because an older
+ * transaction is still open, and how long the oldest writing transaction has been running.
+ *
+ * @since 0.1.0
+ */
+export interface Horizon {
+  readonly heldBackEvents: number
+  readonly oldestTransactionSeconds: number
+}
+
+/**
+ * PostgreSQL-specific operations beside the `EventStore` service.
+ *
+ * @since 0.1.0
+ */
+export class PgEventStore extends Context.Service<
+  PgEventStore,
+  {
+    readonly schema: string
+    /** The horizon lag: a stalled log is visible here before anyone notices missing events. */
+    readonly horizon: Effect.Effect<Horizon, EventStoreError.StorageError>
+  }
+>()("@facta/postgres/PgEventStore") {}
+
+const storage = (operation: string) => (cause: SqlError.SqlError) =>
+  new EventStoreError.StorageError({ operation, cause })
+
+/**
+ * Builds the store on the `SqlClient` in context.
+ *
+ * @since 0.1.0
+ */
+export const make = Effect.fnUntraced(function* (options?: Options) {
+  const schema = options?.schema ?? Migrations.defaultSchema
+  if (options?.migrate !== false) yield* Migrations.run(schema)
+  const sql = yield* SqlClient.SqlClient
+  const s = sql(schema)
+  const append = Append.make(sql, schema)
+
+  const streamRow = (streamId: string) =>
+    sql<{ version: number; created_at: Date; updated_at: Date; archived: boolean }>`
+      SELECT version, created_at, updated_at, (archived_at IS NOT NULL OR deleted_at IS NOT NULL) AS archived
+      FROM ${s}.streams WHERE stream_id = ${streamId}`
+
+  const validStreamId = (streamId: string) => {
+    const reason = StreamId.validate(streamId)
+    return reason === undefined
+      ? Effect.succeed(streamId as StreamId.StreamId)
+      : Effect.fail(new StreamId.InvalidStreamId({ streamId, reason }))
+  }
+
+  const read: EventStore.EventStore["Service"]["read"] = (streamId, options) =>
+    Stream.unwrap(
+      Effect.gen(function* () {
+        yield* validStreamId(streamId)
+        const [stream] = yield* streamRow(streamId).pipe(Effect.mapError(storage("read")))
+        if (stream === undefined || stream.archived) return yield* new EventStoreError.StreamNotFound({ streamId })
+        const backward = options?.direction === "backward"
+        const from = Math.max(1, options?.from ?? 1)
+        const to = Math.min(stream.version, options?.to ?? stream.version)
+        const total = Math.max(0, Math.min(to - from + 1, options?.limit ?? Number.POSITIVE_INFINITY))
+        const batchSize = Math.max(1, options?.batchSize ?? 1000)
+        // keyset pages over the version range, in the requested direction
+        return Stream.paginate(backward ? to : from, (next: number) => {
+          const remaining = backward ? next - (to - total) : from + total - next
+          const size = Math.min(batchSize, remaining)
+          if (size <= 0) return Effect.succeed([[], Option.none<number>()] as const)
+          const page = backward
+            ? sql<EventRow>`SELECT ${sql.literal(eventColumns)} FROM ${s}.events
+                WHERE stream_id = ${streamId} AND version <= ${next} ORDER BY version DESC LIMIT ${size}`
+            : sql<EventRow>`SELECT ${sql.literal(eventColumns)} FROM ${s}.events
+                WHERE stream_id = ${streamId} AND version >= ${next} ORDER BY version LIMIT ${size}`
+          return Effect.map(page, (rows) => {
+            const last = backward ? next - rows.length : next + rows.length
+            const done = rows.length < size || size === remaining
+            return [rows.map(toRecorded), done ? Option.none<number>() : Option.some(last)] as const
+          })
+        }).pipe(Stream.mapError(storage("read")))
+      })
+    )
+
+  const readAll: EventStore.EventStore["Service"]["readAll"] = (options) => {
+    const batchSize = Math.max(1, options?.batchSize ?? 1000)
+    const categories = options?.categories?.length ? [...options.categories] : undefined
+    const types = options?.types?.length ? [...options.types] : undefined
+    const filters = sql.and([
+      ...(categories ? [sql`category = ANY(${categories}::text[])`] : []),
+      ...(types ? [sql`type = ANY(${types}::text[])`] : [])
+    ])
+    return Stream.paginate(options?.after ?? Position.start, (after: Position.Position) =>
+      Effect.map(
+        sql<EventRow>`SELECT ${sql.literal(eventColumns)} FROM ${s}.events
+          WHERE (epoch, tx_id, global_position) > (${after.epoch}, ${String(after.commit)}::xid8, ${after.sequence})
+            AND (epoch < (SELECT epoch FROM ${s}.store) OR tx_id < pg_snapshot_xmin(pg_current_snapshot()))
+            AND ${filters}
+          ORDER BY epoch, tx_id, global_position
+          LIMIT ${batchSize}`,
+        (rows) => {
+          const events = rows.map(toRecorded)
+          const last = events.at(-1)
+          return [
+            events,
+            rows.length < batchSize || last === undefined ? Option.none() : Option.some(last.position)
+          ] as const
+        }
+      )
+    ).pipe(Stream.mapError(storage("readAll")))
+  }
+
+  const streamInfo: EventStore.EventStore["Service"]["streamInfo"] = (streamId) =>
+    Effect.gen(function* () {
+      const id = yield* validStreamId(streamId)
+      const [row] = yield* streamRow(streamId).pipe(Effect.mapError(storage("streamInfo")))
+      if (row === undefined || row.archived) return Option.none()
+      return Option.some<EventStore.StreamInfo>({
+        streamId: id,
+        category: StreamId.category(id),
+        version: row.version,
+        createdAt: DateTime.fromDateUnsafe(row.created_at),
+        updatedAt: DateTime.fromDateUnsafe(row.updated_at)
+      })
+    })
+
+  const horizon = Effect.map(
+    sql<{ held_back: bigint; oldest: number | null }>`
+      SELECT
+        (SELECT count(*) FROM ${s}.events
+          WHERE epoch = (SELECT epoch FROM ${s}.store) AND tx_id >= pg_snapshot_xmin(pg_current_snapshot())) AS held_back,
+        (SELECT extract(epoch FROM now() - min(xact_start))::float8 FROM pg_stat_activity
+          WHERE backend_xid IS NOT NULL) AS oldest`,
+    ([row]): Horizon => ({ heldBackEvents: Number(row?.held_back ?? 0), oldestTransactionSeconds: row?.oldest ?? 0 })
+  ).pipe(Effect.mapError(storage("horizon")))
+
+  return {
+    store: EventStore.EventStore.of({
+      append: (streamId, events, options) =>
+        Effect.map(append.transaction([{ streamId, events, ...options }]), (results) => results[0]!),
+      appendMany: append.transaction,
+      read,
+      readAll,
+      streamInfo
+    }),
+    pg: PgEventStore.of({ schema, horizon })
+  }
+})
+
+/**
+ * The store on an existing `SqlClient`, so an application shares its pool; migrates on start unless told not to.
+ *
+ * @example
+ * ```ts
+ * import { PgClient } from "@effect/sql-pg"
+ * import { Layer, Redacted } from "effect"
+ * import { PgEventStore } from "@facta/postgres"
+ *
+ * const Live = PgEventStore.layer({ schema: "facta" }).pipe(
+ *   Layer.provide(PgClient.layer({ url: Redacted.make("postgres://postgres@127.0.0.1:5432/app") }))
+ * )
+ * ```
+ *
+ * @since 0.1.0
+ */
+export const layer = (
+  options?: Options
+): Layer.Layer<EventStore.EventStore | PgEventStore, SqlError.SqlError | unknown, SqlClient.SqlClient> =>
+  Layer.effectContext(
+    Effect.map(make(options), ({ store, pg }) =>
+      Context.make(EventStore.EventStore, store).pipe(Context.add(PgEventStore, pg))
+    )
+  )
+
+/**
+ * The store with its own pool, configured from the environment: `DATABASE_URL` (a redacted secret),
+ * `FACTA_POOL_SIZE` (default 10) and `FACTA_SCHEMA` (default `facta`).
+ *
+ * @example
+ * ```ts
+ * import { PgEventStore } from "@facta/postgres"
+ *
+ * const Live = PgEventStore.layerConfig
+ * ```
+ *
+ * @since 0.1.0
+ */
+export const layerConfig: Layer.Layer<EventStore.EventStore | PgEventStore, unknown> = Layer.unwrap(
+  Effect.gen(function* () {
+    const schema = yield* Config.String("FACTA_SCHEMA").pipe(Config.withDefault(Migrations.defaultSchema))
+    return layer({ schema }).pipe(
+      Layer.provide(
+        PgClient.layerConfig({
+          url: Config.Redacted("DATABASE_URL"),
+          maxConnections: Config.Int("FACTA_POOL_SIZE").pipe(Config.withDefault(10))
+        })
+      )
+    )
+  })
+)

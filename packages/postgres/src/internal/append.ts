@@ -1,0 +1,174 @@
+import {
+  type EventStore,
+  EventStoreError,
+  EventStoreSupport,
+  type ExpectedVersion,
+  Position,
+  type StreamId
+} from "@facta/core"
+import { Effect } from "effect"
+import type { SqlClient } from "effect/sql"
+import { SqlError } from "effect/sql"
+import { AppendStatus, ExpectedKind } from "./schema.ts"
+
+interface AppendRow {
+  readonly status: number
+  readonly version: number | null
+  readonly epoch: number | null
+  readonly tx_id: string | null
+  readonly positions: ReadonlyArray<bigint> | null
+}
+
+interface StoredRow {
+  readonly event_id: string
+  readonly stream_id: string
+  readonly version: number
+  readonly type: string
+  readonly schema_version: number
+  readonly data: unknown
+  readonly epoch: number
+  readonly tx_id: string
+  readonly global_position: bigint
+}
+
+const isSqlError = (u: unknown): u is SqlError.SqlError => SqlError.isSqlError(u)
+
+type AppendFailure =
+  | EventStoreError.WrongExpectedVersion
+  | EventStoreError.IdempotencyConflict
+  | EventStoreError.InvalidEvent
+  | EventStoreError.StorageError
+
+const kindOf = (expected: ExpectedVersion.ExpectedVersion): readonly [number, number] => {
+  switch (expected._tag) {
+    case "Any":
+      return [ExpectedKind.any, 0]
+    case "NoStream":
+      return [ExpectedKind.noStream, 0]
+    case "StreamExists":
+      return [ExpectedKind.streamExists, 0]
+    case "Exact":
+      return [ExpectedKind.exact, expected.version]
+  }
+}
+
+/** Appends through the store's `append` function: one statement per stream, one transaction per call. */
+export const make = (sql: SqlClient.SqlClient, schema: string) => {
+  const s = sql(schema)
+  const storage = (cause: unknown) => new EventStoreError.StorageError({ operation: "append", cause })
+
+  const call = (p: EventStoreSupport.Prepared) => {
+    const [kind, version] = kindOf(p.expected)
+    return sql<AppendRow>`SELECT status, version, epoch, tx_id::text AS tx_id, positions FROM ${s}.append(
+      ${p.streamId}, ${p.category}, ${kind}::smallint, ${version}::integer,
+      ${p.events.map((e) => e.event.eventId)}::uuid[],
+      ${p.events.map((e) => e.event.type)}::text[],
+      ${p.events.map((e) => e.event.schemaVersion)}::smallint[],
+      ${p.events.map((e) => e.dataJson)}::jsonb[],
+      ${p.events.map((e) => e.metadataJson)}::jsonb[])`
+  }
+
+  const lookup = (p: EventStoreSupport.Prepared) =>
+    Effect.map(
+      sql<StoredRow>`SELECT event_id, stream_id, version, type, schema_version, data, epoch, tx_id::text AS tx_id,
+          global_position
+        FROM ${s}.events WHERE event_id = ANY(${p.events.map((e) => e.event.eventId)}::uuid[])`,
+      (rows) =>
+        rows.map(
+          (row): EventStoreSupport.StoredEvent => ({
+            eventId: row.event_id,
+            streamId: row.stream_id,
+            version: row.version,
+            position: Position.make(row.epoch, BigInt(row.tx_id), row.global_position),
+            type: row.type,
+            schemaVersion: row.schema_version,
+            data: row.data
+          })
+        )
+    )
+
+  const currentVersion = (streamId: string) =>
+    Effect.map(
+      sql<{ version: number }>`SELECT version FROM ${s}.streams WHERE stream_id = ${streamId}`,
+      ([row]) => row?.version ?? 0
+    )
+
+  /**
+   * After a refusal (wrong version, or an id that is already stored): the original result when this append already
+   * landed, an idempotency conflict when its ids are stored otherwise, else the version conflict.
+   */
+  const settle = (p: EventStoreSupport.Prepared, actual: Effect.Effect<number, SqlError.SqlError>) =>
+    Effect.flatMap(lookup(p), (found): Effect.Effect<EventStore.AppendResult, AppendFailure | SqlError.SqlError> => {
+      const retry = EventStoreSupport.matchRetry(p, found)
+      if (retry === undefined) {
+        return Effect.flatMap(actual, (version) =>
+          Effect.fail(
+            new EventStoreError.WrongExpectedVersion({ streamId: p.streamId, expected: p.expected, actual: version })
+          )
+        )
+      }
+      return retry instanceof EventStoreError.IdempotencyConflict ? Effect.fail(retry) : Effect.succeed(retry)
+    })
+
+  const one = (p: EventStoreSupport.Prepared) =>
+    Effect.flatMap(call(p), ([row]) => {
+      if (row === undefined) return Effect.die(new Error("append returned no row"))
+      switch (row.status) {
+        case AppendStatus.ok:
+          return Effect.succeed<EventStore.AppendResult>({
+            streamId: p.streamId,
+            nextExpectedVersion: row.version!,
+            positions: (row.positions ?? []).map((position) => Position.make(row.epoch!, BigInt(row.tx_id!), position))
+          })
+        case AppendStatus.idsExist:
+        case AppendStatus.wrongVersion:
+          return settle(p, Effect.succeed(row.version ?? 0))
+        default:
+          return Effect.fail(
+            new EventStoreError.WrongExpectedVersion({
+              streamId: p.streamId,
+              expected: p.expected,
+              actual: row.version ?? 0
+            })
+          )
+      }
+    })
+
+  /** A database-side refusal, seen only when the transaction failed: re-examined outside it. */
+  const classify = (p: EventStoreSupport.Prepared, error: SqlError.SqlError) => {
+    const reason = error.reason
+    const isConflict =
+      (reason._tag === "UniqueViolation" &&
+        (reason.constraint === "events_event_id_key" || reason.constraint === "events_stream_version_key")) ||
+      reason._tag === "SerializationError"
+    return isConflict ? settle(p, currentVersion(p.streamId)) : Effect.fail(storage(error))
+  }
+
+  const transaction = (
+    requests: ReadonlyArray<EventStore.AppendRequest>
+  ): Effect.Effect<ReadonlyArray<EventStore.AppendResult>, AppendFailure | StreamId.InvalidStreamId> => {
+    const prepared = EventStoreSupport.prepareAll(requests)
+    if (!Array.isArray(prepared)) return Effect.fail(prepared as Exclude<typeof prepared, ReadonlyArray<unknown>>)
+    const list = prepared as ReadonlyArray<EventStoreSupport.Prepared>
+    let failedAt = 0
+    const run = Effect.forEach(list, (p, i) =>
+      Effect.suspend(() => {
+        failedAt = i
+        return one(p)
+      })
+    )
+    return (list.length === 1 ? run : sql.withTransaction(run)).pipe(
+      Effect.catch((error) => {
+        if (!isSqlError(error)) return Effect.fail(error)
+        // a refusal the database raised aborted the transaction, so it is examined outside; only a lone append can
+        // turn out to be a retry of one that landed
+        return Effect.flatMap(classify(list[failedAt]!, error), (result) =>
+          list.length === 1 ? Effect.succeed([result]) : Effect.fail(storage(error))
+        )
+      }),
+      Effect.mapError((error) => (isSqlError(error) ? storage(error) : error))
+    )
+  }
+
+  return { transaction }
+}

@@ -1,0 +1,144 @@
+/**
+ * The store's DDL, versioned. Statements are built for one schema name, which is validated as a plain identifier
+ * before it gets here (it is the only text ever spliced into SQL; every value is a bound parameter).
+ */
+
+/** Status codes returned by the append function. */
+export const AppendStatus = {
+  ok: 0,
+  wrongVersion: 1,
+  idsExist: 2,
+  archived: 3,
+  deleted: 4
+} as const
+
+/** Expected-version kinds as the append function takes them. */
+export const ExpectedKind = { any: 0, noStream: 1, streamExists: 2, exact: 3 } as const
+
+export const notifyChannel = (schema: string) => `${schema}_events`
+
+export const migrations = (s: string): ReadonlyArray<readonly [name: string, statements: ReadonlyArray<string>]> => [
+  [
+    "event_store",
+    [
+      `CREATE TABLE ${s}.store (
+        id boolean PRIMARY KEY DEFAULT true CHECK (id),
+        epoch integer NOT NULL DEFAULT 1
+      )`,
+      `INSERT INTO ${s}.store DEFAULT VALUES`,
+      `CREATE TABLE ${s}.streams (
+        stream_id text PRIMARY KEY,
+        category text NOT NULL,
+        version integer NOT NULL CHECK (version >= 0),
+        created_at timestamptz NOT NULL DEFAULT now(),
+        updated_at timestamptz NOT NULL DEFAULT now(),
+        archived_at timestamptz,
+        deleted_at timestamptz
+      )`,
+      `CREATE TABLE ${s}.events (
+        global_position bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        epoch integer NOT NULL,
+        tx_id xid8 NOT NULL DEFAULT pg_current_xact_id(),
+        stream_id text NOT NULL,
+        category text NOT NULL,
+        version integer NOT NULL CHECK (version >= 1),
+        event_id uuid NOT NULL,
+        type text NOT NULL,
+        schema_version smallint NOT NULL CHECK (schema_version >= 1),
+        data jsonb NOT NULL,
+        metadata jsonb NOT NULL,
+        recorded_at timestamptz NOT NULL DEFAULT now(),
+        CONSTRAINT events_stream_version_key UNIQUE (stream_id, version),
+        CONSTRAINT events_event_id_key UNIQUE (event_id)
+      )`,
+      `CREATE INDEX events_log_idx ON ${s}.events (epoch, tx_id, global_position)`,
+      `CREATE INDEX events_category_idx ON ${s}.events (category, epoch, tx_id, global_position)`,
+      `CREATE INDEX events_type_idx ON ${s}.events (type, epoch, tx_id, global_position)`,
+      `CREATE TABLE ${s}.snapshots (
+        stream_id text PRIMARY KEY,
+        version integer NOT NULL,
+        state_version integer NOT NULL,
+        state jsonb NOT NULL,
+        taken_at timestamptz NOT NULL
+      )`,
+      // One round trip per append. The stream row is the first write of the transaction, so the transaction id that
+      // orders the global log is taken by the same statement that checks and moves the stream's head.
+      `CREATE FUNCTION ${s}.append(
+        p_stream_id text,
+        p_category text,
+        p_expected_kind smallint,
+        p_expected_version integer,
+        p_event_ids uuid[],
+        p_types text[],
+        p_schema_versions smallint[],
+        p_data jsonb[],
+        p_metadata jsonb[]
+      ) RETURNS TABLE (status smallint, version integer, epoch integer, tx_id xid8, positions bigint[])
+      LANGUAGE plpgsql AS $fn$
+      DECLARE
+        n integer := coalesce(cardinality(p_event_ids), 0);
+        v integer;
+        stream record;
+        current_epoch integer;
+      BEGIN
+        -- a retry of an append that already landed: a read, which takes no transaction id
+        IF n > 0 AND EXISTS (SELECT 1 FROM ${s}.events e WHERE e.event_id = ANY (p_event_ids)) THEN
+          RETURN QUERY SELECT 2::smallint, NULL::integer, NULL::integer, NULL::xid8, NULL::bigint[];
+          RETURN;
+        END IF;
+        IF n = 0 THEN
+          SELECT st.version, st.archived_at, st.deleted_at INTO stream FROM ${s}.streams st
+            WHERE st.stream_id = p_stream_id;
+          v := coalesce(stream.version, 0);
+          IF (p_expected_kind = 1 AND v <> 0) OR (p_expected_kind = 2 AND v = 0)
+             OR (p_expected_kind = 3 AND v <> p_expected_version) THEN
+            RETURN QUERY SELECT 1::smallint, v, NULL::integer, NULL::xid8, NULL::bigint[];
+          ELSE
+            RETURN QUERY SELECT 0::smallint, v, NULL::integer, NULL::xid8, ARRAY[]::bigint[];
+          END IF;
+          RETURN;
+        END IF;
+        IF p_expected_kind = 0 THEN
+          INSERT INTO ${s}.streams AS st (stream_id, category, version) VALUES (p_stream_id, p_category, n)
+            ON CONFLICT (stream_id) DO UPDATE SET version = st.version + n, updated_at = now()
+            WHERE st.archived_at IS NULL AND st.deleted_at IS NULL
+            RETURNING st.version INTO v;
+        ELSIF p_expected_kind = 1 OR (p_expected_kind = 3 AND p_expected_version = 0) THEN
+          INSERT INTO ${s}.streams AS st (stream_id, category, version) VALUES (p_stream_id, p_category, n)
+            ON CONFLICT (stream_id) DO NOTHING
+            RETURNING st.version INTO v;
+        ELSIF p_expected_kind = 2 THEN
+          UPDATE ${s}.streams st SET version = st.version + n, updated_at = now()
+            WHERE st.stream_id = p_stream_id AND st.archived_at IS NULL AND st.deleted_at IS NULL
+            RETURNING st.version INTO v;
+        ELSE
+          UPDATE ${s}.streams st SET version = st.version + n, updated_at = now()
+            WHERE st.stream_id = p_stream_id AND st.version = p_expected_version
+              AND st.archived_at IS NULL AND st.deleted_at IS NULL
+            RETURNING st.version INTO v;
+        END IF;
+        IF v IS NULL THEN
+          SELECT st.version, st.archived_at, st.deleted_at INTO stream FROM ${s}.streams st
+            WHERE st.stream_id = p_stream_id;
+          RETURN QUERY SELECT
+            (CASE WHEN stream.deleted_at IS NOT NULL THEN 4 WHEN stream.archived_at IS NOT NULL THEN 3 ELSE 1 END)::smallint,
+            coalesce(stream.version, 0), NULL::integer, NULL::xid8, NULL::bigint[];
+          RETURN;
+        END IF;
+        SELECT sto.epoch INTO current_epoch FROM ${s}.store sto;
+        RETURN QUERY
+        WITH inserted AS (
+          INSERT INTO ${s}.events AS ev (epoch, stream_id, category, version, event_id, type, schema_version, data, metadata)
+          SELECT current_epoch, p_stream_id, p_category, v - n + x.ord::integer, x.id, x.type, x.sv, x.data, x.meta
+          FROM unnest(p_event_ids, p_types, p_schema_versions, p_data, p_metadata)
+            WITH ORDINALITY AS x(id, type, sv, data, meta, ord)
+          RETURNING ev.global_position, ev.tx_id
+        )
+        SELECT 0::smallint, v, current_epoch, (array_agg(i.tx_id))[1], array_agg(i.global_position ORDER BY i.global_position)
+        FROM inserted i;
+        PERFORM pg_notify('${s}_events', '');
+      END
+      $fn$`
+    ]
+  ]
+]

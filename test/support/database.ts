@@ -1,0 +1,32 @@
+import { PgClient } from "@effect/sql-pg"
+import { PgEventStore } from "@facta/postgres"
+import { Effect, Layer, Redacted } from "effect"
+import { SqlClient } from "effect/sql"
+import { inject } from "vitest"
+
+/** The URL of the run's PostgreSQL server (see globalSetup.ts). */
+export const databaseUrl = (): string => inject("databaseUrl")
+
+/** A pool on the run's server. */
+export const client = (options?: { readonly maxConnections?: number }) =>
+  PgClient.layer({ url: Redacted.make(databaseUrl()), maxConnections: options?.maxConnections ?? 10 })
+
+/** A schema name no other test file uses. */
+export const uniqueSchema = (prefix: string) =>
+  `${prefix}_${Date.now().toString(36)}_${Math.random().toString(36).slice(2, 8)}`.toLowerCase()
+
+/** Drops the schema when the layer is torn down, so runs against a shared server leave nothing behind. */
+export const dropSchemaOnRelease = (schema: string) =>
+  Layer.effectDiscard(
+    Effect.addFinalizer(() =>
+      Effect.ignore(SqlClient.SqlClient.use((sql) => sql`DROP SCHEMA IF EXISTS ${sql(schema)} CASCADE`))
+    )
+  )
+
+/** A migrated PostgreSQL event store in a schema of its own, on its own pool. */
+export const eventStore = (prefix: string, options?: { readonly maxConnections?: number }) => {
+  const schema = uniqueSchema(prefix)
+  return Layer.mergeAll(PgEventStore.layer({ schema }), dropSchemaOnRelease(schema)).pipe(
+    Layer.provideMerge(client(options))
+  )
+}
