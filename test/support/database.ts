@@ -23,10 +23,10 @@ export const dropSchemaOnRelease = (schema: string) =>
     )
   )
 
+/** A migrated PostgreSQL event store in the given schema, on its own pool (the schema is dropped afterwards). */
+export const eventStoreIn = (schema: string, options?: { readonly maxConnections?: number }) =>
+  Layer.mergeAll(PgEventStore.layer({ schema }), dropSchemaOnRelease(schema)).pipe(Layer.provideMerge(client(options)))
+
 /** A migrated PostgreSQL event store in a schema of its own, on its own pool. */
-export const eventStore = (prefix: string, options?: { readonly maxConnections?: number }) => {
-  const schema = uniqueSchema(prefix)
-  return Layer.mergeAll(PgEventStore.layer({ schema }), dropSchemaOnRelease(schema)).pipe(
-    Layer.provideMerge(client(options))
-  )
-}
+export const eventStore = (prefix: string, options?: { readonly maxConnections?: number }) =>
+  eventStoreIn(uniqueSchema(prefix), options)

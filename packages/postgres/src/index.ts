@@ -3,3 +3,4 @@
  */
 export * as Migrations from "./Migrations.ts"
 export * as PgEventStore from "./PgEventStore.ts"
+export * as PgSnapshotStore from "./PgSnapshotStore.ts"

@@ -1,0 +1,68 @@
+/**
+ * The PostgreSQL `SnapshotStore`: one row per stream in the store's `snapshots` table, written with the version rules
+ * of `Snapshot.supersedes` enforced in SQL (a snapshot never moves a stream backwards within a state version).
+ *
+ * @since 0.1.0
+ */
+import { EventStoreError, Snapshot } from "@facta/core"
+import { DateTime, Effect, Layer, Option, type Schema } from "effect"
+import { SqlClient } from "effect/sql"
+import * as Migrations from "./Migrations.ts"
+
+/**
+ * Builds the snapshot store on the `SqlClient` in context, in the store's schema (migrated by the event store's
+ * layer, or by `Migrations.run`).
+ *
+ * @since 0.1.0
+ */
+export const make = Effect.fnUntraced(function* (options?: { readonly schema?: string | undefined }) {
+  const sql = yield* SqlClient.SqlClient
+  const s = sql(options?.schema ?? Migrations.defaultSchema)
+  const storage = (operation: string) => (cause: unknown) => new EventStoreError.StorageError({ operation, cause })
+  return Snapshot.SnapshotStore.of({
+    load: (streamId) =>
+      sql<{ version: number; state_version: number; state: Schema.Json; taken_at: Date }>`
+        SELECT version, state_version, state, taken_at FROM ${s}.snapshots WHERE stream_id = ${streamId}`.pipe(
+        Effect.map(([row]) =>
+          Option.map(
+            Option.fromUndefinedOr(row),
+            (r): Snapshot.Snapshot => ({
+              streamId,
+              version: r.version,
+              stateVersion: r.state_version,
+              state: r.state,
+              takenAt: DateTime.fromDateUnsafe(r.taken_at)
+            })
+          )
+        ),
+        Effect.mapError(storage("loadSnapshot"))
+      ),
+    save: (snapshot) =>
+      sql`INSERT INTO ${s}.snapshots AS sn (stream_id, version, state_version, state, taken_at)
+        VALUES (${snapshot.streamId}, ${snapshot.version}, ${snapshot.stateVersion}, ${JSON.stringify(snapshot.state)}::jsonb,
+          ${DateTime.toDateUtc(snapshot.takenAt)})
+        ON CONFLICT (stream_id) DO UPDATE
+          SET version = excluded.version, state_version = excluded.state_version, state = excluded.state,
+              taken_at = excluded.taken_at
+          WHERE sn.state_version <> excluded.state_version OR sn.version < excluded.version`.pipe(
+        Effect.asVoid,
+        Effect.mapError(storage("saveSnapshot"))
+      )
+  })
+})
+
+/**
+ * The snapshot store on an existing `SqlClient`.
+ *
+ * @example
+ * ```ts
+ * import { Layer } from "effect"
+ * import { PgEventStore, PgSnapshotStore } from "@facta/postgres"
+ *
+ * const Stores = Layer.mergeAll(PgEventStore.layer(), PgSnapshotStore.layer())
+ * ```
+ *
+ * @since 0.1.0
+ */
+export const layer = (options?: { readonly schema?: string | undefined }) =>
+  Layer.effect(Snapshot.SnapshotStore, make(options))
