@@ -2,7 +2,7 @@ import { assert, layer } from "@effect/vitest"
 import { Aggregate, CommandHandler, Decider, Snapshot } from "@facta/core"
 import { PgSnapshotStore } from "@facta/postgres"
 import { DateTime, Effect, Layer, Option, Schema } from "effect"
-import * as Database from "./support/database.ts"
+import * as Database from "../support/database.ts"
 
 const schema = Database.uniqueSchema("snapshots")
 const Live = PgSnapshotStore.layer({ schema }).pipe(Layer.provideMerge(Database.eventStoreIn(schema)))
