@@ -9,8 +9,8 @@
 import { AssertionError } from "node:assert"
 import { inspect } from "node:util"
 import { Decider } from "@facta/core"
-import { Arbitrary, Cause, Effect, Exit } from "effect"
 import type { Schema } from "effect"
+import { Arbitrary, Cause, Effect, Exit } from "effect"
 
 /**
  * A command `decide` accepted: the events it returned and the state after them.

@@ -1,6 +1,7 @@
 import { assert, describe } from "@effect/vitest"
 import { EventStore, ExpectedVersion, Position } from "@facta/core"
 import { Effect, Option } from "effect"
+import type { It } from "./conformanceHelpers.ts"
 import {
   assertIncreasing,
   assertNoStream,
@@ -13,7 +14,6 @@ import {
   uniqueCategory,
   uniqueStream
 } from "./conformanceHelpers.ts"
-import type { It } from "./conformanceHelpers.ts"
 
 /** Appending, versions and optimistic concurrency. */
 export const register = (it: It): void => {

@@ -1,6 +1,7 @@
 import { assert, describe } from "@effect/vitest"
 import { EventStore, ExpectedVersion, Position } from "@facta/core"
 import { Effect, Stream } from "effect"
+import type { It } from "./conformanceHelpers.ts"
 import {
   assertIncreasing,
   assertNoStream,
@@ -14,7 +15,6 @@ import {
   readStream,
   uniqueCategory
 } from "./conformanceHelpers.ts"
-import type { It } from "./conformanceHelpers.ts"
 
 /** Asserts that a category holds exactly the given event ids, in log order. */
 const assertCategory = Effect.fnUntraced(function* (category: string, ids: ReadonlyArray<string>) {

@@ -1,8 +1,8 @@
-import { assert } from "@effect/vitest"
 import type { Vitest } from "@effect/vitest"
+import { assert } from "@effect/vitest"
 import { Event, EventStore, Position } from "@facta/core"
-import { Cause, Effect, Exit, Option, Stream } from "effect"
 import type { Schema } from "effect"
+import { Cause, Effect, Exit, Option, Stream } from "effect"
 
 /** The test helpers of a conformance block: every case gets the store under test. */
 export type It = Vitest.MethodsNonLive<EventStore.EventStore>

@@ -1,6 +1,7 @@
 import { assert, describe } from "@effect/vitest"
 import { Event, EventStore, ExpectedVersion } from "@facta/core"
 import { Effect } from "effect"
+import type { It } from "./conformanceHelpers.ts"
 import {
   assertNoStream,
   assertSamePositions,
@@ -14,7 +15,6 @@ import {
   uniqueCategory,
   uniqueStream
 } from "./conformanceHelpers.ts"
-import type { It } from "./conformanceHelpers.ts"
 
 /** Retries of an append: the same event ids again. */
 export const register = (it: It): void => {

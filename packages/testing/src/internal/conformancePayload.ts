@@ -1,8 +1,8 @@
 import { assert, describe } from "@effect/vitest"
 import { EventCodec, EventStore } from "@facta/core"
 import { Effect, Schema, Stream } from "effect"
-import { event, expectFailure, readCategories, readStream, uniqueCategory, uniqueStream } from "./conformanceHelpers.ts"
 import type { It } from "./conformanceHelpers.ts"
+import { event, expectFailure, readCategories, readStream, uniqueCategory, uniqueStream } from "./conformanceHelpers.ts"
 
 const Deposited = Schema.TaggedStruct("Deposited", { amount: Schema.Int })
 const Renamed = Schema.TaggedStruct("Renamed", { name: Schema.String, by: Schema.String })

@@ -1,7 +1,8 @@
 import { assert, describe } from "@effect/vitest"
-import { EventStore, ExpectedVersion, Position } from "@facta/core"
 import type { Event } from "@facta/core"
+import { EventStore, ExpectedVersion, Position } from "@facta/core"
 import { Effect, Fiber, Ref, Result } from "effect"
+import type { ConformanceOptions, It } from "./conformanceHelpers.ts"
 import {
   assertIncreasing,
   assertSamePositions,
@@ -14,7 +15,6 @@ import {
   uniqueCategory,
   uniqueStream
 } from "./conformanceHelpers.ts"
-import type { ConformanceOptions, It } from "./conformanceHelpers.ts"
 
 const range = (n: number): Array<number> => Array.from({ length: n }, (_, i) => i)
 

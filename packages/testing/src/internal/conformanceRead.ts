@@ -1,6 +1,7 @@
 import { assert, describe } from "@effect/vitest"
 import { EventStore, ExpectedVersion, Position } from "@facta/core"
 import { DateTime, Effect, Option } from "effect"
+import type { It } from "./conformanceHelpers.ts"
 import {
   assertSamePositions,
   event,
@@ -11,7 +12,6 @@ import {
   readStream,
   uniqueStream
 } from "./conformanceHelpers.ts"
-import type { It } from "./conformanceHelpers.ts"
 
 const versionsOf = (list: ReadonlyArray<{ readonly version: number }>): Array<number> => list.map((e) => e.version)
 

@@ -1,6 +1,7 @@
 import { assert, describe } from "@effect/vitest"
 import { EventStore, Position } from "@facta/core"
 import { DateTime, Effect, Stream } from "effect"
+import type { It } from "./conformanceHelpers.ts"
 import {
   assertIncreasing,
   assertSamePositions,
@@ -12,7 +13,6 @@ import {
   uniqueCategory,
   uniqueStream
 } from "./conformanceHelpers.ts"
-import type { It } from "./conformanceHelpers.ts"
 
 /** The position of a marker event appended now, in a stream of its own: a checkpoint before anything written next. */
 const checkpoint = Effect.gen(function* () {

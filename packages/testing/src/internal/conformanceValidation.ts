@@ -1,8 +1,9 @@
 import { assert, describe } from "@effect/vitest"
-import { EventStore } from "@facta/core"
 import type { Event } from "@facta/core"
-import { Effect, Option } from "effect"
+import { EventStore } from "@facta/core"
 import type { Schema } from "effect"
+import { Effect, Option } from "effect"
+import type { It } from "./conformanceHelpers.ts"
 import {
   assertNoStream,
   assertVersion,
@@ -14,7 +15,6 @@ import {
   uniqueCategory,
   uniqueStream
 } from "./conformanceHelpers.ts"
-import type { It } from "./conformanceHelpers.ts"
 
 /**
  * Asserts that appending a valid event then `bad` to a fresh stream is an `InvalidEvent` naming the stream (and the
