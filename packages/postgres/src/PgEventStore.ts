@@ -124,11 +124,11 @@ export const make = Effect.fnUntraced(function* (options?: Options) {
     ])
     return Stream.paginate(options?.after ?? Position.start, (after: Position.Position) =>
       Effect.map(
-        sql<EventRow>`SELECT ${sql.literal(eventColumns)} FROM ${s}.events
-          WHERE (epoch, tx_id, global_position) > (${after.epoch}, ${String(after.commit)}::xid8, ${after.sequence})
-            AND (epoch < (SELECT epoch FROM ${s}.store) OR tx_id < pg_snapshot_xmin(pg_current_snapshot()))
+        sql<EventRow>`SELECT ${sql.literal(eventColumns)} FROM ${s}.events e
+          WHERE (e.epoch, e.tx_id, e.global_position) > (${after.epoch}, ${String(after.commit)}::xid8, ${after.sequence})
+            AND (e.epoch < (SELECT epoch FROM ${s}.store) OR e.tx_id < pg_snapshot_xmin(pg_current_snapshot()))
             AND ${filters}
-          ORDER BY epoch, tx_id, global_position
+          ORDER BY e.epoch, e.tx_id, e.global_position
           LIMIT ${batchSize}`,
         (rows) => {
           const events = rows.map(toRecorded)
