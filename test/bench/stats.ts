@@ -1,0 +1,42 @@
+/** Small statistics and formatting helpers for the benchmark's report. */
+
+export interface Summary {
+  readonly median: number
+  readonly min: number
+  readonly max: number
+  readonly samples: number
+}
+
+export const summarize = (values: ReadonlyArray<number>): Summary => {
+  if (values.length === 0) return { median: Number.NaN, min: Number.NaN, max: Number.NaN, samples: 0 }
+  const sorted = [...values].sort((a, b) => a - b)
+  const mid = Math.floor(sorted.length / 2)
+  const median = sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2
+  return { median, min: sorted[0]!, max: sorted[sorted.length - 1]!, samples: sorted.length }
+}
+
+/** A rate such as `12,345`. */
+export const rate = (n: number): string => (Number.isFinite(n) ? Math.round(n).toLocaleString("en-US") : "n/a")
+
+/** Milliseconds with a precision that suits their size. */
+export const ms = (n: number): string =>
+  !Number.isFinite(n) ? "n/a" : n < 10 ? n.toFixed(2) : n < 100 ? n.toFixed(1) : n.toFixed(0)
+
+export const rateSpread = (s: Summary): string => `${rate(s.min)}–${rate(s.max)}`
+
+export const msSpread = (s: Summary): string => `${ms(s.min)}–${ms(s.max)}`
+
+export const ratio = (a: number, b: number): string => {
+  if (!(b > 0) || !Number.isFinite(a)) return "n/a"
+  const r = a / b
+  return `${r >= 0.1 ? r.toFixed(2) : r.toPrecision(2)}x`
+}
+
+/** Renders a markdown table with right-aligned numeric columns (every column but the first). */
+export const markdownTable = (header: ReadonlyArray<string>, rows: ReadonlyArray<ReadonlyArray<string>>): string => {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length)))
+  const line = (cells: ReadonlyArray<string>) =>
+    `| ${cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join(" | ")} |`
+  const rule = `|${widths.map((w, i) => (i === 0 ? `${"-".repeat(w + 2)}` : `${"-".repeat(w + 1)}:`)).join("|")}|`
+  return [line(header), rule, ...rows.map(line)].join("\n")
+}
