@@ -9,9 +9,9 @@
  * @since 0.1.0
  */
 import { AssertionError, deepStrictEqual } from "node:assert"
-import { inspect } from "node:util"
 import { Decider } from "@facta/core"
 import { Cause, Effect, Result } from "effect"
+import { show } from "./internal/show.ts"
 
 /**
  * A decider and the state a scenario starts from.
@@ -286,12 +286,3 @@ const assertionError = (
   delete (error as { diff?: unknown }).diff
   return Object.assign(error, fields, { showDiff: false })
 }
-
-const show = (value: unknown): string => {
-  if (!(value instanceof Error)) return inspect(value, inspectOptions)
-  const { _tag, ...fields } = value as Error & { readonly _tag?: unknown }
-  if (typeof _tag !== "string") return `${value.name}: ${value.message}`
-  return Object.keys(fields).length === 0 ? _tag : `${_tag} ${inspect(fields, inspectOptions)}`
-}
-
-const inspectOptions = { depth: 8, breakLength: Number.POSITIVE_INFINITY, compact: true } as const

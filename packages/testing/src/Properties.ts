@@ -7,10 +7,10 @@
  * @since 0.1.0
  */
 import { AssertionError } from "node:assert"
-import { inspect } from "node:util"
 import { Decider } from "@facta/core"
 import type { Schema } from "effect"
 import { Arbitrary, Cause, Effect, Exit } from "effect"
+import { show } from "./internal/show.ts"
 
 /**
  * A command `decide` accepted: the events it returned and the state after them.
@@ -360,12 +360,3 @@ const describeHistory = (history: ReadonlyArray<Step<unknown, unknown, unknown, 
             : `  #${step.index} ${show(step.command)} -> rejected: ${show(step.error)}`
         )
         .join("\n")
-
-const show = (value: unknown): string => {
-  if (!(value instanceof Error)) return inspect(value, inspectOptions)
-  const { _tag, ...fields } = value as Error & { readonly _tag?: unknown }
-  if (typeof _tag !== "string") return `${value.name}: ${value.message}`
-  return Object.keys(fields).length === 0 ? _tag : `${_tag} ${inspect(fields, inspectOptions)}`
-}
-
-const inspectOptions = { depth: 8, breakLength: Number.POSITIVE_INFINITY, compact: true } as const
