@@ -14,7 +14,7 @@
 import { PgClient } from "@effect/sql-pg"
 import { EventStore, EventStoreError, Position, StreamId } from "@facta/core"
 import { Config, Context, DateTime, Effect, Layer, Option, Stream } from "effect"
-import type { SqlError } from "effect/sql"
+import type { Migrator, SqlError } from "effect/sql"
 import { SqlClient } from "effect/sql"
 import * as Append from "./internal/append.ts"
 import { type EventRow, eventColumns, toRecorded } from "./internal/rows.ts"
@@ -77,17 +77,10 @@ export const make = Effect.fnUntraced(function* (options?: Options) {
       SELECT version, created_at, updated_at, (archived_at IS NOT NULL OR deleted_at IS NOT NULL) AS archived
       FROM ${s}.streams WHERE stream_id = ${streamId}`
 
-  const validStreamId = (streamId: string) => {
-    const reason = StreamId.validate(streamId)
-    return reason === undefined
-      ? Effect.succeed(streamId as StreamId.StreamId)
-      : Effect.fail(new StreamId.InvalidStreamId({ streamId, reason }))
-  }
-
   const read: EventStore.EventStore["Service"]["read"] = (streamId, options) =>
     Stream.unwrap(
       Effect.gen(function* () {
-        yield* validStreamId(streamId)
+        yield* StreamId.parse(streamId)
         const [stream] = yield* streamRow(streamId).pipe(Effect.mapError(storage("read")))
         if (stream === undefined || stream.archived) return yield* new EventStoreError.StreamNotFound({ streamId })
         const backward = options?.direction === "backward"
@@ -144,7 +137,7 @@ export const make = Effect.fnUntraced(function* (options?: Options) {
 
   const streamInfo: EventStore.EventStore["Service"]["streamInfo"] = (streamId) =>
     Effect.gen(function* () {
-      const id = yield* validStreamId(streamId)
+      const id = yield* StreamId.parse(streamId)
       const [row] = yield* streamRow(streamId).pipe(Effect.mapError(storage("streamInfo")))
       if (row === undefined || row.archived) return Option.none()
       return Option.some<EventStore.StreamInfo>({
@@ -197,7 +190,11 @@ export const make = Effect.fnUntraced(function* (options?: Options) {
  */
 export const layer = (
   options?: Options
-): Layer.Layer<EventStore.EventStore | PgEventStore, SqlError.SqlError | unknown, SqlClient.SqlClient> =>
+): Layer.Layer<
+  EventStore.EventStore | PgEventStore,
+  SqlError.SqlError | Migrator.MigrationError,
+  SqlClient.SqlClient
+> =>
   Layer.effectContext(
     Effect.map(make(options), ({ store, pg }) =>
       Context.make(EventStore.EventStore, store).pipe(Context.add(PgEventStore, pg))
@@ -217,7 +214,10 @@ export const layer = (
  *
  * @since 0.1.0
  */
-export const layerConfig: Layer.Layer<EventStore.EventStore | PgEventStore, unknown> = Layer.unwrap(
+export const layerConfig: Layer.Layer<
+  EventStore.EventStore | PgEventStore,
+  SqlError.SqlError | Migrator.MigrationError | Config.ConfigError
+> = Layer.unwrap(
   Effect.gen(function* () {
     const schema = yield* Config.String("FACTA_SCHEMA").pipe(Config.withDefault(Migrations.defaultSchema))
     return layer({ schema }).pipe(

@@ -137,18 +137,18 @@ export const make = (): EventStore["Service"] => {
   const appendMany: EventStore["Service"]["appendMany"] = (requests) => transact(requests)
 
   const read: EventStore["Service"]["read"] = (streamId, options?: ReadOptions) =>
-    Stream.suspend((): ReturnType<EventStore["Service"]["read"]> => {
-      const reason = StreamId.validate(streamId)
-      if (reason !== undefined) return Stream.fail(new StreamId.InvalidStreamId({ streamId, reason }))
-      const stream = streams.get(streamId)
-      if (stream === undefined) return Stream.fail(new StreamNotFound({ streamId }))
-      const from = Math.max(1, options?.from ?? 1)
-      const to = Math.min(stream.events.length, options?.to ?? stream.events.length)
-      let slice = from > to ? [] : stream.events.slice(from - 1, to)
-      if (options?.direction === "backward") slice = slice.reverse()
-      if (options?.limit !== undefined) slice = slice.slice(0, Math.max(0, options.limit))
-      return Stream.fromArray(slice.map(toRecorded))
-    })
+    Stream.unwrap(
+      Effect.flatMap(StreamId.parse(streamId), (id) => {
+        const stream = streams.get(id)
+        if (stream === undefined) return Effect.fail(new StreamNotFound({ streamId }))
+        const from = Math.max(1, options?.from ?? 1)
+        const to = Math.min(stream.events.length, options?.to ?? stream.events.length)
+        let slice = from > to ? [] : stream.events.slice(from - 1, to)
+        if (options?.direction === "backward") slice = slice.reverse()
+        if (options?.limit !== undefined) slice = slice.slice(0, Math.max(0, options.limit))
+        return Effect.succeed(Stream.fromArray(slice.map(toRecorded)))
+      })
+    )
 
   /** Index of the first logged event after `after` (the log is in position order). */
   const firstAfter = (after: Position.Position): number => {
@@ -180,21 +180,17 @@ export const make = (): EventStore["Service"] => {
     })
 
   const streamInfo: EventStore["Service"]["streamInfo"] = (streamId) =>
-    Effect.suspend(() => {
-      const reason = StreamId.validate(streamId)
-      if (reason !== undefined) return Effect.fail(new StreamId.InvalidStreamId({ streamId, reason }))
-      const stream = streams.get(streamId)
-      return Effect.succeed(
-        stream === undefined
-          ? Option.none()
-          : Option.some<StreamInfo>({
-              streamId: stream.streamId,
-              category: StreamId.category(stream.streamId),
-              version: stream.events.length,
-              createdAt: stream.createdAt,
-              updatedAt: stream.updatedAt
-            })
-      )
+    Effect.map(StreamId.parse(streamId), (id) => {
+      const stream = streams.get(id)
+      return stream === undefined
+        ? Option.none()
+        : Option.some<StreamInfo>({
+            streamId: stream.streamId,
+            category: StreamId.category(stream.streamId),
+            version: stream.events.length,
+            createdAt: stream.createdAt,
+            updatedAt: stream.updatedAt
+          })
     })
 
   return { append, appendMany, read, readAll, streamInfo }
