@@ -1,4 +1,5 @@
 import { assert, describe } from "@effect/vitest"
+import type { Event } from "@facta/core"
 import { EventStore, ExpectedVersion, Position } from "@facta/core"
 import { Effect, Option } from "effect"
 import type { It } from "./conformanceHelpers.ts"
@@ -267,6 +268,20 @@ export const register = (it: It): void => {
         })
         const [bareRead] = yield* readStream(bare)
         assert.deepStrictEqual(bareRead!.metadata, {})
+      })
+    )
+
+    it.effect("an event metadata field left undefined does not erase the append's value", () =>
+      Effect.gen(function* () {
+        const store = yield* EventStore.EventStore
+        const streamId = uniqueStream()
+        // what JavaScript callers (or code without exactOptionalPropertyTypes) can send
+        const unset = { actor: undefined, attributes: undefined } as unknown as Event.EventMetadata
+        yield* store.append(streamId, [event("Unset", { n: 1 }, unset)], {
+          metadata: { actor: "ann", attributes: { tenant: "acme" } }
+        })
+        const [read] = yield* readStream(streamId)
+        assert.deepStrictEqual(read!.metadata, { actor: "ann", attributes: { tenant: "acme" } })
       })
     )
   })

@@ -45,6 +45,8 @@ const malformedStreamIds = (category: string): ReadonlyArray<string> => [
   `${category}-a\u0000b`,
   `${category}-a\nb`,
   `${category}-a\u007fb`,
+  `${category}-a\ud800b`,
+  `${category}-\udc00`,
   `${category}\t-1`,
   `${category}-${"x".repeat(300)}`,
   `9${category}-1`,
@@ -152,6 +154,20 @@ export const register = (it: It): void => {
         yield* assertInvalid(event("Nul", { n: 1 }, { attributes: { "k\u0000": 1 } }))
         yield* assertInvalid(event("Nul", { n: 1 }, { attributes: { deep: { list: ["\u0000"] } } }))
         yield* assertInvalid(event("Nul", { n: 1 }), { metadata: { correlationId: "\u0000" } })
+      })
+    )
+
+    it.effect("a lone UTF-16 surrogate in a type, data or metadata is an InvalidEvent; a paired one round-trips", () =>
+      Effect.gen(function* () {
+        yield* assertInvalid(event("Lone\ud800"))
+        yield* assertInvalid(event("Lone", { text: "a\ud800b" }))
+        yield* assertInvalid(event("Lone", { "\udc00": 1 }))
+        yield* assertInvalid(event("Lone", { n: 1 }, { actor: "\udbff" }))
+        const store = yield* EventStore.EventStore
+        const streamId = uniqueStream()
+        yield* store.append(streamId, [event("Paired", { text: "\ud83d\ude00" })])
+        const [stored] = yield* readStream(streamId)
+        assert.deepStrictEqual(stored!.data, { text: "\ud83d\ude00" })
       })
     )
 
