@@ -51,6 +51,27 @@ const deposit = (amount: number): Command => ({ _tag: "Deposit", amount })
 const withdraw = (amount: number): Command => ({ _tag: "Withdraw", amount })
 const live = Layer.merge(EventStore.layerMemory, Snapshot.layerMemory)
 
+/** A store where another writer always gets in first: every append is preceded by an intruding one. */
+const contendedStore = (appends: Ref.Ref<number>) =>
+  Layer.effect(
+    EventStore.EventStore,
+    Effect.gen(function* () {
+      const inner = yield* EventStore.EventStore
+      return EventStore.EventStore.of({
+        ...inner,
+        append: (streamId, events, options) =>
+          Ref.update(appends, (n) => n + 1).pipe(
+            Effect.andThen(
+              inner.append(streamId, [
+                { eventId: Event.makeEventIdUnsafe(), type: "Deposited", schemaVersion: 1, data: { amount: 1 } }
+              ])
+            ),
+            Effect.andThen(inner.append(streamId, events, options))
+          )
+      })
+    })
+  ).pipe(Layer.provide(EventStore.layerMemory))
+
 describe("CommandHandler.handle", () => {
   it.effect("loads, decides, appends with the loaded version and returns state, events and positions", () =>
     Effect.gen(function* () {
@@ -141,32 +162,24 @@ describe("CommandHandler.handle", () => {
   it.effect("gives up with WrongExpectedVersion once the retry schedule is exhausted", () =>
     Effect.gen(function* () {
       const appends = yield* Ref.make(0)
-      // a store where another writer always gets in first
-      const contended = Layer.effect(
-        EventStore.EventStore,
-        Effect.gen(function* () {
-          const inner = yield* EventStore.EventStore
-          return EventStore.EventStore.of({
-            ...inner,
-            append: (streamId, events, options) =>
-              Ref.update(appends, (n) => n + 1).pipe(
-                Effect.andThen(
-                  inner.append(streamId, [
-                    { eventId: Event.makeEventIdUnsafe(), type: "Deposited", schemaVersion: 1, data: { amount: 1 } }
-                  ])
-                ),
-                Effect.andThen(inner.append(streamId, events, options))
-              )
-          })
-        })
-      ).pipe(Layer.provide(EventStore.layerMemory))
       const error = yield* Effect.flip(
         CommandHandler.handle(Wallet, "Wallet-7", deposit(5), { retry: Schedule.recurs(3) }).pipe(
-          Effect.provide(contended)
+          Effect.provide(contendedStore(appends))
         )
       )
       assert.strictEqual(error._tag, "WrongExpectedVersion")
       assert.strictEqual(yield* Ref.get(appends), 4)
+    })
+  )
+
+  it.live("by default retries a conflict 5 times on a jittered backoff, then gives up", () =>
+    Effect.gen(function* () {
+      const appends = yield* Ref.make(0)
+      const error = yield* Effect.flip(
+        CommandHandler.handle(Wallet, "Wallet-7", deposit(5)).pipe(Effect.provide(contendedStore(appends)))
+      )
+      assert.strictEqual(error._tag, "WrongExpectedVersion")
+      assert.strictEqual(yield* Ref.get(appends), 6)
     })
   )
 })
