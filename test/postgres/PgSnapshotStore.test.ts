@@ -1,5 +1,5 @@
 import { assert, layer } from "@effect/vitest"
-import { Aggregate, CommandHandler, Decider, Snapshot } from "@facta/core"
+import { Aggregate, CommandHandler, Decider, EventStore, Snapshot } from "@facta/core"
 import { PgSnapshotStore } from "@facta/postgres"
 import { DateTime, Effect, Layer, Option, Schema } from "effect"
 import * as Database from "../support/database.ts"
@@ -50,6 +50,20 @@ layer(Live, { excludeTestServices: true })("PgSnapshotStore", (it) => {
       assert.strictEqual(snapshot.version, 20)
       const loaded = yield* CommandHandler.load(Counter, "Counter-b")
       assert.deepStrictEqual(loaded, { state: { total: 325, count: 25 }, version: 25, folded: 5 })
+    })
+  )
+
+  it.effect("deleting a stream deletes its snapshot, and no snapshot is saved for a tombstone", () =>
+    Effect.gen(function* () {
+      for (let i = 1; i <= 10; i++) yield* CommandHandler.handle(Counter, "Counter-c", i)
+      const snapshots = yield* Snapshot.SnapshotStore
+      assert.isTrue(Option.isSome(yield* snapshots.load("Counter-c")))
+      yield* EventStore.EventStore.use((store) => store.delete("Counter-c"))
+      assert.isTrue(Option.isNone(yield* snapshots.load("Counter-c")), "deleted with the stream")
+      yield* snapshots.save(at("Counter-c", 10))
+      assert.isTrue(Option.isNone(yield* snapshots.load("Counter-c")), "never saved for a tombstone")
+      const refused = yield* Effect.flip(CommandHandler.handle(Counter, "Counter-c", 1))
+      assert.strictEqual(refused._tag, "StreamDeleted")
     })
   )
 })

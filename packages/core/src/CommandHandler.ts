@@ -14,7 +14,7 @@ import type { EventMetadata } from "./Event.ts"
 import { makeEventId, mergeMetadata } from "./Event.ts"
 import type { EventDecodeError, EventEncodeError } from "./EventCodec.ts"
 import { EventStore } from "./EventStore.ts"
-import type { AppendError, StorageError } from "./EventStoreError.ts"
+import type { AppendError, StorageError, StreamArchived, StreamDeleted } from "./EventStoreError.ts"
 import { WrongExpectedVersion } from "./EventStoreError.ts"
 import * as ExpectedVersion from "./ExpectedVersion.ts"
 import type { Position } from "./Position.ts"
@@ -64,11 +64,12 @@ export interface CommandResult<State, Event> {
 }
 
 /**
- * Every failure of loading an aggregate.
+ * Every failure of loading an aggregate. An archived or deleted stream cannot be loaded for a command (it takes no
+ * more events); {@link loadAsOf} still reads an archived one, as history.
  *
  * @since 0.1.0
  */
-export type LoadError = StorageError | InvalidStreamId | EventDecodeError
+export type LoadError = StorageError | StreamArchived | StreamDeleted | InvalidStreamId | EventDecodeError
 
 /**
  * Every failure of handling a command, besides the decider's own domain errors.
@@ -94,10 +95,10 @@ const fromVersion = <Command, Event extends { readonly _tag: string }, State, Er
   aggregate: Aggregate<Command, Event, State, Error>,
   streamId: string,
   start: { readonly state: State; readonly version: number },
-  to?: number
+  history?: { readonly to: number }
 ): Effect.Effect<Loaded<State>, LoadError, EventStore> =>
   EventStore.use((store) =>
-    store.read(streamId, { from: start.version + 1, to }).pipe(
+    store.read(streamId, { from: start.version + 1, to: history?.to, includeArchived: history !== undefined }).pipe(
       Stream.catchTag("StreamNotFound", () => Stream.empty),
       Stream.mapEffect(aggregate.events.decode),
       Stream.runFold(
@@ -167,10 +168,10 @@ export const loadAsOf = Effect.fnUntraced(function* <Command, Event extends { re
       Option.filter(snapshot, (s) => s.version <= asOf.version),
       () => initial
     )
-    return yield* fromVersion(aggregate, streamId, start, asOf.version)
+    return yield* fromVersion(aggregate, streamId, start, { to: asOf.version })
   }
   const store = yield* EventStore
-  return yield* store.read(streamId).pipe(
+  return yield* store.read(streamId, { includeArchived: true }).pipe(
     Stream.catchTag("StreamNotFound", () => Stream.empty),
     Stream.takeWhile((event) => DateTime.isLessThanOrEqualTo(event.recordedAt, asOf.at)),
     Stream.mapEffect(aggregate.events.decode),

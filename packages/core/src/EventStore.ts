@@ -10,7 +10,10 @@
  *   version and data, writes nothing and returns the original result (metadata may differ: a retry has a new trace);
  *   any other reuse of a stored id is an {@link EventStoreError.IdempotencyConflict};
  * - the global log is totally ordered by {@link Position.Position} and never skips an event: reading after a
- *   checkpoint yields every event committed after it, exactly once.
+ *   checkpoint yields every event committed after it, exactly once;
+ * - an archived stream takes no more events and is hidden from `read` unless asked for (audit), while its events stay
+ *   in the global log (history is not rewritten: a rebuilt read model equals the live one); a deleted stream's
+ *   events are gone from every read and its id stays taken by a tombstone.
  *
  * The store speaks JSON; {@link EventCodec} turns domain events into that JSON and back, and the typed helpers below
  * ({@link appendEvents}, {@link readEvents}) combine the two.
@@ -23,7 +26,14 @@ import { Context, Effect, Layer, Stream } from "effect"
 import type { EventData, EventMetadata, RecordedEvent } from "./Event.ts"
 import type { EventCodec, EventDecodeError, EventEncodeError } from "./EventCodec.ts"
 import { toEventData } from "./EventCodec.ts"
-import type { AppendError, StorageError, StreamNotFound } from "./EventStoreError.ts"
+import type {
+  AppendError,
+  ReadError,
+  StorageError,
+  StreamDeleted,
+  StreamNotFound,
+  WrongExpectedVersion
+} from "./EventStoreError.ts"
 import type { ExpectedVersion } from "./ExpectedVersion.ts"
 import * as MemoryStore from "./internal/memoryStore.ts"
 import type { Position } from "./Position.ts"
@@ -75,6 +85,8 @@ export interface ReadOptions {
   readonly limit?: number | undefined
   /** Events fetched per round trip; a tuning knob with no effect on what is read. */
   readonly batchSize?: number | undefined
+  /** Read the stream even when it is archived (audit); otherwise an archived stream fails with `StreamArchived`. */
+  readonly includeArchived?: boolean | undefined
 }
 
 /**
@@ -91,17 +103,31 @@ export interface ReadAllOptions {
 }
 
 /**
- * What the store knows of a stream.
+ * What the store knows of a stream, archived and deleted ones included.
  *
  * @since 0.1.0
  */
 export interface StreamInfo {
   readonly streamId: StreamId
   readonly category: string
-  /** The stream's last version. */
+  /** The stream's last version (a deleted stream keeps the version it had). */
   readonly version: number
   readonly createdAt: DateTime.Utc
   readonly updatedAt: DateTime.Utc
+  /** When the stream was archived; `None` while it takes events. */
+  readonly archivedAt: Option.Option<DateTime.Utc>
+  /** When the stream was deleted; `None` unless it is a tombstone. */
+  readonly deletedAt: Option.Option<DateTime.Utc>
+}
+
+/**
+ * How to archive or delete a stream: the expectation on its version (default {@link ExpectedVersion.any}), so that
+ * nothing appended since the caller looked is archived or deleted unseen.
+ *
+ * @since 0.1.0
+ */
+export interface LifecycleOptions {
+  readonly expectedVersion?: ExpectedVersion | undefined
 }
 
 /**
@@ -135,15 +161,34 @@ export class EventStore extends Context.Service<
     readonly appendMany: (
       requests: ReadonlyArray<AppendRequest>
     ) => Effect.Effect<ReadonlyArray<AppendResult>, AppendError | InvalidStreamId>
-    /** Reads one stream; fails with `StreamNotFound` when it does not exist. */
+    /**
+     * Reads one stream; fails with `StreamNotFound` when it never existed, `StreamArchived` when it is archived (unless
+     * `includeArchived`), `StreamDeleted` when it was deleted.
+     */
     readonly read: (
       streamId: string,
       options?: ReadOptions
-    ) => Stream.Stream<RecordedEvent, StreamNotFound | StorageError | InvalidStreamId>
+    ) => Stream.Stream<RecordedEvent, ReadError | InvalidStreamId>
     /** Reads the global log after a checkpoint up to its current end, in position order. */
     readonly readAll: (options?: ReadAllOptions) => Stream.Stream<RecordedEvent, StorageError>
-    /** The stream's version and timestamps, or `None` when it does not exist. */
+    /** The stream's version, timestamps and lifecycle, or `None` when it never existed. */
     readonly streamInfo: (streamId: string) => Effect.Effect<Option.Option<StreamInfo>, StorageError | InvalidStreamId>
+    /**
+     * Closes a stream for good and hides it from reads, keeping its events for audit. Archiving an archived stream
+     * again does nothing.
+     */
+    readonly archive: (
+      streamId: string,
+      options?: LifecycleOptions
+    ) => Effect.Effect<void, WrongExpectedVersion | StreamNotFound | StreamDeleted | StorageError | InvalidStreamId>
+    /**
+     * Deletes a stream's events and leaves a tombstone, so that its id is never used again; a store that keeps
+     * snapshots beside the events (PostgreSQL) deletes those too. Deleting a deleted stream again does nothing.
+     */
+    readonly delete: (
+      streamId: string,
+      options?: LifecycleOptions
+    ) => Effect.Effect<void, WrongExpectedVersion | StreamNotFound | StorageError | InvalidStreamId>
   }
 >()("@facta/core/EventStore") {}
 
@@ -212,5 +257,5 @@ export const readEvents = <A extends { readonly _tag: string }>(
   codec: EventCodec<A>,
   streamId: string,
   options?: ReadOptions
-): Stream.Stream<RecordedEvent<A>, StreamNotFound | StorageError | InvalidStreamId | EventDecodeError, EventStore> =>
+): Stream.Stream<RecordedEvent<A>, ReadError | InvalidStreamId | EventDecodeError, EventStore> =>
   Stream.unwrap(EventStore.useSync((store) => store.read(streamId, options).pipe(Stream.mapEffect(codec.decode))))

@@ -40,6 +40,36 @@ export class StreamNotFound extends Schema.TaggedError<StreamNotFound>("@facta/c
 }
 
 /**
+ * The stream is archived: it takes no more events and is hidden from reads (`read` with `includeArchived` shows it,
+ * for audit). `version` is its last version.
+ *
+ * @since 0.1.0
+ */
+export class StreamArchived extends Schema.TaggedError<StreamArchived>("@facta/core/StreamArchived")("StreamArchived", {
+  streamId: Schema.String,
+  version: Schema.Int
+}) {
+  override get message() {
+    return `Stream ${this.streamId} is archived at version ${this.version}`
+  }
+}
+
+/**
+ * The stream was deleted: its events are gone and its id stays taken (the tombstone keeps its last `version`), so
+ * it can never be appended to or read again.
+ *
+ * @since 0.1.0
+ */
+export class StreamDeleted extends Schema.TaggedError<StreamDeleted>("@facta/core/StreamDeleted")("StreamDeleted", {
+  streamId: Schema.String,
+  version: Schema.Int
+}) {
+  override get message() {
+    return `Stream ${this.streamId} was deleted at version ${this.version}`
+  }
+}
+
+/**
  * Some of an append's event ids are already stored, but not as this exact append: at another stream or version,
  * with other contents, or only some of them.
  *
@@ -95,4 +125,17 @@ export class StorageError extends Schema.TaggedError<StorageError>("@facta/core/
  *
  * @since 0.1.0
  */
-export type AppendError = WrongExpectedVersion | IdempotencyConflict | InvalidEvent | StorageError
+export type AppendError =
+  | WrongExpectedVersion
+  | StreamArchived
+  | StreamDeleted
+  | IdempotencyConflict
+  | InvalidEvent
+  | StorageError
+
+/**
+ * Every error reading a stream can fail with.
+ *
+ * @since 0.1.0
+ */
+export type ReadError = StreamNotFound | StreamArchived | StreamDeleted | StorageError

@@ -258,6 +258,27 @@ describe("snapshots", () => {
   )
 })
 
+describe("closed streams", () => {
+  it.effect("a command on an archived or deleted stream fails with its typed error; history stays readable", () =>
+    Effect.gen(function* () {
+      const store = yield* EventStore.EventStore
+      yield* CommandHandler.handle(Wallet, "Wallet-archived", deposit(5))
+      yield* store.archive("Wallet-archived")
+      const archived = yield* Effect.flip(CommandHandler.handle(Wallet, "Wallet-archived", deposit(1)))
+      assert.strictEqual(archived._tag, "StreamArchived")
+      const past = yield* CommandHandler.loadAsOf(Wallet, "Wallet-archived", { version: 1 })
+      assert.deepStrictEqual(past.state, { balance: 5, operations: 1 })
+      const now = yield* CommandHandler.loadAsOf(Wallet, "Wallet-archived", { at: DateTime.makeUnsafe(Date.now()) })
+      assert.strictEqual(now.state.balance, 5)
+
+      yield* CommandHandler.handle(Wallet, "Wallet-deleted", deposit(5))
+      yield* store.delete("Wallet-deleted")
+      const deleted = yield* Effect.flip(CommandHandler.handle(Wallet, "Wallet-deleted", deposit(1)))
+      assert.strictEqual(deleted._tag, "StreamDeleted")
+    }).pipe(Effect.provide(live))
+  )
+})
+
 describe("temporal reads", () => {
   it.effect("state as of a version and as of an instant", () =>
     Effect.gen(function* () {

@@ -12,12 +12,13 @@
  * @since 0.1.0
  */
 import { PgClient } from "@effect/sql-pg"
-import { EventStore, EventStoreError, Position, StreamId } from "@facta/core"
+import { EventStore, EventStoreError, ExpectedVersion, Position, StreamId } from "@facta/core"
 import { Config, Context, DateTime, Effect, Layer, Option, Stream } from "effect"
 import type { Migrator, SqlError } from "effect/sql"
 import { SqlClient } from "effect/sql"
 import * as Append from "./internal/append.ts"
 import { type EventRow, eventColumns, toRecorded } from "./internal/rows.ts"
+import { CloseStatus } from "./internal/schema.ts"
 import * as Migrations from "./Migrations.ts"
 
 /**
@@ -73,16 +74,21 @@ export const make = Effect.fnUntraced(function* (options?: Options) {
   const append = Append.make(sql, schema)
 
   const streamRow = (streamId: string) =>
-    sql<{ version: number; created_at: Date; updated_at: Date; archived: boolean }>`
-      SELECT version, created_at, updated_at, (archived_at IS NOT NULL OR deleted_at IS NOT NULL) AS archived
-      FROM ${s}.streams WHERE stream_id = ${streamId}`
+    sql<{ version: number; created_at: Date; updated_at: Date; archived_at: Date | null; deleted_at: Date | null }>`
+      SELECT version, created_at, updated_at, archived_at, deleted_at FROM ${s}.streams WHERE stream_id = ${streamId}`
 
   const read: EventStore.EventStore["Service"]["read"] = (streamId, options) =>
     Stream.unwrap(
       Effect.gen(function* () {
         yield* StreamId.parse(streamId)
         const [stream] = yield* streamRow(streamId).pipe(Effect.mapError(storage("read")))
-        if (stream === undefined || stream.archived) return yield* new EventStoreError.StreamNotFound({ streamId })
+        if (stream === undefined) return yield* new EventStoreError.StreamNotFound({ streamId })
+        if (stream.deleted_at !== null) {
+          return yield* new EventStoreError.StreamDeleted({ streamId, version: stream.version })
+        }
+        if (stream.archived_at !== null && options?.includeArchived !== true) {
+          return yield* new EventStoreError.StreamArchived({ streamId, version: stream.version })
+        }
         const backward = options?.direction === "backward"
         const from = Math.max(1, options?.from ?? 1)
         const to = Math.min(stream.version, options?.to ?? stream.version)
@@ -139,15 +145,44 @@ export const make = Effect.fnUntraced(function* (options?: Options) {
     Effect.gen(function* () {
       const id = yield* StreamId.parse(streamId)
       const [row] = yield* streamRow(streamId).pipe(Effect.mapError(storage("streamInfo")))
-      if (row === undefined || row.archived) return Option.none()
+      if (row === undefined) return Option.none()
+      const instant = (date: Date | null) => Option.map(Option.fromNullishOr(date), DateTime.fromDateUnsafe)
       return Option.some<EventStore.StreamInfo>({
         streamId: id,
         category: StreamId.category(id),
         version: row.version,
         createdAt: DateTime.fromDateUnsafe(row.created_at),
-        updatedAt: DateTime.fromDateUnsafe(row.updated_at)
+        updatedAt: DateTime.fromDateUnsafe(row.updated_at),
+        archivedAt: instant(row.archived_at),
+        deletedAt: instant(row.deleted_at)
       })
     })
+
+  /** Archives or deletes in one statement; `undefined` when done, or the version of the tombstone an archive met. */
+  const close = Effect.fnUntraced(function* (
+    operation: "archive" | "delete",
+    streamId: string,
+    options: EventStore.LifecycleOptions | undefined
+  ) {
+    yield* StreamId.parse(streamId)
+    const expected = options?.expectedVersion ?? ExpectedVersion.any
+    const [kind, version] = Append.kindOf(expected)
+    const [row] = yield* sql<{ status: number; version: number }>`SELECT status, version FROM ${s}.close_stream(
+        ${streamId}, ${operation === "delete"}, ${kind}::smallint, ${version}::integer)`.pipe(
+      Effect.mapError(storage(operation))
+    )
+    switch (row?.status) {
+      case CloseStatus.ok:
+        return undefined
+      case CloseStatus.deleted:
+        return row.version
+      case CloseStatus.notFound:
+        return yield* new EventStoreError.StreamNotFound({ streamId })
+      case CloseStatus.wrongVersion:
+        return yield* new EventStoreError.WrongExpectedVersion({ streamId, expected, actual: row.version })
+    }
+    return yield* Effect.die(new Error(`close_stream returned status ${row?.status}`))
+  })
 
   const horizon = Effect.map(
     sql<{ held_back: bigint; oldest: number | null }>`
@@ -166,7 +201,14 @@ export const make = Effect.fnUntraced(function* (options?: Options) {
       appendMany: append.transaction,
       read,
       readAll,
-      streamInfo
+      streamInfo,
+      archive: (streamId, options) =>
+        Effect.flatMap(close("archive", streamId, options), (tombstone) =>
+          tombstone === undefined
+            ? Effect.void
+            : Effect.fail(new EventStoreError.StreamDeleted({ streamId, version: tombstone }))
+        ),
+      delete: (streamId, options) => Effect.asVoid(close("delete", streamId, options))
     }),
     pg: PgEventStore.of({ schema, horizon })
   }

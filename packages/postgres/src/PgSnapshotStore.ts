@@ -38,9 +38,11 @@ export const make = Effect.fnUntraced(function* (options?: { readonly schema?: s
         Effect.mapError(storage("loadSnapshot"))
       ),
     save: (snapshot) =>
+      // never for a deleted stream: its tombstone must not be shadowed by a copy of its state
       sql`INSERT INTO ${s}.snapshots AS sn (stream_id, version, state_version, state, taken_at)
-        VALUES (${snapshot.streamId}, ${snapshot.version}, ${snapshot.stateVersion}, ${JSON.stringify(snapshot.state)}::jsonb,
-          ${DateTime.toDateUtc(snapshot.takenAt)})
+        SELECT ${snapshot.streamId}, ${snapshot.version}, ${snapshot.stateVersion}, ${JSON.stringify(snapshot.state)}::jsonb,
+          ${DateTime.toDateUtc(snapshot.takenAt)}
+        WHERE NOT EXISTS (SELECT 1 FROM ${s}.streams WHERE stream_id = ${snapshot.streamId} AND deleted_at IS NOT NULL)
         ON CONFLICT (stream_id) DO UPDATE
           SET version = excluded.version, state_version = excluded.state_version, state = excluded.state,
               taken_at = excluded.taken_at

@@ -4,7 +4,8 @@
  *
  * The cases cover appends and expected versions, idempotent retries, the events and stream ids a store must refuse,
  * reading a stream, the global log and its filters, `appendMany` atomicity, stream info, payload fidelity, decoding
- * through an {@link EventCodec.EventCodec}, and concurrent writers.
+ * through an {@link EventCodec.EventCodec}, concurrent writers, and archiving and deleting streams (alone and racing
+ * writers).
  *
  * The store under test is built once per {@link run} and shared by all of its cases, which may find data written by
  * earlier cases or earlier runs: every case writes to categories of its own, and never relies on the global log being
@@ -18,6 +19,7 @@ import type { Layer } from "effect"
 import * as Append from "./internal/conformanceAppend.ts"
 import * as AppendMany from "./internal/conformanceAppendMany.ts"
 import * as Idempotency from "./internal/conformanceIdempotency.ts"
+import * as Lifecycle from "./internal/conformanceLifecycle.ts"
 import * as Payload from "./internal/conformancePayload.ts"
 import * as Races from "./internal/conformanceRaces.ts"
 import * as Read from "./internal/conformanceRead.ts"
@@ -87,5 +89,6 @@ export const run = (name: string, storeLayer: Layer.Layer<EventStore.EventStore,
     AppendMany.register(it)
     Payload.register(it)
     Races.register(it, resolved)
+    Lifecycle.register(it, resolved)
   })
 }

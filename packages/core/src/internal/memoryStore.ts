@@ -1,8 +1,22 @@
 import { Clock, DateTime, Effect, Option, Stream } from "effect"
 import type { EventId, RecordedEvent } from "../Event.ts"
-import type { AppendRequest, AppendResult, EventStore, ReadAllOptions, ReadOptions, StreamInfo } from "../EventStore.ts"
-import type { InvalidEvent } from "../EventStoreError.ts"
-import { IdempotencyConflict, StreamNotFound, WrongExpectedVersion } from "../EventStoreError.ts"
+import type {
+  AppendRequest,
+  AppendResult,
+  EventStore,
+  LifecycleOptions,
+  ReadAllOptions,
+  ReadOptions,
+  StreamInfo
+} from "../EventStore.ts"
+import type { InvalidEvent, ReadError } from "../EventStoreError.ts"
+import {
+  IdempotencyConflict,
+  StreamArchived,
+  StreamDeleted,
+  StreamNotFound,
+  WrongExpectedVersion
+} from "../EventStoreError.ts"
 import * as Support from "../EventStoreSupport.ts"
 import * as ExpectedVersion from "../ExpectedVersion.ts"
 import * as Position from "../Position.ts"
@@ -27,10 +41,22 @@ interface Stored {
 
 interface StreamState {
   readonly streamId: StreamId.StreamId
-  readonly events: Array<Stored>
+  // emptied when the stream is deleted; until then, event `i` has version `i + 1`
+  events: Array<Stored>
+  version: number
   readonly createdAt: DateTime.Utc
   updatedAt: DateTime.Utc
+  archivedAt: DateTime.Utc | undefined
+  deletedAt: DateTime.Utc | undefined
 }
+
+/** Why a stream takes no more events, if it does not. */
+const closed = (stream: StreamState | undefined): StreamArchived | StreamDeleted | undefined =>
+  stream?.deletedAt !== undefined
+    ? new StreamDeleted({ streamId: stream.streamId, version: stream.version })
+    : stream?.archivedAt !== undefined
+      ? new StreamArchived({ streamId: stream.streamId, version: stream.version })
+      : undefined
 
 const toRecorded = (stored: Stored): RecordedEvent => ({
   eventId: stored.eventId,
@@ -53,14 +79,21 @@ type PlanStep =
 export const make = (): EventStore["Service"] => {
   const streams = new Map<string, StreamState>()
   const byEventId = new Map<string, Stored>()
-  const log: Array<Stored> = []
+  let log: Array<Stored> = []
   let commit = 0n
   let sequence = 0n
 
   /** Checks a whole transaction against the current state (and against its own earlier steps) without writing. */
   const plan = (
     requests: ReadonlyArray<AppendRequest>
-  ): ReadonlyArray<PlanStep> | WrongExpectedVersion | IdempotencyConflict | InvalidEvent | StreamId.InvalidStreamId => {
+  ):
+    | ReadonlyArray<PlanStep>
+    | WrongExpectedVersion
+    | StreamArchived
+    | StreamDeleted
+    | IdempotencyConflict
+    | InvalidEvent
+    | StreamId.InvalidStreamId => {
     const prepared = Support.prepareAll(requests)
     if (!Array.isArray(prepared)) return prepared as Exclude<typeof prepared, ReadonlyArray<Support.Prepared>>
     const pending = new Map<string, number>()
@@ -73,7 +106,10 @@ export const make = (): EventStore["Service"] => {
         steps.push({ _tag: "Retry", result: retry })
         continue
       }
-      const actual = pending.get(request.streamId) ?? streams.get(request.streamId)?.events.length ?? 0
+      const stream = streams.get(request.streamId)
+      const refusal = closed(stream)
+      if (refusal !== undefined) return refusal
+      const actual = pending.get(request.streamId) ?? stream?.version ?? 0
       if (!ExpectedVersion.isSatisfiedBy(request.expected, actual)) {
         return new WrongExpectedVersion({ streamId: request.streamId, expected: request.expected, actual })
       }
@@ -92,7 +128,15 @@ export const make = (): EventStore["Service"] => {
       const { prepared, firstVersion } = step
       let stream = streams.get(prepared.streamId)
       if (stream === undefined && prepared.events.length > 0) {
-        stream = { streamId: prepared.streamId, events: [], createdAt: now, updatedAt: now }
+        stream = {
+          streamId: prepared.streamId,
+          events: [],
+          version: 0,
+          createdAt: now,
+          updatedAt: now,
+          archivedAt: undefined,
+          deletedAt: undefined
+        }
         streams.set(prepared.streamId, stream)
       }
       const positions = prepared.events.map(({ event, dataJson, metadataJson }, i) => {
@@ -110,6 +154,7 @@ export const make = (): EventStore["Service"] => {
           recordedAt: now
         }
         stream!.events.push(stored)
+        stream!.version = stored.version
         stream!.updatedAt = now
         byEventId.set(stored.eventId, stored)
         log.push(stored)
@@ -138,11 +183,15 @@ export const make = (): EventStore["Service"] => {
 
   const read: EventStore["Service"]["read"] = (streamId, options?: ReadOptions) =>
     Stream.unwrap(
-      Effect.flatMap(StreamId.parse(streamId), (id) => {
+      Effect.flatMap(StreamId.parse(streamId), (id): Effect.Effect<Stream.Stream<RecordedEvent>, ReadError> => {
         const stream = streams.get(id)
         if (stream === undefined) return Effect.fail(new StreamNotFound({ streamId }))
+        const refusal = closed(stream)
+        if (refusal?._tag === "StreamDeleted" || (refusal !== undefined && options?.includeArchived !== true)) {
+          return Effect.fail(refusal)
+        }
         const from = Math.max(1, options?.from ?? 1)
-        const to = Math.min(stream.events.length, options?.to ?? stream.events.length)
+        const to = Math.min(stream.version, options?.to ?? stream.version)
         let slice = from > to ? [] : stream.events.slice(from - 1, to)
         if (options?.direction === "backward") slice = slice.reverse()
         if (options?.limit !== undefined) slice = slice.slice(0, Math.max(0, options.limit))
@@ -169,13 +218,16 @@ export const make = (): EventStore["Service"] => {
       const types = options?.types?.length ? new Set(options.types) : undefined
       const matches = (e: Stored) =>
         (categories === undefined || categories.has(e.category)) && (types === undefined || types.has(e.type))
-      return Stream.paginate(firstAfter(options?.after ?? Position.start), (index: number) => {
+      // pages continue after the last position scanned, not at an index: a delete between pages shifts the log
+      return Stream.paginate(options?.after ?? Position.start, (after: Position.Position) => {
         const batch: Array<RecordedEvent> = []
-        let i = index
+        let i = firstAfter(after)
+        let last = after
         for (; i < log.length && batch.length < batchSize; i++) {
+          last = log[i]!.position
           if (matches(log[i]!)) batch.push(toRecorded(log[i]!))
         }
-        return Effect.succeed([batch, i < log.length ? Option.some(i) : Option.none()] as const)
+        return Effect.succeed([batch, i < log.length ? Option.some(last) : Option.none()] as const)
       })
     })
 
@@ -187,11 +239,52 @@ export const make = (): EventStore["Service"] => {
         : Option.some<StreamInfo>({
             streamId: stream.streamId,
             category: StreamId.category(stream.streamId),
-            version: stream.events.length,
+            version: stream.version,
             createdAt: stream.createdAt,
-            updatedAt: stream.updatedAt
+            updatedAt: stream.updatedAt,
+            archivedAt: Option.fromUndefinedOr(stream.archivedAt),
+            deletedAt: Option.fromUndefinedOr(stream.deletedAt)
           })
     })
 
-  return { append, appendMany, read, readAll, streamInfo }
+  const find = (streamId: string) =>
+    Effect.flatMap(StreamId.parse(streamId), (id) => {
+      const stream = streams.get(id)
+      return stream === undefined ? Effect.fail(new StreamNotFound({ streamId })) : Effect.succeed(stream)
+    })
+
+  const check = (stream: StreamState, options: LifecycleOptions | undefined) => {
+    const expected = options?.expectedVersion ?? ExpectedVersion.any
+    return ExpectedVersion.isSatisfiedBy(expected, stream.version)
+      ? Effect.void
+      : Effect.fail(new WrongExpectedVersion({ streamId: stream.streamId, expected, actual: stream.version }))
+  }
+
+  const archive: EventStore["Service"]["archive"] = (streamId, options) =>
+    Effect.gen(function* () {
+      const stream = yield* find(streamId)
+      if (stream.deletedAt !== undefined) {
+        return yield* new StreamDeleted({ streamId: stream.streamId, version: stream.version })
+      }
+      yield* check(stream, options)
+      if (stream.archivedAt !== undefined) return
+      stream.archivedAt = DateTime.makeUnsafe(yield* Clock.currentTimeMillis)
+      stream.updatedAt = stream.archivedAt
+    })
+
+  const remove: EventStore["Service"]["delete"] = (streamId, options) =>
+    Effect.gen(function* () {
+      const stream = yield* find(streamId)
+      yield* check(stream, options)
+      if (stream.deletedAt !== undefined) return
+      const deletedAt = DateTime.makeUnsafe(yield* Clock.currentTimeMillis)
+      const gone = new Set(stream.events)
+      for (const event of gone) byEventId.delete(event.eventId)
+      log = log.filter((event) => !gone.has(event))
+      stream.events = []
+      stream.deletedAt = deletedAt
+      stream.updatedAt = deletedAt
+    })
+
+  return { append, appendMany, read, readAll, streamInfo, archive, delete: remove }
 }

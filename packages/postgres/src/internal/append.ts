@@ -33,13 +33,12 @@ interface StoredRow {
 
 const isSqlError = (u: unknown): u is SqlError.SqlError => SqlError.isSqlError(u)
 
-type AppendFailure =
-  | EventStoreError.WrongExpectedVersion
-  | EventStoreError.IdempotencyConflict
-  | EventStoreError.InvalidEvent
-  | EventStoreError.StorageError
+type AppendFailure = EventStoreError.AppendError
 
-const kindOf = (expected: ExpectedVersion.ExpectedVersion): readonly [number, number] => {
+type Refusal = EventStoreError.WrongExpectedVersion | EventStoreError.StreamArchived | EventStoreError.StreamDeleted
+
+/** An expectation as the store's functions take it: a kind and a version. */
+export const kindOf = (expected: ExpectedVersion.ExpectedVersion): readonly [number, number] => {
   switch (expected._tag) {
     case "Any":
       return [ExpectedKind.any, 0]
@@ -87,26 +86,39 @@ export const make = (sql: SqlClient.SqlClient, schema: string) => {
         )
     )
 
-  const currentVersion = (streamId: string) =>
+  const refusal = (p: EventStoreSupport.Prepared, status: number, version: number): Refusal => {
+    switch (status) {
+      case AppendStatus.deleted:
+        return new EventStoreError.StreamDeleted({ streamId: p.streamId, version })
+      case AppendStatus.archived:
+        return new EventStoreError.StreamArchived({ streamId: p.streamId, version })
+      default:
+        return new EventStoreError.WrongExpectedVersion({ streamId: p.streamId, expected: p.expected, actual: version })
+    }
+  }
+
+  /** Why the stream refuses this append, as it is now. */
+  const currentRefusal = (p: EventStoreSupport.Prepared) =>
     Effect.map(
-      sql<{ version: number }>`SELECT version FROM ${s}.streams WHERE stream_id = ${streamId}`,
-      ([row]) => row?.version ?? 0
+      sql<{ version: number; archived: boolean; deleted: boolean }>`SELECT version,
+          archived_at IS NOT NULL AS archived, deleted_at IS NOT NULL AS deleted
+        FROM ${s}.streams WHERE stream_id = ${p.streamId}`,
+      ([row]) =>
+        refusal(
+          p,
+          row?.deleted ? AppendStatus.deleted : row?.archived ? AppendStatus.archived : AppendStatus.wrongVersion,
+          row?.version ?? 0
+        )
     )
 
   /**
    * After a refusal (wrong version, or an id that is already stored): the original result when this append already
-   * landed, an idempotency conflict when its ids are stored otherwise, else the version conflict.
+   * landed, an idempotency conflict when its ids are stored otherwise, else the refusal.
    */
-  const settle = (p: EventStoreSupport.Prepared, actual: Effect.Effect<number, SqlError.SqlError>) =>
+  const settle = (p: EventStoreSupport.Prepared, otherwise: Effect.Effect<Refusal, SqlError.SqlError>) =>
     Effect.flatMap(lookup(p), (found): Effect.Effect<EventStore.AppendResult, AppendFailure | SqlError.SqlError> => {
       const retry = EventStoreSupport.matchRetry(p, found)
-      if (retry === undefined) {
-        return Effect.flatMap(actual, (version) =>
-          Effect.fail(
-            new EventStoreError.WrongExpectedVersion({ streamId: p.streamId, expected: p.expected, actual: version })
-          )
-        )
-      }
+      if (retry === undefined) return Effect.flatMap(otherwise, Effect.fail)
       return retry instanceof EventStoreError.IdempotencyConflict ? Effect.fail(retry) : Effect.succeed(retry)
     })
 
@@ -121,16 +133,12 @@ export const make = (sql: SqlClient.SqlClient, schema: string) => {
             positions: (row.positions ?? []).map((position) => Position.make(row.epoch!, BigInt(row.tx_id!), position))
           })
         case AppendStatus.idsExist:
+          return settle(p, currentRefusal(p))
         case AppendStatus.wrongVersion:
-          return settle(p, Effect.succeed(row.version ?? 0))
+          // the same append may have landed concurrently, after the function looked for its ids
+          return settle(p, Effect.succeed(refusal(p, row.status, row.version ?? 0)))
         default:
-          return Effect.fail(
-            new EventStoreError.WrongExpectedVersion({
-              streamId: p.streamId,
-              expected: p.expected,
-              actual: row.version ?? 0
-            })
-          )
+          return Effect.fail(refusal(p, row.status, row.version ?? 0))
       }
     })
 
@@ -141,7 +149,7 @@ export const make = (sql: SqlClient.SqlClient, schema: string) => {
       (reason._tag === "UniqueViolation" &&
         (reason.constraint === "events_event_id_key" || reason.constraint === "events_stream_version_key")) ||
       reason._tag === "SerializationError"
-    return isConflict ? settle(p, currentVersion(p.streamId)) : Effect.fail(storage(error))
+    return isConflict ? settle(p, currentRefusal(p)) : Effect.fail(storage(error))
   }
 
   const transaction = (

@@ -12,7 +12,15 @@ export const AppendStatus = {
   deleted: 4
 } as const
 
-/** Expected-version kinds as the append function takes them. */
+/** Status codes returned by the close_stream function (archive and delete). */
+export const CloseStatus = {
+  ok: 0,
+  wrongVersion: 1,
+  deleted: 4,
+  notFound: 5
+} as const
+
+/** Expected-version kinds as the append and close_stream functions take them. */
 export const ExpectedKind = { any: 0, noStream: 1, streamExists: 2, exact: 3 } as const
 
 export const notifyChannel = (schema: string) => `${schema}_events`
@@ -90,7 +98,10 @@ export const migrations = (s: string): ReadonlyArray<readonly [name: string, sta
           SELECT st.version, st.archived_at, st.deleted_at INTO stream FROM ${s}.streams st
             WHERE st.stream_id = p_stream_id;
           v := coalesce(stream.version, 0);
-          IF (p_expected_kind = 1 AND v <> 0) OR (p_expected_kind = 2 AND v = 0)
+          IF stream.deleted_at IS NOT NULL OR stream.archived_at IS NOT NULL THEN
+            RETURN QUERY SELECT (CASE WHEN stream.deleted_at IS NOT NULL THEN 4 ELSE 3 END)::smallint, v,
+              NULL::integer, NULL::xid8, NULL::bigint[];
+          ELSIF (p_expected_kind = 1 AND v <> 0) OR (p_expected_kind = 2 AND v = 0)
              OR (p_expected_kind = 3 AND v <> p_expected_version) THEN
             RETURN QUERY SELECT 1::smallint, v, NULL::integer, NULL::xid8, NULL::bigint[];
           ELSE
@@ -137,6 +148,44 @@ export const migrations = (s: string): ReadonlyArray<readonly [name: string, sta
         SELECT 0::smallint, v, current_epoch, (array_agg(i.tx_id))[1], array_agg(i.global_position ORDER BY i.global_position)
         FROM inserted i;
         PERFORM pg_notify('${s}_events', '');
+      END
+      $fn$`,
+      // Archive (p_delete false) or delete with tombstone (p_delete true), in one statement. The stream row is locked
+      // first, so an append in flight either lands before (and its events are deleted with the rest) or sees the
+      // stream closed.
+      `CREATE FUNCTION ${s}.close_stream(
+        p_stream_id text,
+        p_delete boolean,
+        p_expected_kind smallint,
+        p_expected_version integer
+      ) RETURNS TABLE (status smallint, version integer)
+      LANGUAGE plpgsql AS $fn$
+      DECLARE
+        stream record;
+      BEGIN
+        SELECT st.version, st.archived_at, st.deleted_at INTO stream FROM ${s}.streams st
+          WHERE st.stream_id = p_stream_id FOR UPDATE;
+        IF NOT FOUND THEN
+          RETURN QUERY SELECT 5::smallint, 0;
+          RETURN;
+        END IF;
+        IF NOT p_delete AND stream.deleted_at IS NOT NULL THEN
+          RETURN QUERY SELECT 4::smallint, stream.version;
+          RETURN;
+        END IF;
+        IF (p_expected_kind = 1 AND stream.version <> 0) OR (p_expected_kind = 2 AND stream.version = 0)
+           OR (p_expected_kind = 3 AND stream.version <> p_expected_version) THEN
+          RETURN QUERY SELECT 1::smallint, stream.version;
+          RETURN;
+        END IF;
+        IF p_delete AND stream.deleted_at IS NULL THEN
+          UPDATE ${s}.streams SET deleted_at = now(), updated_at = now() WHERE stream_id = p_stream_id;
+          DELETE FROM ${s}.events WHERE stream_id = p_stream_id;
+          DELETE FROM ${s}.snapshots WHERE stream_id = p_stream_id;
+        ELSIF NOT p_delete AND stream.archived_at IS NULL THEN
+          UPDATE ${s}.streams SET archived_at = now(), updated_at = now() WHERE stream_id = p_stream_id;
+        END IF;
+        RETURN QUERY SELECT 0::smallint, stream.version;
       END
       $fn$`
     ]
