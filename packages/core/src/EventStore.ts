@@ -171,6 +171,16 @@ export class EventStore extends Context.Service<
     ) => Stream.Stream<RecordedEvent, ReadError | InvalidStreamId>
     /** Reads the global log after a checkpoint up to its current end, in position order. */
     readonly readAll: (options?: ReadAllOptions) => Stream.Stream<RecordedEvent, StorageError>
+    /**
+     * The position of the last event `readAll` can return now (`Position.start` when there is none): a reader that
+     * asked for `head` and then read to the end has seen everything up to it, whatever its filters.
+     */
+    readonly head: Effect.Effect<Position, StorageError>
+    /**
+     * A signal each time events may have been committed, for subscriptions to wake up without waiting for their
+     * next poll. Only a hint: it carries nothing, may come when nothing is new, and is lost while nobody listens.
+     */
+    readonly wakeups: Stream.Stream<void, StorageError>
     /** The stream's version, timestamps and lifecycle, or `None` when it never existed. */
     readonly streamInfo: (streamId: string) => Effect.Effect<Option.Option<StreamInfo>, StorageError | InvalidStreamId>
     /**
@@ -207,7 +217,7 @@ export class EventStore extends Context.Service<
  *
  * @since 0.1.0
  */
-export const layerMemory: Layer.Layer<EventStore> = Layer.effect(EventStore, Effect.sync(MemoryStore.make))
+export const layerMemory: Layer.Layer<EventStore> = Layer.effect(EventStore, MemoryStore.make)
 
 /**
  * Encodes domain events with their codec and appends them.

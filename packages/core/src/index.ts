@@ -3,6 +3,7 @@
  */
 
 export * as Aggregate from "./Aggregate.ts"
+export * as CheckpointStore from "./CheckpointStore.ts"
 export * as CommandHandler from "./CommandHandler.ts"
 export * as Decider from "./Decider.ts"
 export * as Event from "./Event.ts"
@@ -12,5 +13,7 @@ export * as EventStoreError from "./EventStoreError.ts"
 export * as EventStoreSupport from "./EventStoreSupport.ts"
 export * as ExpectedVersion from "./ExpectedVersion.ts"
 export * as Position from "./Position.ts"
+export * as Projection from "./Projection.ts"
 export * as Snapshot from "./Snapshot.ts"
 export * as StreamId from "./StreamId.ts"
+export * as Subscription from "./Subscription.ts"

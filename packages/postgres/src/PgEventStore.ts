@@ -13,12 +13,11 @@
  */
 import { PgClient } from "@effect/sql-pg"
 import { EventStore, EventStoreError, ExpectedVersion, Position, StreamId } from "@facta/core"
-import { Config, Context, DateTime, Effect, Layer, Option, Stream } from "effect"
-import type { Migrator, SqlError } from "effect/sql"
-import { SqlClient } from "effect/sql"
+import { Config, Context, DateTime, Effect, Layer, Option, Schedule, Stream } from "effect"
+import type { Migrator, SqlClient, SqlError } from "effect/sql"
 import * as Append from "./internal/append.ts"
 import { type EventRow, eventColumns, toRecorded } from "./internal/rows.ts"
-import { CloseStatus } from "./internal/schema.ts"
+import { CloseStatus, notifyChannel } from "./internal/schema.ts"
 import * as Migrations from "./Migrations.ts"
 
 /**
@@ -62,16 +61,18 @@ const storage = (operation: string) => (cause: SqlError.SqlError) =>
   new EventStoreError.StorageError({ operation, cause })
 
 /**
- * Builds the store on the `SqlClient` in context.
+ * Builds the store on the `PgClient` in context.
  *
  * @since 0.1.0
  */
 export const make = Effect.fnUntraced(function* (options?: Options) {
   const schema = options?.schema ?? Migrations.defaultSchema
   if (options?.migrate !== false) yield* Migrations.run(schema)
-  const sql = yield* SqlClient.SqlClient
+  const sql = yield* PgClient.PgClient
   const s = sql(schema)
   const append = Append.make(sql, schema)
+  // the global log's horizon: every transaction below it has finished, so nothing can commit behind a reader
+  const visible = sql`(e.epoch < (SELECT epoch FROM ${s}.store) OR e.tx_id < pg_snapshot_xmin(pg_current_snapshot()))`
 
   const streamRow = (streamId: string) =>
     sql<{ version: number; created_at: Date; updated_at: Date; archived_at: Date | null; deleted_at: Date | null }>`
@@ -125,7 +126,7 @@ export const make = Effect.fnUntraced(function* (options?: Options) {
       Effect.map(
         sql<EventRow>`SELECT ${sql.literal(eventColumns)} FROM ${s}.events e
           WHERE (e.epoch, e.tx_id, e.global_position) > (${after.epoch}, ${String(after.commit)}::xid8, ${after.sequence})
-            AND (e.epoch < (SELECT epoch FROM ${s}.store) OR e.tx_id < pg_snapshot_xmin(pg_current_snapshot()))
+            AND ${visible}
             AND ${filters}
           ORDER BY e.epoch, e.tx_id, e.global_position
           LIMIT ${batchSize}`,
@@ -140,6 +141,24 @@ export const make = Effect.fnUntraced(function* (options?: Options) {
       )
     ).pipe(Stream.mapError(storage("readAll")))
   }
+
+  const head = Effect.map(
+    sql<{ epoch: number; tx_id: string; global_position: bigint }>`
+      SELECT e.epoch, e.tx_id::text AS tx_id, e.global_position FROM ${s}.events e WHERE ${visible}
+      ORDER BY e.epoch DESC, e.tx_id DESC, e.global_position DESC LIMIT 1`,
+    ([row]) => (row === undefined ? Position.start : Position.make(row.epoch, BigInt(row.tx_id), row.global_position))
+  ).pipe(Effect.mapError(storage("head")))
+
+  // LISTEN holds a connection of its own while someone listens; a (re)connected listener may have missed a
+  // notification, so it wakes its reader once at once
+  const wakeups = Stream.unwrap(
+    Effect.map(sql.listen(notifyChannel(schema)), (queue) =>
+      Stream.concat(
+        Stream.succeed(undefined),
+        Stream.map(Stream.fromQueue(queue), () => undefined)
+      )
+    )
+  ).pipe(Stream.retry(Schedule.spaced("1 second")), Stream.mapError(storage("listen")))
 
   const streamInfo: EventStore.EventStore["Service"]["streamInfo"] = (streamId) =>
     Effect.gen(function* () {
@@ -201,6 +220,8 @@ export const make = Effect.fnUntraced(function* (options?: Options) {
       appendMany: append.transaction,
       read,
       readAll,
+      head,
+      wakeups,
       streamInfo,
       archive: (streamId, options) =>
         Effect.flatMap(close("archive", streamId, options), (tombstone) =>
@@ -215,7 +236,7 @@ export const make = Effect.fnUntraced(function* (options?: Options) {
 })
 
 /**
- * The store on an existing `SqlClient`, so an application shares its pool; migrates on start unless told not to.
+ * The store on an existing `PgClient`, so an application shares its pool; migrates on start unless told not to.
  *
  * @example
  * ```ts
@@ -235,7 +256,7 @@ export const layer = (
 ): Layer.Layer<
   EventStore.EventStore | PgEventStore,
   SqlError.SqlError | Migrator.MigrationError,
-  SqlClient.SqlClient
+  PgClient.PgClient | SqlClient.SqlClient
 > =>
   Layer.effectContext(
     Effect.map(make(options), ({ store, pg }) =>

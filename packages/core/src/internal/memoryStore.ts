@@ -1,4 +1,4 @@
-import { Clock, DateTime, Effect, Option, Stream } from "effect"
+import { Clock, DateTime, Effect, Option, PubSub, Stream } from "effect"
 import type { EventId, RecordedEvent } from "../Event.ts"
 import type {
   AppendRequest,
@@ -76,7 +76,9 @@ type PlanStep =
   | { readonly _tag: "Retry"; readonly result: AppendResult }
   | { readonly _tag: "Write"; readonly prepared: Support.Prepared; readonly firstVersion: number }
 
-export const make = (): EventStore["Service"] => {
+export const make: Effect.Effect<EventStore["Service"]> = Effect.gen(function* () {
+  // at most one pending wake-up per listener: they carry nothing, so one says as much as many
+  const committed = yield* PubSub.sliding<void>(1)
   const streams = new Map<string, StreamState>()
   const byEventId = new Map<string, Stored>()
   let log: Array<Stored> = []
@@ -171,9 +173,9 @@ export const make = (): EventStore["Service"] => {
   const transact = (requests: ReadonlyArray<AppendRequest>) =>
     Effect.flatMap(Clock.currentTimeMillis, (millis) => {
       const steps = plan(requests)
-      return Array.isArray(steps)
-        ? Effect.succeed(write(steps, DateTime.makeUnsafe(millis)))
-        : Effect.fail(steps as Exclude<typeof steps, ReadonlyArray<PlanStep>>)
+      if (!Array.isArray(steps)) return Effect.fail(steps as Exclude<typeof steps, ReadonlyArray<PlanStep>>)
+      const results = write(steps, DateTime.makeUnsafe(millis))
+      return Effect.as(PubSub.publish(committed, undefined), results)
     })
 
   const append: EventStore["Service"]["append"] = (streamId, events, options) =>
@@ -286,5 +288,17 @@ export const make = (): EventStore["Service"] => {
       stream.updatedAt = deletedAt
     })
 
-  return { append, appendMany, read, readAll, streamInfo, archive, delete: remove }
-}
+  const head = Effect.sync(() => log.at(-1)?.position ?? Position.start)
+
+  return {
+    append,
+    appendMany,
+    read,
+    readAll,
+    head,
+    wakeups: Stream.fromPubSub(committed),
+    streamInfo,
+    archive,
+    delete: remove
+  }
+})

@@ -1,0 +1,121 @@
+/**
+ * Subscriptions: the global log as an endless `Stream` that catches up from a checkpoint, then tails live.
+ *
+ * A subscription reads the log in pages with `readAll`. When it has caught up it waits for the store's wake-up
+ * signal (`NOTIFY` on PostgreSQL, a `PubSub` in memory) or for its poll interval, whichever comes first, and reads
+ * again. Polling is the source of truth: a lost wake-up, or a dropped listen connection, only delays events by up
+ * to one poll interval. Because `readAll` never skips an event, neither does a subscription.
+ *
+ * @since 0.1.0
+ */
+import type { Duration } from "effect"
+import { Effect, Option, Queue, Stream } from "effect"
+import type { RecordedEvent } from "./Event.ts"
+import { EventStore } from "./EventStore.ts"
+import type { StorageError } from "./EventStoreError.ts"
+import * as Position from "./Position.ts"
+
+/**
+ * Where a subscription starts and what it reads: events after `after` (default: the start of the log), of the given
+ * categories and types when set, `batchSize` at a time (default 500), polling every `pollInterval` when idle
+ * (default 1 second).
+ *
+ * @since 0.1.0
+ */
+export interface Options {
+  readonly after?: Position.Position | undefined
+  readonly categories?: ReadonlyArray<string> | undefined
+  readonly types?: ReadonlyArray<string> | undefined
+  readonly batchSize?: number | undefined
+  readonly pollInterval?: Duration.Input | undefined
+}
+
+/**
+ * One read of the log: its events, in order, and the checkpoint to resume after.
+ *
+ * `checkpoint` is the last event's position, or, once the reader has caught up, the log's head even when the filters
+ * left nothing to deliver, so that a filtered reader's checkpoint keeps up with the log (and `waitFor` on any
+ * position resolves).
+ *
+ * @since 0.1.0
+ */
+export interface Page {
+  readonly events: ReadonlyArray<RecordedEvent>
+  readonly checkpoint: Position.Position
+  /** Whether this read reached the end of the log as it was then. */
+  readonly caughtUp: boolean
+}
+
+/**
+ * The log as pages, catching up then tailing forever. A page is emitted whenever there are events or the checkpoint
+ * moved; an idle subscription emits nothing.
+ *
+ * @example
+ * ```ts
+ * import { Stream } from "effect"
+ * import { Subscription } from "@facta/core"
+ *
+ * const checkpoints = Subscription.pages({ categories: ["Account"] }).pipe(Stream.map((page) => page.checkpoint))
+ * ```
+ *
+ * @since 0.1.0
+ */
+export const pages = (options?: Options): Stream.Stream<Page, StorageError, EventStore> =>
+  Stream.unwrap(
+    Effect.gen(function* () {
+      const store = yield* EventStore
+      const batchSize = Math.max(1, Math.floor(options?.batchSize ?? 500))
+      const pollInterval = options?.pollInterval ?? "1 second"
+      const wake = yield* Queue.sliding<void>(1)
+      // wake-ups are hints: if the signal fails, polling carries on alone
+      yield* store.wakeups.pipe(
+        Stream.runForEach(() => Queue.offer(wake, undefined)),
+        Effect.ignore,
+        Effect.forkScoped
+      )
+      const idle = Effect.raceFirst(Queue.take(wake), Effect.sleep(pollInterval))
+      const read = (after: Position.Position) =>
+        Stream.runCollect(
+          store
+            .readAll({ after, categories: options?.categories, types: options?.types, batchSize })
+            .pipe(Stream.take(batchSize))
+        )
+      return Stream.paginate(
+        { after: options?.after ?? Position.start, waiting: false },
+        Effect.fnUntraced(function* (state) {
+          if (state.waiting) yield* idle
+          // the head is taken before the read: a read that then reaches the end has seen everything up to it
+          const head = yield* store.head
+          const events = yield* read(state.after)
+          const caughtUp = events.length < batchSize
+          const last = events.at(-1)?.position ?? state.after
+          const checkpoint = caughtUp ? Position.max(last, head) : last
+          const moved = events.length > 0 || Position.isBefore(state.after, checkpoint)
+          return [
+            moved ? [{ events, checkpoint, caughtUp }] : [],
+            Option.some({ after: checkpoint, waiting: caughtUp })
+          ] as const
+        })
+      )
+    })
+  )
+
+/**
+ * The log as events, catching up from `after` then tailing forever.
+ *
+ * @example
+ * ```ts
+ * import { Effect, Stream } from "effect"
+ * import { EventStore, Subscription } from "@facta/core"
+ *
+ * const firstTen = Subscription.subscribe({ categories: ["Order"] }).pipe(
+ *   Stream.take(10),
+ *   Stream.runCollect,
+ *   Effect.provide(EventStore.layerMemory)
+ * )
+ * ```
+ *
+ * @since 0.1.0
+ */
+export const subscribe = (options?: Options): Stream.Stream<RecordedEvent, StorageError, EventStore> =>
+  Stream.flattenIterable(Stream.map(pages(options), (page) => page.events))
