@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { CheckpointStore, Event, EventCodec, EventStore, Position, Projection } from "@facta/core"
+import { CheckpointStore, EventCodec, EventStore, Position, Projection } from "@facta/core"
 import { Effect, Fiber, Layer, Option, Schema } from "effect"
 
 const Deposited = Schema.TaggedStruct("Deposited", { amount: Schema.Int })
