@@ -189,5 +189,46 @@ export const migrations = (s: string): ReadonlyArray<readonly [name: string, sta
       END
       $fn$`
     ]
+  ],
+  [
+    "projections",
+    [
+      // one row per projection version and partition: its checkpoint (Position.format text: compared for equality
+      // only), the lease (owner, fencing token, expiry by the database's clock) and the state its holder reported
+      `CREATE TABLE ${s}.checkpoints (
+        name text NOT NULL,
+        version integer NOT NULL,
+        partition integer NOT NULL,
+        checkpoint text NOT NULL,
+        owner text,
+        fence bigint NOT NULL DEFAULT 0,
+        lease_expires_at timestamptz,
+        state text NOT NULL DEFAULT 'stopped',
+        error text,
+        updated_at timestamptz NOT NULL DEFAULT now(),
+        PRIMARY KEY (name, version, partition)
+      )`,
+      `CREATE TABLE ${s}.parked_events (
+        name text NOT NULL,
+        version integer NOT NULL,
+        partition integer NOT NULL,
+        event_id uuid NOT NULL,
+        stream_id text NOT NULL,
+        stream_version integer NOT NULL,
+        position text NOT NULL,
+        type text NOT NULL,
+        schema_version smallint NOT NULL,
+        data jsonb NOT NULL,
+        metadata jsonb NOT NULL,
+        recorded_at timestamptz NOT NULL,
+        error text NOT NULL,
+        parked_at timestamptz NOT NULL DEFAULT now(),
+        PRIMARY KEY (name, version, partition, event_id)
+      )`,
+      `CREATE TABLE ${s}.projection_versions (
+        name text PRIMARY KEY,
+        active_version integer NOT NULL
+      )`
+    ]
   ]
 ]

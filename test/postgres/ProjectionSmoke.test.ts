@@ -1,0 +1,41 @@
+import { assert, layer } from "@effect/vitest"
+import { EventCodec, EventStore, Projection } from "@facta/core"
+import { PgCheckpointStore } from "@facta/postgres"
+import { Effect, Fiber, Layer, Schema } from "effect"
+import { SqlClient } from "effect/sql"
+import * as Database from "../support/database.ts"
+
+const schema = Database.uniqueSchema("projsmoke")
+const Live = PgCheckpointStore.layer({ schema }).pipe(Layer.provideMerge(Database.eventStoreIn(schema)))
+
+const Deposited = Schema.TaggedStruct("Deposited", { amount: Schema.Int })
+const codec = EventCodec.make(Deposited)
+
+const Balances = Projection.make({
+  name: "balances",
+  events: codec,
+  handle: (event) =>
+    Effect.flatMap(SqlClient.SqlClient, (sql) =>
+      sql`INSERT INTO ${sql(schema)}.balances (account, balance) VALUES (${event.streamId}, ${event.data.amount})
+        ON CONFLICT (account) DO UPDATE SET balance = balances.balance + excluded.balance`.pipe(Effect.orDie)
+    )
+})
+
+layer(Live, { excludeTestServices: true })("Projection on PostgreSQL (smoke)", (it) => {
+  it.effect("catches up, tails live through LISTEN, and commits read model with checkpoint", () =>
+    Effect.gen(function* () {
+      const sql = yield* SqlClient.SqlClient
+      yield* sql`CREATE TABLE ${sql(schema)}.balances (account text PRIMARY KEY, balance int NOT NULL)`
+      yield* EventStore.appendEvents(codec, "Account-1", [Deposited.make({ amount: 5 })])
+      const fiber = yield* Effect.forkChild(Projection.run(Balances, { pollInterval: "30 seconds" }))
+      const appended = yield* EventStore.appendEvents(codec, "Account-1", [Deposited.make({ amount: 10 })])
+      yield* Projection.waitFor(Balances, appended.positions[0]!, { timeout: "3 seconds" })
+      const rows = yield* sql<{ balance: number }>`SELECT balance FROM ${sql(schema)}.balances`
+      assert.deepStrictEqual(
+        rows.map((r) => r.balance),
+        [15]
+      )
+      yield* Fiber.interrupt(fiber)
+    })
+  )
+})
