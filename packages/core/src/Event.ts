@@ -53,6 +53,31 @@ export const makeEventId: Effect.Effect<EventId> = Effect.map(
 export const makeEventIdUnsafe = (): EventId => Uuid.v7(Date.now()) as EventId
 
 /**
+ * An event id derived from another event's id and a purpose: the same inputs always give the same id (a UUIDv8 from
+ * SHA-256). A reactor that appends to other streams in response to an event uses it, so that handling the event
+ * again (at-least-once delivery, a replay) appends nothing twice: the store takes the second append as a retry.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Event } from "@facta/core"
+ *
+ * const source = Event.makeEventIdUnsafe()
+ * const program = Effect.gen(function*() {
+ *   const a = yield* Event.deriveEventId(source, "debit")
+ *   const b = yield* Event.deriveEventId(source, "debit")
+ *   return a === b // true
+ * })
+ * ```
+ *
+ * @since 0.1.0
+ */
+export const deriveEventId = (source: string, purpose: string): Effect.Effect<EventId> =>
+  Effect.promise(() =>
+    crypto.subtle.digest("SHA-256", new TextEncoder().encode(`${source.toLowerCase()}\u0000${purpose}`))
+  ).pipe(Effect.map((digest) => Uuid.v8(new Uint8Array(digest)) as EventId))
+
+/**
  * Who did it, why, and in which trace: carried by every recorded event. `attributes` holds an application's own
  * fields.
  *

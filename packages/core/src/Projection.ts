@@ -3,24 +3,29 @@
  *
  * A projection names the events it handles through an {@link EventCodec.EventCodec} (so its handler sees typed,
  * upcast events), and handles them one at a time or a batch at a time. {@link run} reads the log through a
- * {@link Subscription}, batches what arrives (`groupedWithin`), and commits each batch with its checkpoint through
+ * `Subscription`, batches what arrives (`groupedWithin`), and commits each batch with its checkpoint through
  * the {@link CheckpointStore.CheckpointStore}: in one transaction on PostgreSQL, so that an SQL read model sees every
  * event exactly once. Only the holder of a lease writes; a standby process takes over when the holder's lease
  * expires. Interrupting a run finishes the batch in hand, saves its checkpoint and stops.
  *
  * @since 0.1.0
  */
-import { Cause, Duration, Effect, Exit, Option, Schedule, Schema, Stream } from "effect"
-import type { Key, Lease, State, Status } from "./CheckpointStore.ts"
-import { CheckpointStore, formatKey } from "./CheckpointStore.ts"
+import type { Duration } from "effect"
+import { Cause, Effect, Exit, Option, Schedule, Stream } from "effect"
+import type { State, Status } from "./CheckpointStore.ts"
+import { CheckpointStore, LeaseLost } from "./CheckpointStore.ts"
 import type { RecordedEvent } from "./Event.ts"
 import type { EventCodec } from "./EventCodec.ts"
 import { EventStore } from "./EventStore.ts"
 import type { StorageError } from "./EventStoreError.ts"
-import { fnv1a } from "./internal/hash.ts"
-import * as Uuid from "./internal/uuid.ts"
+import { describe } from "./internal/cause.ts"
+import * as Runner from "./internal/projectionRunner.ts"
 import * as Position from "./Position.ts"
-import * as Subscription from "./Subscription.ts"
+import type { ProjectionFailed } from "./ProjectionError.ts"
+import { ProjectionLagging } from "./ProjectionError.ts"
+
+// TEMPORARY re-export while a helper's files still refer to Projection.ProjectionFailed
+export { ProjectionFailed, ProjectionLagging } from "./ProjectionError.ts"
 
 /**
  * A projection.
@@ -107,47 +112,6 @@ export const make = <E extends { readonly _tag: string }, R = never>(options: Ma
 }
 
 /**
- * A projection stopped on an event its handler kept failing on (or could not decode). Nothing after the event was
- * handled; the checkpoint stands just before it.
- *
- * @since 0.1.0
- */
-export class ProjectionFailed extends Schema.TaggedError<ProjectionFailed>("@facta/core/ProjectionFailed")(
-  "ProjectionFailed",
-  {
-    name: Schema.String,
-    version: Schema.Int,
-    partition: Schema.Int,
-    eventId: Schema.String,
-    streamId: Schema.String,
-    streamVersion: Schema.Int,
-    position: Schema.String,
-    cause: Schema.Defect()
-  }
-) {
-  override get message() {
-    return `Projection ${this.name} v${this.version} failed on event ${this.eventId} (${this.streamId} version ${this.streamVersion}, position ${this.position}): ${describe(this.cause)}`
-  }
-}
-
-/**
- * `waitFor` gave up: the projection had not reached the position in time.
- *
- * @since 0.1.0
- */
-export class ProjectionLagging extends Schema.TaggedError<ProjectionLagging>("@facta/core/ProjectionLagging")(
-  "ProjectionLagging",
-  { name: Schema.String, version: Schema.Int, position: Schema.String }
-) {
-  override get message() {
-    return `Projection ${this.name} v${this.version} has not reached ${this.position} yet`
-  }
-}
-
-const describe = (cause: unknown): string =>
-  Cause.isCause(cause) ? Cause.pretty(cause) : cause instanceof Error ? cause.message : String(cause)
-
-/**
  * The partition of a stream among `count` partitions: `fnv1a(streamId) % count`. Every event of a stream goes to the
  * same partition, so per-stream order holds within it.
  *
@@ -160,7 +124,7 @@ const describe = (cause: unknown): string =>
  *
  * @since 0.1.0
  */
-export const partitionOf = (streamId: string, count: number): number => (count <= 1 ? 0 : fnv1a(streamId) % count)
+export const partitionOf: (streamId: string, count: number) => number = Runner.partitionOf
 
 /**
  * How to run a projection.
@@ -184,202 +148,6 @@ export interface RunOptions {
   /** Stop once caught up with the log instead of tailing it (default false). */
   readonly untilCaughtUp?: boolean | undefined
 }
-
-interface Batch {
-  readonly events: ReadonlyArray<RecordedEvent>
-  readonly checkpoint: Position.Position
-  readonly caughtUp: boolean
-}
-
-const merge = (pages: ReadonlyArray<Subscription.Page>): Batch => ({
-  events: pages.flatMap((page) => page.events),
-  checkpoint: pages[pages.length - 1]!.checkpoint,
-  caughtUp: pages[pages.length - 1]!.caughtUp
-})
-
-const keyOf = (projection: { readonly name: string; readonly version: number }, partition: number): Key => ({
-  name: projection.name,
-  version: projection.version,
-  partition
-})
-
-/** Runs one partition while holding its lease; ends when caught up (if asked), fails with LeaseLost when it goes. */
-const runLeased = <E extends { readonly _tag: string }, R>(
-  projection: Projection<E, R>,
-  lease: Lease,
-  partitions: number,
-  options: RunOptions
-) =>
-  Effect.gen(function* () {
-    const store = yield* CheckpointStore
-    const events = yield* EventStore
-    const key = lease.key
-    const annotations = { projection: formatKey(key), owner: lease.owner }
-    let checkpoint = lease.checkpoint
-    if (options.rebuild === true) {
-      yield* store.setState(lease, "rebuilding")
-      yield* store.commit(lease, checkpoint, Position.start, projection.reset)
-      checkpoint = Position.start
-      yield* Effect.logInfo("projection reset for rebuild").pipe(Effect.annotateLogs(annotations))
-    } else {
-      yield* store.setState(lease, "running")
-    }
-
-    const mine = (event: RecordedEvent) => partitionOf(event.streamId, partitions) === key.partition
-    const failure = (event: RecordedEvent, cause: unknown) =>
-      new ProjectionFailed({
-        name: key.name,
-        version: key.version,
-        partition: key.partition,
-        eventId: event.eventId,
-        streamId: event.streamId,
-        streamVersion: event.version,
-        position: Position.format(event.position),
-        cause
-      })
-    const handle = (batch: ReadonlyArray<RecordedEvent>) =>
-      Effect.flatMap(Effect.forEach(batch, projection.events.decode), projection.handle)
-    // `checkpoint` is read when the commit runs, not when it is built
-    const commit = <A, X, Y>(to: Position.Position, work: Effect.Effect<A, X, Y>) =>
-      Effect.suspend(() =>
-        Effect.tap(
-          store.commit(lease, checkpoint, to, work),
-          Effect.sync(() => {
-            checkpoint = to
-          })
-        )
-      )
-    const retried = <A, X, Y>(to: Position.Position, work: Effect.Effect<A, X, Y>) =>
-      commit(to, work).pipe(Effect.retry({ schedule: projection.retry, while: (e) => !isLeaseLost(e) }))
-
-    /** The batch failed as a whole: find the event at fault by handling one event per transaction. */
-    const oneByOne = Effect.fnUntraced(function* (batch: Batch) {
-      for (const event of batch.events) {
-        const exit = yield* Effect.exit(retried(event.position, handle([event])))
-        if (Exit.isSuccess(exit)) continue
-        const error = Cause.findErrorOption(exit.cause)
-        if (Option.isSome(error) && isLeaseLost(error.value)) return yield* Effect.failCause(exit.cause)
-        const reason = Option.isSome(error) ? error.value : Cause.squash(exit.cause)
-        if (projection.onFailure === "stop") return yield* failure(event, reason)
-        yield* commit(event.position, store.park(key, event, describe(reason)))
-        yield* Effect.logWarning("projection parked an event").pipe(
-          Effect.annotateLogs({ ...annotations, eventId: event.eventId, error: describe(reason) })
-        )
-      }
-      if (Position.isBefore(checkpoint, batch.checkpoint)) yield* commit(batch.checkpoint, Effect.void)
-    })
-
-    let handled = 0
-    let reported = Date.now()
-    let caughtUpOnce = false
-    const progress = Effect.fnUntraced(function* (batch: Batch) {
-      handled += batch.events.length
-      const now = Date.now()
-      if (batch.caughtUp && !caughtUpOnce) {
-        caughtUpOnce = true
-        yield* store.promote(key.name, key.version)
-        if (options.rebuild === true) yield* store.setState(lease, "running")
-        yield* Effect.logInfo("projection caught up").pipe(
-          Effect.annotateLogs({ ...annotations, position: Position.format(checkpoint), handled })
-        )
-      } else if (!batch.caughtUp && now - reported >= 2000) {
-        const head = yield* events.head
-        yield* Effect.logInfo("projection catching up").pipe(
-          Effect.annotateLogs({
-            ...annotations,
-            position: Position.format(checkpoint),
-            eventsPerSecond: Math.round((handled * 1000) / (now - reported)),
-            behind: String(head.sequence - checkpoint.sequence)
-          })
-        )
-        handled = 0
-        reported = now
-      }
-    })
-
-    const process = (batch: Batch) =>
-      Effect.gen(function* () {
-        const own = batch.events.filter(mine)
-        const done = yield* Effect.exit(retried(batch.checkpoint, own.length === 0 ? Effect.void : handle(own)))
-        if (Exit.isFailure(done)) {
-          const error = Cause.findErrorOption(done.cause)
-          if (Option.isSome(error) && isLeaseLost(error.value)) return yield* Effect.failCause(done.cause)
-          yield* oneByOne({ ...batch, events: own })
-        }
-        yield* progress(batch)
-      }).pipe(
-        Effect.withSpan("Projection.batch", {
-          attributes: { projection: formatKey(key), events: batch.events.length }
-        }),
-        // a started batch finishes (handler and checkpoint) before an interruption stops the run
-        Effect.uninterruptible
-      )
-
-    const batches = Subscription.pages({
-      after: checkpoint,
-      categories: projection.categories,
-      types: projection.events.types,
-      batchSize: options.batchSize,
-      pollInterval: options.pollInterval
-    }).pipe(
-      Stream.groupedWithin(8, options.batchWindow ?? "50 millis"),
-      Stream.map(merge),
-      options.untilCaughtUp === true ? Stream.takeUntil((batch: Batch) => batch.caughtUp) : (s) => s
-    )
-    return yield* Stream.runForEach(batches, process)
-  })
-
-const isLeaseLost = (u: unknown): boolean =>
-  typeof u === "object" && u !== null && "_tag" in u && (u as { _tag: unknown })._tag === "LeaseLost"
-
-/** Renews the lease every third of its life; fails with LeaseLost when it is gone. */
-const heartbeat = (lease: Lease, ttl: Duration.Input, interval: number) =>
-  CheckpointStore.use((store) =>
-    Effect.forever(Effect.andThen(Effect.sleep(interval), store.renew(lease, ttl)), { disableYield: true })
-  )
-
-const runPartition = <E extends { readonly _tag: string }, R>(
-  projection: Projection<E, R>,
-  partition: number,
-  options: RunOptions
-) =>
-  Effect.gen(function* () {
-    const store = yield* CheckpointStore
-    const owner = options.owner ?? Uuid.v7(Date.now())
-    const ttl = options.leaseTtl ?? "10 seconds"
-    const interval = Math.max(10, Math.floor(Duration.toMillis(ttl) / 3))
-    const key = keyOf(projection, partition)
-    while (true) {
-      const acquired = yield* store.acquire(key, owner, ttl)
-      if (Option.isNone(acquired)) {
-        yield* Effect.sleep(interval)
-        continue
-      }
-      const lease = acquired.value
-      yield* Effect.logInfo("projection lease taken").pipe(
-        Effect.annotateLogs({ projection: formatKey(key), owner, fence: lease.fence })
-      )
-      const exit = yield* Effect.exit(
-        Effect.raceFirst(
-          runLeased(projection, lease, options.partitions ?? 1, options),
-          heartbeat(lease, ttl, interval)
-        )
-      ).pipe(Effect.onInterrupt(() => Effect.ignore(store.release(lease, "stopped"))))
-      if (Exit.isSuccess(exit)) {
-        yield* Effect.ignore(store.release(lease, "stopped"))
-        return
-      }
-      const error = Cause.findErrorOption(exit.cause)
-      if (Option.isSome(error) && isLeaseLost(error.value)) {
-        yield* Effect.logWarning("projection lease lost; standing by").pipe(
-          Effect.annotateLogs({ projection: formatKey(key), owner })
-        )
-        continue
-      }
-      yield* Effect.ignore(store.release(lease, "failed", Cause.pretty(exit.cause)))
-      return yield* Effect.failCause(exit.cause as Cause.Cause<ProjectionFailed | StorageError>)
-    }
-  })
 
 /**
  * Runs a projection until interrupted (or, with `untilCaughtUp`, until it has read the whole log): every partition
@@ -412,7 +180,7 @@ export const run = <E extends { readonly _tag: string }, R>(
   const count = Math.max(1, Math.floor(resolved.partitions ?? 1))
   return Effect.forEach(
     Array.from({ length: count }, (_, partition) => partition),
-    (partition) => runPartition(projection, partition, { ...resolved, partitions: count }),
+    (partition) => Runner.runPartition(projection, partition, { ...resolved, partitions: count }),
     { concurrency: "unbounded", discard: true }
   ).pipe(Effect.withSpan("Projection.run", { attributes: { projection: projection.name } }))
 }
@@ -482,6 +250,70 @@ export const waitFor = (
       Effect.asVoid
     )
   })
+
+/**
+ * What {@link replayParked} did: the events it handled and unparked, and those that still fail (left parked, with the
+ * new error).
+ *
+ * @since 0.1.0
+ */
+export interface ReplayResult {
+  readonly replayed: ReadonlyArray<string>
+  readonly stillFailing: ReadonlyArray<string>
+}
+
+/**
+ * Hands the projection's parked events (of its version) to its handler again, after a fix, each in its own commit
+ * with its unparking; on PostgreSQL the read model's writes and the unparking commit together. Takes each partition's
+ * lease for the duration (stop the running instances first, or it waits for them), and fails with `LeaseLost` if
+ * it loses one.
+ *
+ * @example
+ * ```ts
+ * import { Projection } from "@facta/core"
+ *
+ * declare const Balances: Projection.Projection<{ readonly _tag: "Deposited" }>
+ * const replay = Projection.replayParked(Balances, { owner: "admin" })
+ * ```
+ *
+ * @since 0.1.0
+ */
+export const replayParked = Effect.fnUntraced(function* <E extends { readonly _tag: string }, R>(
+  projection: Projection<E, R>,
+  options?: { readonly owner?: string | undefined; readonly leaseTtl?: Duration.Input | undefined }
+): Effect.fn.Return<ReplayResult, StorageError | LeaseLost, R | CheckpointStore> {
+  const store = yield* CheckpointStore
+  const owner = options?.owner ?? `replay-${crypto.randomUUID()}`
+  const ttl = options?.leaseTtl ?? "30 seconds"
+  const parked = (yield* store.parked(projection.name)).filter((p) => p.key.version === projection.version)
+  const replayed: Array<string> = []
+  const stillFailing: Array<string> = []
+  for (const partition of new Set(parked.map((p) => p.key.partition))) {
+    const key = Runner.keyOf(projection, partition)
+    let lease = yield* store.acquire(key, owner, ttl)
+    while (Option.isNone(lease)) {
+      yield* Effect.sleep("200 millis")
+      lease = yield* store.acquire(key, owner, ttl)
+    }
+    const held = lease.value
+    for (const { event } of parked.filter((p) => p.key.partition === partition)) {
+      const handled = Effect.flatMap(projection.events.decode(event), (decoded) => projection.handle([decoded]))
+      const exit = yield* Effect.exit(
+        store.commit(held, held.checkpoint, held.checkpoint, Effect.andThen(handled, store.unpark(key, event.eventId)))
+      )
+      if (Exit.isSuccess(exit)) {
+        replayed.push(event.eventId)
+        continue
+      }
+      const error = Cause.findErrorOption(exit.cause)
+      if (Option.isSome(error) && error.value instanceof LeaseLost) return yield* error.value
+      stillFailing.push(event.eventId)
+      yield* store.park(key, event, describe(Option.isSome(error) ? error.value : Cause.squash(exit.cause)))
+    }
+    yield* store.release(held, "stopped")
+  }
+  return { replayed, stillFailing }
+})
 
 /**
  * Where a projection stands: each checkpoint's status, how many events it is behind the log's head (an upper bound

@@ -3,6 +3,23 @@ const hex: ReadonlyArray<string> = Array.from({ length: 256 }, (_, i) => i.toStr
 let lastMillis = -1
 let counter = 0
 
+const format = (bytes: Uint8Array): string => {
+  let out = ""
+  for (let i = 0; i < 16; i++) {
+    if (i === 4 || i === 6 || i === 8 || i === 10) out += "-"
+    out += hex[bytes[i]!]
+  }
+  return out
+}
+
+/** RFC 9562 UUID version 8 (custom) from the first 16 bytes of a hash, with the version and variant bits set. */
+export const v8 = (hash: Uint8Array): string => {
+  const bytes = hash.slice(0, 16)
+  bytes[6] = 0x80 | (bytes[6]! & 0x0f)
+  bytes[8] = 0x80 | (bytes[8]! & 0x3f)
+  return format(bytes)
+}
+
 /**
  * RFC 9562 UUID version 7: 48 bits of Unix milliseconds, then a 12-bit counter that keeps ids made within one
  * millisecond in order, then 62 random bits.
@@ -28,10 +45,5 @@ export const v7 = (millis: number): string => {
   bytes[6] = 0x70 | (counter >>> 8)
   bytes[7] = counter & 0xff
   bytes[8] = 0x80 | (bytes[8]! & 0x3f)
-  let out = ""
-  for (let i = 0; i < 16; i++) {
-    if (i === 4 || i === 6 || i === 8 || i === 10) out += "-"
-    out += hex[bytes[i]!]
-  }
-  return out
+  return format(bytes)
 }

@@ -1,0 +1,211 @@
+import { Cause, Duration, Effect, Exit, Option, Stream } from "effect"
+import type { Key, Lease } from "../CheckpointStore.ts"
+import { CheckpointStore, formatKey } from "../CheckpointStore.ts"
+import type { RecordedEvent } from "../Event.ts"
+import { EventStore } from "../EventStore.ts"
+import type { StorageError } from "../EventStoreError.ts"
+import * as Position from "../Position.ts"
+import type { Projection, RunOptions } from "../Projection.ts"
+import { ProjectionFailed } from "../ProjectionError.ts"
+import * as Subscription from "../Subscription.ts"
+import { describe } from "./cause.ts"
+import { fnv1a } from "./hash.ts"
+import * as Uuid from "./uuid.ts"
+
+export const partitionOf = (streamId: string, count: number): number => (count <= 1 ? 0 : fnv1a(streamId) % count)
+
+interface Batch {
+  readonly events: ReadonlyArray<RecordedEvent>
+  readonly checkpoint: Position.Position
+  readonly caughtUp: boolean
+}
+
+const merge = (pages: ReadonlyArray<Subscription.Page>): Batch => ({
+  events: pages.flatMap((page) => page.events),
+  checkpoint: pages[pages.length - 1]!.checkpoint,
+  caughtUp: pages[pages.length - 1]!.caughtUp
+})
+
+export const keyOf = (projection: { readonly name: string; readonly version: number }, partition: number): Key => ({
+  name: projection.name,
+  version: projection.version,
+  partition
+})
+
+/** Runs one partition while holding its lease; ends when caught up (if asked), fails with LeaseLost when it goes. */
+const runLeased = <E extends { readonly _tag: string }, R>(
+  projection: Projection<E, R>,
+  lease: Lease,
+  partitions: number,
+  options: RunOptions
+) =>
+  Effect.gen(function* () {
+    const store = yield* CheckpointStore
+    const events = yield* EventStore
+    const key = lease.key
+    const annotations = { projection: formatKey(key), owner: lease.owner }
+    let checkpoint = lease.checkpoint
+    if (options.rebuild === true) {
+      yield* store.setState(lease, "rebuilding")
+      yield* store.commit(lease, checkpoint, Position.start, projection.reset)
+      checkpoint = Position.start
+      yield* Effect.logInfo("projection reset for rebuild").pipe(Effect.annotateLogs(annotations))
+    } else {
+      yield* store.setState(lease, "running")
+    }
+
+    const mine = (event: RecordedEvent) => partitionOf(event.streamId, partitions) === key.partition
+    const failure = (event: RecordedEvent, cause: unknown) =>
+      new ProjectionFailed({
+        name: key.name,
+        version: key.version,
+        partition: key.partition,
+        eventId: event.eventId,
+        streamId: event.streamId,
+        streamVersion: event.version,
+        position: Position.format(event.position),
+        cause
+      })
+    const handle = (batch: ReadonlyArray<RecordedEvent>) =>
+      Effect.flatMap(Effect.forEach(batch, projection.events.decode), projection.handle)
+    // `checkpoint` is read when the commit runs, not when it is built
+    const commit = <A, X, Y>(to: Position.Position, work: Effect.Effect<A, X, Y>) =>
+      Effect.suspend(() =>
+        Effect.tap(
+          store.commit(lease, checkpoint, to, work),
+          Effect.sync(() => {
+            checkpoint = to
+          })
+        )
+      )
+    const retried = <A, X, Y>(to: Position.Position, work: Effect.Effect<A, X, Y>) =>
+      commit(to, work).pipe(Effect.retry({ schedule: projection.retry, while: (e) => !isLeaseLost(e) }))
+
+    /** The batch failed as a whole: find the event at fault by handling one event per transaction. */
+    const oneByOne = Effect.fnUntraced(function* (batch: Batch) {
+      for (const event of batch.events) {
+        const exit = yield* Effect.exit(retried(event.position, handle([event])))
+        if (Exit.isSuccess(exit)) continue
+        const error = Cause.findErrorOption(exit.cause)
+        if (Option.isSome(error) && isLeaseLost(error.value)) return yield* Effect.failCause(exit.cause)
+        const reason = Option.isSome(error) ? error.value : Cause.squash(exit.cause)
+        if (projection.onFailure === "stop") return yield* failure(event, reason)
+        yield* commit(event.position, store.park(key, event, describe(reason)))
+        yield* Effect.logWarning("projection parked an event").pipe(
+          Effect.annotateLogs({ ...annotations, eventId: event.eventId, error: describe(reason) })
+        )
+      }
+      if (Position.isBefore(checkpoint, batch.checkpoint)) yield* commit(batch.checkpoint, Effect.void)
+    })
+
+    let handled = 0
+    let reported = Date.now()
+    let caughtUpOnce = false
+    const progress = Effect.fnUntraced(function* (batch: Batch) {
+      handled += batch.events.length
+      const now = Date.now()
+      if (batch.caughtUp && !caughtUpOnce) {
+        caughtUpOnce = true
+        yield* store.promote(key.name, key.version)
+        if (options.rebuild === true) yield* store.setState(lease, "running")
+        yield* Effect.logInfo("projection caught up").pipe(
+          Effect.annotateLogs({ ...annotations, position: Position.format(checkpoint), handled })
+        )
+      } else if (!batch.caughtUp && now - reported >= 2000) {
+        const head = yield* events.head
+        yield* Effect.logInfo("projection catching up").pipe(
+          Effect.annotateLogs({
+            ...annotations,
+            position: Position.format(checkpoint),
+            eventsPerSecond: Math.round((handled * 1000) / (now - reported)),
+            behind: String(head.sequence - checkpoint.sequence)
+          })
+        )
+        handled = 0
+        reported = now
+      }
+    })
+
+    const process = (batch: Batch) =>
+      Effect.gen(function* () {
+        const own = batch.events.filter(mine)
+        const done = yield* Effect.exit(retried(batch.checkpoint, own.length === 0 ? Effect.void : handle(own)))
+        if (Exit.isFailure(done)) {
+          const error = Cause.findErrorOption(done.cause)
+          if (Option.isSome(error) && isLeaseLost(error.value)) return yield* Effect.failCause(done.cause)
+          yield* oneByOne({ ...batch, events: own })
+        }
+        yield* progress(batch)
+      }).pipe(
+        Effect.withSpan("Projection.batch", {
+          attributes: { projection: formatKey(key), events: batch.events.length }
+        }),
+        // a started batch finishes (handler and checkpoint) before an interruption stops the run
+        Effect.uninterruptible
+      )
+
+    const batches = Subscription.pages({
+      after: checkpoint,
+      categories: projection.categories,
+      types: projection.events.types,
+      batchSize: options.batchSize,
+      pollInterval: options.pollInterval
+    }).pipe(
+      Stream.groupedWithin(8, options.batchWindow ?? "50 millis"),
+      Stream.map(merge),
+      options.untilCaughtUp === true ? Stream.takeUntil((batch: Batch) => batch.caughtUp) : (s) => s
+    )
+    return yield* Stream.runForEach(batches, process)
+  })
+
+export const isLeaseLost = (u: unknown): boolean =>
+  typeof u === "object" && u !== null && "_tag" in u && (u as { _tag: unknown })._tag === "LeaseLost"
+
+/** Renews the lease every third of its life; fails with LeaseLost when it is gone. */
+const heartbeat = (lease: Lease, ttl: Duration.Input, interval: number) =>
+  CheckpointStore.use((store) =>
+    Effect.forever(Effect.andThen(Effect.sleep(interval), store.renew(lease, ttl)), { disableYield: true })
+  )
+
+export const runPartition = <E extends { readonly _tag: string }, R>(
+  projection: Projection<E, R>,
+  partition: number,
+  options: RunOptions
+) =>
+  Effect.gen(function* () {
+    const store = yield* CheckpointStore
+    const owner = options.owner ?? Uuid.v7(Date.now())
+    const ttl = options.leaseTtl ?? "10 seconds"
+    const interval = Math.max(10, Math.floor(Duration.toMillis(ttl) / 3))
+    const key = keyOf(projection, partition)
+    while (true) {
+      const acquired = yield* store.acquire(key, owner, ttl)
+      if (Option.isNone(acquired)) {
+        yield* Effect.sleep(interval)
+        continue
+      }
+      const lease = acquired.value
+      yield* Effect.logInfo("projection lease taken").pipe(
+        Effect.annotateLogs({ projection: formatKey(key), owner, fence: lease.fence })
+      )
+      const exit = yield* Effect.exit(
+        Effect.raceFirst(
+          runLeased(projection, lease, options.partitions ?? 1, options),
+          heartbeat(lease, ttl, interval)
+        )
+      ).pipe(Effect.onInterrupt(() => Effect.ignore(store.release(lease, "stopped"))))
+      if (Exit.isSuccess(exit)) {
+        yield* Effect.ignore(store.release(lease, "stopped"))
+        return
+      }
+      const error = Cause.findErrorOption(exit.cause)
+      if (Option.isSome(error) && isLeaseLost(error.value)) {
+        yield* Effect.logWarning("projection lease lost; standing by").pipe(
+          Effect.annotateLogs({ projection: formatKey(key), owner })
+        )
+        continue
+      }
+      yield* Effect.ignore(store.release(lease, "failed", Cause.pretty(exit.cause)))
+      return yield* Effect.failCause(exit.cause as Cause.Cause<ProjectionFailed | StorageError>)
+    }
+  })
