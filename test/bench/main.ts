@@ -129,6 +129,8 @@ const eventColumns =
 interface Pair {
   readonly facta: Summary
   readonly raw: Summary
+  /** The raw statement plus the payload-free NOTIFY every Facta append sends (only measured for writes). */
+  readonly rawNotify?: Summary
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -204,8 +206,9 @@ const program = Effect.gen(function* () {
    * expected-version check (`WHERE version = expected`) and inserts the event rows in the same statement; a refused
    * check inserts nothing, and the unique (stream_id, version) and event_id constraints back it up.
    */
-  const rawAppend = (streamId: string, expected: number, events: ReadonlyArray<Event.EventData>) => {
+  const rawAppend = (streamId: string, expected: number, events: ReadonlyArray<Event.EventData>, notify: boolean) => {
     const n = events.length
+    const wake = notify ? sql`, pg_notify(${`${schema}_events`}, '')` : sql``
     const insert =
       n === 1
         ? sql<{ global_position: bigint }>`
@@ -218,7 +221,7 @@ const program = Effect.gen(function* () {
           SELECT 1, ${streamId}, 'Bench', head.version, ${events[0]!.eventId}::uuid, ${events[0]!.type},
             ${events[0]!.schemaVersion}::smallint, ${JSON.stringify(events[0]!.data)}::jsonb, ${"{}"}::jsonb
           FROM head
-          RETURNING global_position, tx_id::text AS tx_id`
+          RETURNING global_position, tx_id::text AS tx_id ${wake}`
         : sql<{ global_position: bigint }>`
           WITH head AS (
             INSERT INTO ${s}.raw_streams AS st (stream_id, category, version) VALUES (${streamId}, 'Bench', ${expected + n})
@@ -233,13 +236,13 @@ const program = Effect.gen(function* () {
             ${events.map((e) => e.schemaVersion)}::smallint[],
             ${events.map((e) => JSON.stringify(e.data))}::jsonb[],
             ${events.map(() => "{}")}::jsonb[]) WITH ORDINALITY AS x(id, type, sv, data, meta, ord)
-          RETURNING global_position, tx_id::text AS tx_id`
+          RETURNING global_position, tx_id::text AS tx_id ${wake}`
     return Effect.flatMap(insert, (rows) =>
       rows.length === n ? Effect.void : Effect.die(new Error(`raw append to ${streamId} at ${expected} refused`))
     )
   }
 
-  const rawAppends = (tag: string, writerCount: number, appends: number, perAppend: number) =>
+  const rawAppends = (notify: boolean) => (tag: string, writerCount: number, appends: number, perAppend: number) =>
     Effect.forEach(
       range(writerCount),
       (w) =>
@@ -247,7 +250,7 @@ const program = Effect.gen(function* () {
           const streamId = `Bench-${tag}w${w}`
           for (let i = 0; i < appends; i++) {
             const events = range(perAppend).map((k) => eventData(i * perAppend + k + 1))
-            yield* rawAppend(streamId, i * perAppend, events)
+            yield* rawAppend(streamId, i * perAppend, events, notify)
           }
         }),
       { concurrency: writerCount, discard: true }
@@ -259,10 +262,12 @@ const program = Effect.gen(function* () {
       const total = writerCount * appends * perAppend
       const facta: Array<number> = []
       const raw: Array<number> = []
+      const rawNotify: Array<number> = []
       type Run = (tag: string, writerCount: number, appends: number, perAppend: number) => Effect.Effect<void, unknown>
-      const sides: readonly [Side, Side] = [
+      const sides: ReadonlyArray<Side> = [
         { label: "facta", run: factaAppends as Run, into: facta },
-        { label: "raw", run: rawAppends as Run, into: raw }
+        { label: "raw", run: rawAppends(false) as Run, into: raw },
+        { label: "raw+notify", run: rawAppends(true) as Run, into: rawNotify }
       ]
       interface Side {
         readonly label: string
@@ -270,7 +275,7 @@ const program = Effect.gen(function* () {
         readonly into: Array<number>
       }
       for (let round = -1; round < rounds; round++) {
-        const order = round % 2 === 0 ? sides : [sides[1], sides[0]]
+        const order = round % 2 === 0 ? sides : [...sides].reverse()
         for (const side of order) {
           const { ms: elapsed } = yield* timed(side.run(`${name}r${round + 1}`, writerCount, appends, perAppend))
           const perSecond = (total / elapsed) * 1000
@@ -280,7 +285,7 @@ const program = Effect.gen(function* () {
           ).pipe(Effect.annotateLogs({ events: total, ms: Math.round(elapsed), eventsPerSec: Math.round(perSecond) }))
         }
       }
-      return { facta: summarize(facta), raw: summarize(raw) } satisfies Pair
+      return { facta: summarize(facta), raw: summarize(raw), rawNotify: summarize(rawNotify) } satisfies Pair
     })
 
   const single1 = yield* compareWrites("single1", 1, sizes.single1, 1)
@@ -470,7 +475,9 @@ const program = Effect.gen(function* () {
     rateSpread(pair.facta),
     rate(pair.raw.median),
     rateSpread(pair.raw),
+    pair.rawNotify === undefined ? "" : rate(pair.rawNotify.median),
     ratio(pair.facta.median, pair.raw.median),
+    pair.rawNotify === undefined ? "" : ratio(pair.facta.median, pair.rawNotify.median),
     goal === undefined ? "" : `≥ ${goal.toFixed(1)}x: ${target(pair.facta.median / pair.raw.median, goal, true)}`
   ]
 
@@ -496,7 +503,17 @@ const program = Effect.gen(function* () {
   )
   lines.push(
     markdownTable(
-      ["Writes (events/s)", "Facta median", "Facta min–max", "Raw median", "Raw min–max", "Facta/raw", "Target"],
+      [
+        "Writes (events/s)",
+        "Facta median",
+        "Facta min–max",
+        "Raw median",
+        "Raw min–max",
+        "Raw+NOTIFY median",
+        "Facta/raw",
+        "Facta/raw+NOTIFY",
+        "Target (vs raw)"
+      ],
       [
         writeRow(`single-event appends, 1 writer (${sizes.single1}/round)`, single1, 0.8),
         writeRow(`single-event appends, ${writers} writers (${writers * sizes.single8PerWriter}/round)`, single8, 0.8),

@@ -24,9 +24,6 @@ import * as Position from "./Position.ts"
 import type { ProjectionFailed } from "./ProjectionError.ts"
 import { ProjectionLagging } from "./ProjectionError.ts"
 
-// TEMPORARY re-export while a helper's files still refer to Projection.ProjectionFailed
-export { ProjectionFailed, ProjectionLagging } from "./ProjectionError.ts"
-
 /**
  * A projection.
  *

@@ -48,7 +48,7 @@ export interface Page {
 
 /**
  * The log as pages, catching up then tailing forever. A page is emitted whenever there are events or the checkpoint
- * moved; an idle subscription emits nothing.
+ * moved, and once (even empty) when a read first reaches the end of the log; an idle subscription emits nothing more.
  *
  * @example
  * ```ts
@@ -81,7 +81,7 @@ export const pages = (options?: Options): Stream.Stream<Page, StorageError, Even
             .pipe(Stream.take(batchSize))
         )
       return Stream.paginate(
-        { after: options?.after ?? Position.start, waiting: false },
+        { after: options?.after ?? Position.start, waiting: false, reported: false },
         Effect.fnUntraced(function* (state) {
           if (state.waiting) yield* idle
           // the head is taken before the read: a read that then reaches the end has seen everything up to it
@@ -91,9 +91,11 @@ export const pages = (options?: Options): Stream.Stream<Page, StorageError, Even
           const last = events.at(-1)?.position ?? state.after
           const checkpoint = caughtUp ? Position.max(last, head) : last
           const moved = events.length > 0 || Position.isBefore(state.after, checkpoint)
+          // the first read that reaches the end is emitted even when empty, so that a reader learns it caught up
+          const emit = moved || (caughtUp && !state.reported)
           return [
-            moved ? [{ events, checkpoint, caughtUp }] : [],
-            Option.some({ after: checkpoint, waiting: caughtUp })
+            emit ? [{ events, checkpoint, caughtUp }] : [],
+            Option.some({ after: checkpoint, waiting: caughtUp, reported: caughtUp && (state.reported || emit) })
           ] as const
         })
       )

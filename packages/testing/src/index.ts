@@ -3,4 +3,6 @@
  */
 export * as DeciderSpec from "./DeciderSpec.ts"
 export * as EventStoreConformance from "./EventStoreConformance.ts"
+export * as ProjectionConformance from "./ProjectionConformance.ts"
+export * as ProjectionSpec from "./ProjectionSpec.ts"
 export * as Properties from "./Properties.ts"

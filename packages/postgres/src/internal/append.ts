@@ -135,7 +135,9 @@ export const make = (sql: SqlClient.SqlClient, schema: string) => {
         case AppendStatus.idsExist:
           return settle(p, currentRefusal(p))
         case AppendStatus.wrongVersion:
-          // the same append may have landed concurrently, after the function looked for its ids
+        case AppendStatus.archived:
+          // a retry that landed earlier (the function looks for its ids only for `any` and `streamExists`), or the
+          // same append landing concurrently after the function looked
           return settle(p, Effect.succeed(refusal(p, row.status, row.version ?? 0)))
         default:
           return Effect.fail(refusal(p, row.status, row.version ?? 0))
