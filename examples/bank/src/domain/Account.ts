@@ -1,0 +1,802 @@
+/**
+ * The Account aggregate (stream category `Account`): a single-currency account holding exact money, with no
+ * overdraft.
+ *
+ * Rules:
+ *
+ * - `Open` once, in one currency, with an optional initial deposit; every later money command must name the same
+ *   currency (`CurrencyMismatch` otherwise).
+ * - Debits (`Withdraw`, `ChargeFee`, `DebitForTransfer`) never take the balance below zero (`InsufficientFunds`).
+ * - A frozen account refuses every debit with `AccountFrozen` but still accepts credits (`Deposit`,
+ *   `CreditForTransfer`, `ReverseDebit`): a hold stops money leaving, and refusing incoming money or the return of a
+ *   reversed transfer would only strand it elsewhere. `SettleDebit` (bookkeeping, no money moves) is accepted too.
+ * - A closed account refuses everything with `AccountClosed`; `Close` needs a zero balance, an unfrozen account and
+ *   no transfer debit still in flight (one that could yet be reversed into it).
+ * - The transfer steps are idempotent per transfer id: the account remembers each transfer it took part in, so
+ *   `DebitForTransfer`, `CreditForTransfer`, `ReverseDebit` and `SettleDebit` for a transfer whose step is already
+ *   done decide no events. The transfer process relies on this to be safe to run again after a crash. The record
+ *   (one small entry per transfer, kept in the state and its snapshots) grows with the account's transfers; an
+ *   account with very many would prune entries of transfers settled longer ago than any replay can reach.
+ *
+ * Every event that moves money carries its `amount`; the balance is the signed sum of those amounts (see
+ * {@link signedAmount}).
+ *
+ * @since 0.1.0
+ */
+import { Aggregate, Decider } from "@facta/core"
+import { Effect, Schema } from "effect"
+import * as Money from "./Money.ts"
+
+const Text = Schema.String
+const TransferId = Schema.NonEmptyString
+
+// Events
+
+/**
+ * The account was opened, in `currency`, with `initialDeposit` minor units (possibly 0).
+ *
+ * @since 0.1.0
+ */
+export const AccountOpened = Schema.TaggedStruct("AccountOpened", {
+  owner: Schema.NonEmptyString,
+  currency: Money.Currency,
+  initialDeposit: Money.Amount
+})
+
+/**
+ * Money paid in.
+ *
+ * @since 0.1.0
+ */
+export const MoneyDeposited = Schema.TaggedStruct("MoneyDeposited", {
+  amount: Money.PositiveAmount,
+  reference: Text
+})
+
+/**
+ * Money paid out.
+ *
+ * @since 0.1.0
+ */
+export const MoneyWithdrawn = Schema.TaggedStruct("MoneyWithdrawn", {
+  amount: Money.PositiveAmount,
+  reference: Text
+})
+
+/**
+ * A fee taken by the bank.
+ *
+ * @since 0.1.0
+ */
+export const FeeCharged = Schema.TaggedStruct("FeeCharged", {
+  amount: Money.PositiveAmount,
+  reason: Text
+})
+
+/**
+ * The source side of a transfer: money left the account for transfer `transferId`.
+ *
+ * @since 0.1.0
+ */
+export const AccountDebitedForTransfer = Schema.TaggedStruct("AccountDebitedForTransfer", {
+  transferId: TransferId,
+  amount: Money.PositiveAmount,
+  reference: Text
+})
+
+/**
+ * The target side of a transfer: money arrived for transfer `transferId`.
+ *
+ * @since 0.1.0
+ */
+export const AccountCreditedForTransfer = Schema.TaggedStruct("AccountCreditedForTransfer", {
+  transferId: TransferId,
+  amount: Money.PositiveAmount,
+  reference: Text
+})
+
+/**
+ * Compensation: the debit of transfer `transferId` was given back because the transfer could not be credited.
+ *
+ * @since 0.1.0
+ */
+export const TransferDebitReversed = Schema.TaggedStruct("TransferDebitReversed", {
+  transferId: TransferId,
+  amount: Money.PositiveAmount,
+  reason: Text
+})
+
+/**
+ * The transfer `transferId` completed: its debit can no longer be reversed. Moves no money.
+ *
+ * @since 0.1.0
+ */
+export const TransferDebitSettled = Schema.TaggedStruct("TransferDebitSettled", { transferId: TransferId })
+
+/**
+ * Debits are refused until the account is unfrozen.
+ *
+ * @since 0.1.0
+ */
+export const AccountFrozen = Schema.TaggedStruct("AccountFrozen", { reason: Text })
+
+/**
+ * Debits are accepted again.
+ *
+ * @since 0.1.0
+ */
+export const AccountUnfrozen = Schema.TaggedStruct("AccountUnfrozen", { reason: Text })
+
+/**
+ * The account is closed for good.
+ *
+ * @since 0.1.0
+ */
+export const AccountClosed = Schema.TaggedStruct("AccountClosed", { reason: Text })
+
+/**
+ * Every event of an account.
+ *
+ * @since 0.1.0
+ */
+export const AccountEvent = Schema.Union([
+  AccountOpened,
+  MoneyDeposited,
+  MoneyWithdrawn,
+  FeeCharged,
+  AccountDebitedForTransfer,
+  AccountCreditedForTransfer,
+  TransferDebitReversed,
+  TransferDebitSettled,
+  AccountFrozen,
+  AccountUnfrozen,
+  AccountClosed
+])
+
+/**
+ * @since 0.1.0
+ */
+export type AccountEvent = typeof AccountEvent.Type
+
+/**
+ * The money an event moved into (positive) or out of (negative) the account; 0 for events that move none. The
+ * balance is always the sum of this over the account's events.
+ *
+ * @since 0.1.0
+ */
+export const signedAmount = (event: AccountEvent): number => {
+  switch (event._tag) {
+    case "AccountOpened":
+      return event.initialDeposit
+    case "MoneyDeposited":
+    case "AccountCreditedForTransfer":
+    case "TransferDebitReversed":
+      return event.amount
+    case "MoneyWithdrawn":
+    case "FeeCharged":
+    case "AccountDebitedForTransfer":
+      return -event.amount
+    case "TransferDebitSettled":
+    case "AccountFrozen":
+    case "AccountUnfrozen":
+    case "AccountClosed":
+      return 0
+  }
+}
+
+// Commands
+
+/**
+ * Opens the account.
+ *
+ * @since 0.1.0
+ */
+export const Open = Schema.TaggedStruct("Open", {
+  owner: Schema.NonEmptyString,
+  currency: Money.Currency,
+  initialDeposit: Schema.optionalKey(Money.Amount)
+})
+
+/**
+ * Pays money in.
+ *
+ * @since 0.1.0
+ */
+export const Deposit = Schema.TaggedStruct("Deposit", {
+  amount: Money.PositiveAmount,
+  currency: Money.Currency,
+  reference: Text
+})
+
+/**
+ * Pays money out.
+ *
+ * @since 0.1.0
+ */
+export const Withdraw = Schema.TaggedStruct("Withdraw", {
+  amount: Money.PositiveAmount,
+  currency: Money.Currency,
+  reference: Text
+})
+
+/**
+ * Takes a fee.
+ *
+ * @since 0.1.0
+ */
+export const ChargeFee = Schema.TaggedStruct("ChargeFee", {
+  amount: Money.PositiveAmount,
+  currency: Money.Currency,
+  reason: Text
+})
+
+/**
+ * Stops debits.
+ *
+ * @since 0.1.0
+ */
+export const Freeze = Schema.TaggedStruct("Freeze", { reason: Text })
+
+/**
+ * Allows debits again.
+ *
+ * @since 0.1.0
+ */
+export const Unfreeze = Schema.TaggedStruct("Unfreeze", { reason: Text })
+
+/**
+ * Closes the account; only at a zero balance.
+ *
+ * @since 0.1.0
+ */
+export const Close = Schema.TaggedStruct("Close", { reason: Text })
+
+/**
+ * The first step of a transfer out: takes the amount from this (the source) account.
+ *
+ * @since 0.1.0
+ */
+export const DebitForTransfer = Schema.TaggedStruct("DebitForTransfer", {
+  transferId: TransferId,
+  amount: Money.PositiveAmount,
+  currency: Money.Currency,
+  reference: Text
+})
+
+/**
+ * The second step of a transfer: pays the amount into this (the target) account.
+ *
+ * @since 0.1.0
+ */
+export const CreditForTransfer = Schema.TaggedStruct("CreditForTransfer", {
+  transferId: TransferId,
+  amount: Money.PositiveAmount,
+  currency: Money.Currency,
+  reference: Text
+})
+
+/**
+ * Compensation of a transfer that could not be credited: gives its debit back to this (the source) account.
+ *
+ * @since 0.1.0
+ */
+export const ReverseDebit = Schema.TaggedStruct("ReverseDebit", {
+  transferId: TransferId,
+  reason: Text
+})
+
+/**
+ * Marks the debit of a completed transfer as final, so that it no longer keeps the account from closing.
+ *
+ * @since 0.1.0
+ */
+export const SettleDebit = Schema.TaggedStruct("SettleDebit", { transferId: TransferId })
+
+/**
+ * Every command of an account.
+ *
+ * @since 0.1.0
+ */
+export const AccountCommand = Schema.Union([
+  Open,
+  Deposit,
+  Withdraw,
+  ChargeFee,
+  Freeze,
+  Unfreeze,
+  Close,
+  DebitForTransfer,
+  CreditForTransfer,
+  ReverseDebit,
+  SettleDebit
+])
+
+/**
+ * @since 0.1.0
+ */
+export type AccountCommand = typeof AccountCommand.Type
+
+// State
+
+/**
+ * What the account remembers of one transfer it took part in: as the source, `Debited` until the transfer settles
+ * (`Settled`) or is compensated (`Reversed`); as the target, `Credited`.
+ *
+ * @since 0.1.0
+ */
+export const TransferStep = Schema.Struct({
+  step: Schema.Literals(["Debited", "Settled", "Reversed", "Credited"]),
+  amount: Money.Amount
+})
+
+/**
+ * @since 0.1.0
+ */
+export type TransferStep = typeof TransferStep.Type
+
+/**
+ * An account that has not been opened.
+ *
+ * @since 0.1.0
+ */
+export const Unopened = Schema.TaggedStruct("Unopened", {})
+
+/**
+ * An opened account: `Active`, `Frozen` or `Closed`, with its balance and the transfers it took part in (by id).
+ *
+ * @since 0.1.0
+ */
+export const Opened = Schema.TaggedStruct("Opened", {
+  status: Schema.Literals(["Active", "Frozen", "Closed"]),
+  owner: Schema.NonEmptyString,
+  currency: Money.Currency,
+  balance: Money.Amount,
+  transfers: Schema.Record(Schema.String, TransferStep)
+})
+
+/**
+ * @since 0.1.0
+ */
+export type Opened = typeof Opened.Type
+
+/**
+ * The state of an account; also its snapshot schema.
+ *
+ * @since 0.1.0
+ */
+export const AccountState = Schema.Union([Unopened, Opened])
+
+/**
+ * @since 0.1.0
+ */
+export type AccountState = typeof AccountState.Type
+
+/**
+ * The state of an account no event has touched.
+ *
+ * @since 0.1.0
+ */
+export const initialState: AccountState = Unopened.make({})
+
+// Domain errors
+
+/**
+ * A command other than `Open` for an account that was never opened.
+ *
+ * @since 0.1.0
+ */
+export class AccountNotOpened extends Schema.TaggedError<AccountNotOpened>()("AccountNotOpened", {
+  command: Schema.String
+}) {
+  override get message() {
+    return `Cannot ${this.command}: the account has not been opened`
+  }
+}
+
+/**
+ * `Open` for an account that is already open.
+ *
+ * @since 0.1.0
+ */
+export class AccountAlreadyOpened extends Schema.TaggedError<AccountAlreadyOpened>()("AccountAlreadyOpened", {
+  owner: Schema.String
+}) {
+  override get message() {
+    return `The account is already open (owner ${this.owner})`
+  }
+}
+
+/**
+ * Any command for a closed account.
+ *
+ * @since 0.1.0
+ */
+export class AccountIsClosed extends Schema.TaggedError<AccountIsClosed>()("AccountIsClosed", {
+  command: Schema.String
+}) {
+  override get message() {
+    return `Cannot ${this.command}: the account is closed`
+  }
+}
+
+/**
+ * A debit (or closing) of a frozen account.
+ *
+ * @since 0.1.0
+ */
+export class AccountIsFrozen extends Schema.TaggedError<AccountIsFrozen>()("AccountIsFrozen", {
+  command: Schema.String
+}) {
+  override get message() {
+    return `Cannot ${this.command}: the account is frozen`
+  }
+}
+
+/**
+ * A debit of more than the balance.
+ *
+ * @since 0.1.0
+ */
+export class InsufficientFunds extends Schema.TaggedError<InsufficientFunds>()("InsufficientFunds", {
+  currency: Schema.String,
+  balance: Schema.Int,
+  requested: Schema.Int
+}) {
+  override get message() {
+    const currency = this.currency as Money.Currency
+    return `Insufficient funds: the balance is ${Money.formatWithCode(this.balance as Money.Amount, currency)}, ${Money.formatWithCode(this.requested as Money.Amount, currency)} was requested`
+  }
+}
+
+/**
+ * Money in another currency than the account's.
+ *
+ * @since 0.1.0
+ */
+export class CurrencyMismatch extends Schema.TaggedError<CurrencyMismatch>()("CurrencyMismatch", {
+  account: Schema.String,
+  requested: Schema.String
+}) {
+  override get message() {
+    return `The account holds ${this.account}, not ${this.requested}`
+  }
+}
+
+/**
+ * An amount that is not a positive safe integer of minor units (an initial deposit that is not a non-negative one).
+ *
+ * @since 0.1.0
+ */
+export class InvalidAmount extends Schema.TaggedError<InvalidAmount>()("InvalidAmount", { amount: Schema.Number }) {
+  override get message() {
+    return `${this.amount} is not a valid amount of minor units`
+  }
+}
+
+/**
+ * A credit that would take the balance past the largest safe integer.
+ *
+ * @since 0.1.0
+ */
+export class BalanceLimitExceeded extends Schema.TaggedError<BalanceLimitExceeded>()("BalanceLimitExceeded", {
+  balance: Schema.Int,
+  amount: Schema.Int
+}) {
+  override get message() {
+    return `A credit of ${this.amount} would take the balance of ${this.balance} past the largest amount`
+  }
+}
+
+/**
+ * `Close` while the account still holds money.
+ *
+ * @since 0.1.0
+ */
+export class BalanceNotZero extends Schema.TaggedError<BalanceNotZero>()("BalanceNotZero", {
+  currency: Schema.String,
+  balance: Schema.Int
+}) {
+  override get message() {
+    return `Cannot close: the balance is ${Money.formatWithCode(this.balance as Money.Amount, this.currency as Money.Currency)}, not zero`
+  }
+}
+
+/**
+ * `Close` while a transfer debited from the account may still be reversed into it.
+ *
+ * @since 0.1.0
+ */
+export class TransfersInFlight extends Schema.TaggedError<TransfersInFlight>()("TransfersInFlight", {
+  transferIds: Schema.Array(Schema.String)
+}) {
+  override get message() {
+    return `Cannot close: transfer(s) ${this.transferIds.join(", ")} may still be reversed into the account`
+  }
+}
+
+/**
+ * A transfer step whose transfer id the account already used for another step or another amount.
+ *
+ * @since 0.1.0
+ */
+export class TransferStepConflict extends Schema.TaggedError<TransferStepConflict>()("TransferStepConflict", {
+  transferId: Schema.String,
+  command: Schema.String,
+  recorded: Schema.String,
+  recordedAmount: Schema.Int
+}) {
+  override get message() {
+    return `Cannot ${this.command} for transfer ${this.transferId}: the account recorded it as ${this.recorded} of ${this.recordedAmount}`
+  }
+}
+
+/**
+ * `ReverseDebit` or `SettleDebit` for a transfer the account never debited.
+ *
+ * @since 0.1.0
+ */
+export class NoTransferDebit extends Schema.TaggedError<NoTransferDebit>()("NoTransferDebit", {
+  transferId: Schema.String,
+  command: Schema.String
+}) {
+  override get message() {
+    return `Cannot ${this.command}: the account has no debit for transfer ${this.transferId}`
+  }
+}
+
+/**
+ * Every domain error of an account.
+ *
+ * @since 0.1.0
+ */
+export type AccountError =
+  | AccountNotOpened
+  | AccountAlreadyOpened
+  | AccountIsClosed
+  | AccountIsFrozen
+  | InsufficientFunds
+  | CurrencyMismatch
+  | InvalidAmount
+  | BalanceLimitExceeded
+  | BalanceNotZero
+  | TransfersInFlight
+  | TransferStepConflict
+  | NoTransferDebit
+
+// Decider
+
+type Decision = Effect.Effect<ReadonlyArray<AccountEvent>, AccountError>
+
+const accept = (...events: ReadonlyArray<AccountEvent>): Decision => Effect.succeed(events)
+const nothing: Decision = Effect.succeed([])
+
+const checkCurrency = (state: Opened, currency: Money.Currency): CurrencyMismatch | undefined =>
+  currency === state.currency ? undefined : new CurrencyMismatch({ account: state.currency, requested: currency })
+
+/** Checks a credit: amount, currency and the balance limit. */
+const checkCredit = (state: Opened, amount: number, currency: Money.Currency): AccountError | undefined => {
+  if (!Money.isPositiveAmount(amount)) return new InvalidAmount({ amount })
+  const mismatch = checkCurrency(state, currency)
+  if (mismatch !== undefined) return mismatch
+  if (Money.add(state.balance, amount) === undefined) {
+    return new BalanceLimitExceeded({ balance: state.balance, amount })
+  }
+  return undefined
+}
+
+/** Checks a debit: frozen, amount, currency and funds. */
+const checkDebit = (
+  state: Opened,
+  command: string,
+  amount: number,
+  currency: Money.Currency
+): AccountError | undefined => {
+  if (state.status === "Frozen") return new AccountIsFrozen({ command })
+  if (!Money.isPositiveAmount(amount)) return new InvalidAmount({ amount })
+  const mismatch = checkCurrency(state, currency)
+  if (mismatch !== undefined) return mismatch
+  if (amount > state.balance) {
+    return new InsufficientFunds({ currency: state.currency, balance: state.balance, requested: amount })
+  }
+  return undefined
+}
+
+const either = (error: AccountError | undefined, events: () => ReadonlyArray<AccountEvent>): Decision =>
+  error === undefined ? Effect.succeed(events()) : Effect.fail(error)
+
+const conflict = (transferId: string, command: string, recorded: TransferStep) =>
+  Effect.fail(
+    new TransferStepConflict({ transferId, command, recorded: recorded.step, recordedAmount: recorded.amount })
+  )
+
+const decideOpened = (command: AccountCommand, state: Opened): Decision => {
+  switch (command._tag) {
+    case "Open":
+      return Effect.fail(new AccountAlreadyOpened({ owner: state.owner }))
+    case "Deposit":
+      return either(checkCredit(state, command.amount, command.currency), () => [
+        MoneyDeposited.make({ amount: command.amount, reference: command.reference })
+      ])
+    case "Withdraw":
+      return either(checkDebit(state, command._tag, command.amount, command.currency), () => [
+        MoneyWithdrawn.make({ amount: command.amount, reference: command.reference })
+      ])
+    case "ChargeFee":
+      return either(checkDebit(state, command._tag, command.amount, command.currency), () => [
+        FeeCharged.make({ amount: command.amount, reason: command.reason })
+      ])
+    case "Freeze":
+      return state.status === "Frozen" ? nothing : accept(AccountFrozen.make({ reason: command.reason }))
+    case "Unfreeze":
+      return state.status === "Active" ? nothing : accept(AccountUnfrozen.make({ reason: command.reason }))
+    case "Close": {
+      if (state.status === "Frozen") return Effect.fail(new AccountIsFrozen({ command: command._tag }))
+      if (state.balance !== 0) {
+        return Effect.fail(new BalanceNotZero({ currency: state.currency, balance: state.balance }))
+      }
+      const inFlight = Object.keys(state.transfers).filter((id) => state.transfers[id]?.step === "Debited")
+      if (inFlight.length > 0) return Effect.fail(new TransfersInFlight({ transferIds: inFlight }))
+      return accept(AccountClosed.make({ reason: command.reason }))
+    }
+    case "DebitForTransfer": {
+      const recorded = state.transfers[command.transferId]
+      if (recorded !== undefined) {
+        // the step was done already (a retry): nothing to do, unless the id was used for something else
+        return recorded.step !== "Credited" && recorded.amount === command.amount
+          ? nothing
+          : conflict(command.transferId, command._tag, recorded)
+      }
+      return either(checkDebit(state, command._tag, command.amount, command.currency), () => [
+        AccountDebitedForTransfer.make({
+          transferId: command.transferId,
+          amount: command.amount,
+          reference: command.reference
+        })
+      ])
+    }
+    case "CreditForTransfer": {
+      const recorded = state.transfers[command.transferId]
+      if (recorded !== undefined) {
+        return recorded.step === "Credited" && recorded.amount === command.amount
+          ? nothing
+          : conflict(command.transferId, command._tag, recorded)
+      }
+      return either(checkCredit(state, command.amount, command.currency), () => [
+        AccountCreditedForTransfer.make({
+          transferId: command.transferId,
+          amount: command.amount,
+          reference: command.reference
+        })
+      ])
+    }
+    case "ReverseDebit": {
+      const recorded = state.transfers[command.transferId]
+      if (recorded === undefined || recorded.step === "Credited") {
+        return Effect.fail(new NoTransferDebit({ transferId: command.transferId, command: command._tag }))
+      }
+      if (recorded.step === "Reversed") return nothing
+      if (recorded.step === "Settled") return conflict(command.transferId, command._tag, recorded)
+      return either(checkCredit(state, recorded.amount, state.currency), () => [
+        TransferDebitReversed.make({
+          transferId: command.transferId,
+          amount: recorded.amount,
+          reason: command.reason
+        })
+      ])
+    }
+    case "SettleDebit": {
+      const recorded = state.transfers[command.transferId]
+      if (recorded === undefined || recorded.step === "Credited") {
+        return Effect.fail(new NoTransferDebit({ transferId: command.transferId, command: command._tag }))
+      }
+      if (recorded.step === "Settled") return nothing
+      if (recorded.step === "Reversed") return conflict(command.transferId, command._tag, recorded)
+      return accept(TransferDebitSettled.make({ transferId: command.transferId }))
+    }
+  }
+}
+
+/**
+ * Decides a command against an account's state.
+ *
+ * @since 0.1.0
+ */
+export const decide = (command: AccountCommand, state: AccountState): Decision => {
+  if (state._tag === "Unopened") {
+    if (command._tag !== "Open") return Effect.fail(new AccountNotOpened({ command: command._tag }))
+    const initialDeposit = command.initialDeposit ?? Money.zero
+    if (!Money.isAmount(initialDeposit)) return Effect.fail(new InvalidAmount({ amount: initialDeposit }))
+    return accept(AccountOpened.make({ owner: command.owner, currency: command.currency, initialDeposit }))
+  }
+  if (state.status === "Closed") return Effect.fail(new AccountIsClosed({ command: command._tag }))
+  return decideOpened(command, state)
+}
+
+const record = (state: Opened, transferId: string, step: TransferStep): Opened => ({
+  ...state,
+  transfers: { ...state.transfers, [transferId]: step }
+})
+
+const move = (state: Opened, event: AccountEvent): Opened => ({
+  ...state,
+  balance: (state.balance + signedAmount(event)) as Money.Amount
+})
+
+/**
+ * Folds one event into an account's state.
+ *
+ * @since 0.1.0
+ */
+export const evolve = (state: AccountState, event: AccountEvent): AccountState => {
+  if (event._tag === "AccountOpened") {
+    return Opened.make({
+      status: "Active",
+      owner: event.owner,
+      currency: event.currency,
+      balance: event.initialDeposit,
+      transfers: {}
+    })
+  }
+  if (state._tag === "Unopened") return state
+  switch (event._tag) {
+    case "MoneyDeposited":
+    case "MoneyWithdrawn":
+    case "FeeCharged":
+      return move(state, event)
+    case "AccountDebitedForTransfer":
+      return record(move(state, event), event.transferId, { step: "Debited", amount: event.amount })
+    case "AccountCreditedForTransfer":
+      return record(move(state, event), event.transferId, { step: "Credited", amount: event.amount })
+    case "TransferDebitReversed":
+      return record(move(state, event), event.transferId, { step: "Reversed", amount: event.amount })
+    case "TransferDebitSettled": {
+      const recorded = state.transfers[event.transferId]
+      return recorded === undefined ? state : record(state, event.transferId, { ...recorded, step: "Settled" })
+    }
+    case "AccountFrozen":
+      return { ...state, status: "Frozen" }
+    case "AccountUnfrozen":
+      return { ...state, status: "Active" }
+    case "AccountClosed":
+      return { ...state, status: "Closed" }
+  }
+}
+
+/**
+ * Whether the account is closed: no command can succeed any more.
+ *
+ * @since 0.1.0
+ */
+export const isClosed = (state: AccountState): boolean => state._tag === "Opened" && state.status === "Closed"
+
+/**
+ * The account's decider.
+ *
+ * @since 0.1.0
+ */
+export const decider = Decider.make({ initialState, decide, evolve, isTerminal: isClosed })
+
+/**
+ * The Account aggregate: stream `Account-<id>`, snapshotted every 100 events.
+ *
+ * @example
+ * ```ts
+ * import { CommandHandler } from "@facta/core"
+ * import { Account, Money } from "@facta/example-bank"
+ *
+ * const opened = CommandHandler.handle(Account.Account, "Account-alice", {
+ *   _tag: "Open",
+ *   owner: "Alice",
+ *   currency: Money.Currency.make("USD"),
+ *   initialDeposit: Money.Amount.make(10_000)
+ * })
+ * ```
+ *
+ * @since 0.1.0
+ */
+export const Account = Aggregate.make({
+  category: "Account",
+  events: AccountEvent,
+  decider,
+  snapshot: { schema: AccountState, version: 1, every: 100 }
+})

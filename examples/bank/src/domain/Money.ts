@@ -1,0 +1,270 @@
+/**
+ * Exact money: amounts are integers of a currency's minor unit (cents for USD, yen for JPY, fils for KWD), never
+ * floats. Parsing reads decimal strings digit by digit with `BigInt`, and formatting writes the minor units back as
+ * a decimal, so `"0.1" + "0.2"` is exactly `"0.30"`.
+ *
+ * @since 0.1.0
+ */
+import { Effect, Schema } from "effect"
+
+/**
+ * An ISO 4217 currency code: three upper-case ASCII letters (`USD`, `EUR`, `JPY`).
+ *
+ * @since 0.1.0
+ */
+export const Currency = Schema.String.check(
+  Schema.isPattern(/^[A-Z]{3}$/, { message: "a currency is an ISO 4217 code of three upper-case letters" })
+).pipe(Schema.brand("Currency"))
+
+/**
+ * @since 0.1.0
+ */
+export type Currency = typeof Currency.Type
+
+/**
+ * An amount of money in minor units: a non-negative safe integer.
+ *
+ * @since 0.1.0
+ */
+export const Amount = Schema.Int.check(
+  Schema.isGreaterThanOrEqualTo(0),
+  Schema.isLessThanOrEqualTo(Number.MAX_SAFE_INTEGER)
+).pipe(Schema.brand("Amount"))
+
+/**
+ * @since 0.1.0
+ */
+export type Amount = typeof Amount.Type
+
+/**
+ * An amount that moves money: a positive {@link Amount} (the same branded type, with one more check).
+ *
+ * @since 0.1.0
+ */
+export const PositiveAmount = Amount.check(Schema.isGreaterThan(0))
+
+/**
+ * An amount together with its currency.
+ *
+ * @since 0.1.0
+ */
+export const Money = Schema.Struct({ amount: Amount, currency: Currency })
+
+/**
+ * @since 0.1.0
+ */
+export type Money = typeof Money.Type
+
+/**
+ * Zero minor units.
+ *
+ * @since 0.1.0
+ */
+export const zero: Amount = Amount.make(0)
+
+/**
+ * Whether `n` is a valid amount (a non-negative safe integer); a type guard for plain numbers.
+ *
+ * @since 0.1.0
+ */
+export const isAmount = (n: number): n is Amount => Number.isSafeInteger(n) && n >= 0
+
+/**
+ * Whether `n` is a valid amount that moves money (a positive safe integer).
+ *
+ * @since 0.1.0
+ */
+export const isPositiveAmount = (n: number): n is Amount => Number.isSafeInteger(n) && n > 0
+
+/**
+ * `a + b`, or `undefined` when the sum is not a safe integer.
+ *
+ * @since 0.1.0
+ */
+export const add = (a: Amount, b: Amount): Amount | undefined => {
+  const sum = a + b
+  return Number.isSafeInteger(sum) ? (sum as Amount) : undefined
+}
+
+/**
+ * `a - b`, or `undefined` when the difference would be negative.
+ *
+ * @since 0.1.0
+ */
+export const subtract = (a: Amount, b: Amount): Amount | undefined => (b > a ? undefined : ((a - b) as Amount))
+
+/**
+ * Currencies whose minor unit is not a hundredth of the major unit (ISO 4217 "minor unit" column). Every other code
+ * has two decimals.
+ */
+const exponents: Readonly<Record<string, number>> = {
+  BHD: 3,
+  BIF: 0,
+  CLF: 4,
+  CLP: 0,
+  DJF: 0,
+  GNF: 0,
+  IQD: 3,
+  ISK: 0,
+  JOD: 3,
+  JPY: 0,
+  KMF: 0,
+  KRW: 0,
+  KWD: 3,
+  LYD: 3,
+  OMR: 3,
+  PYG: 0,
+  RWF: 0,
+  TND: 3,
+  UGX: 0,
+  UYI: 0,
+  UYW: 4,
+  VND: 0,
+  VUV: 0,
+  XAF: 0,
+  XOF: 0,
+  XPF: 0
+}
+
+/** Symbols that identify a currency on their own; other currencies are written with their code. */
+const symbols: Readonly<Record<string, string>> = {
+  USD: "$",
+  EUR: "€",
+  GBP: "£",
+  JPY: "¥",
+  INR: "₹",
+  KRW: "₩",
+  ILS: "₪",
+  NGN: "₦",
+  VND: "₫"
+}
+
+/**
+ * How many decimals the currency's minor unit has: 2 for USD and EUR, 0 for JPY, 3 for KWD.
+ *
+ * @example
+ * ```ts
+ * import { Money } from "@facta/example-bank"
+ *
+ * Money.decimals(Money.Currency.make("JPY")) // 0
+ * ```
+ *
+ * @since 0.1.0
+ */
+export const decimals = (currency: Currency): number => exponents[currency] ?? 2
+
+/**
+ * The amount as a plain decimal, with exactly the currency's number of decimals: 23750 USD is `"237.50"`.
+ *
+ * @since 0.1.0
+ */
+export const toDecimalString = (amount: Amount, currency: Currency): string => {
+  const places = decimals(currency)
+  const digits = BigInt(amount).toString()
+  if (places === 0) return digits
+  const padded = digits.padStart(places + 1, "0")
+  return `${padded.slice(0, -places)}.${padded.slice(-places)}`
+}
+
+/**
+ * The amount with its currency code: 23750 USD is `"237.50 USD"`.
+ *
+ * @since 0.1.0
+ */
+export const formatWithCode = (amount: Amount, currency: Currency): string =>
+  `${toDecimalString(amount, currency)} ${currency}`
+
+/**
+ * The amount as people read it: with the currency's symbol when it has a well-known one (23750 USD is `"$237.50"`,
+ * 1200 JPY is `"¥1200"`), otherwise as {@link formatWithCode} (`"237.50 CHF"`). No grouping separators, so the
+ * output does not depend on a locale.
+ *
+ * @since 0.1.0
+ */
+export const format = (amount: Amount, currency: Currency): string => {
+  const symbol = symbols[currency]
+  return symbol === undefined ? formatWithCode(amount, currency) : `${symbol}${toDecimalString(amount, currency)}`
+}
+
+/**
+ * A string that is not a plain non-negative decimal number (`"12"`, `"12.5"`, `".5"`, `"0.05"`).
+ *
+ * @since 0.1.0
+ */
+export class InvalidMoneyFormat extends Schema.TaggedError<InvalidMoneyFormat>()("InvalidMoneyFormat", {
+  input: Schema.String
+}) {
+  override get message() {
+    return `${JSON.stringify(this.input)} is not an amount: write a non-negative decimal such as "237.50"`
+  }
+}
+
+/**
+ * A decimal with more places than the currency's minor unit can hold (`"1.234"` USD).
+ *
+ * @since 0.1.0
+ */
+export class TooManyDecimals extends Schema.TaggedError<TooManyDecimals>()("TooManyDecimals", {
+  input: Schema.String,
+  currency: Schema.String,
+  allowed: Schema.Int
+}) {
+  override get message() {
+    return `${JSON.stringify(this.input)} has more than ${this.allowed} decimal(s), the precision of ${this.currency}`
+  }
+}
+
+/**
+ * A decimal whose minor units exceed the largest safe integer.
+ *
+ * @since 0.1.0
+ */
+export class AmountTooLarge extends Schema.TaggedError<AmountTooLarge>()("AmountTooLarge", {
+  input: Schema.String,
+  currency: Schema.String
+}) {
+  override get message() {
+    return `${JSON.stringify(this.input)} ${this.currency} is too large an amount`
+  }
+}
+
+/**
+ * Every way {@link parse} can refuse its input.
+ *
+ * @since 0.1.0
+ */
+export type ParseError = InvalidMoneyFormat | TooManyDecimals | AmountTooLarge
+
+const decimalPattern = /^(\d*)(?:\.(\d*))?$/
+
+/**
+ * Reads a decimal string as minor units of `currency`, without floating point: `"237.5"` USD is 23750. Surrounding
+ * whitespace is ignored; signs, exponents, grouping separators and more decimals than the currency has are refused
+ * with a typed error. Trailing zeros beyond the precision are accepted (`"1.500"` USD is 150).
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Money } from "@facta/example-bank"
+ *
+ * const cents = Effect.runSync(Money.parse("237.5", Money.Currency.make("USD"))) // 23750
+ * ```
+ *
+ * @since 0.1.0
+ */
+export const parse = (input: string, currency: Currency): Effect.Effect<Amount, ParseError> => {
+  const trimmed = input.trim()
+  const match = decimalPattern.exec(trimmed)
+  const whole = match?.[1] ?? ""
+  const fraction = match?.[2] ?? ""
+  if (match === null || (whole === "" && fraction === "")) return Effect.fail(new InvalidMoneyFormat({ input }))
+  const places = decimals(currency)
+  const significant = fraction.replace(/0+$/, "")
+  if (significant.length > places) {
+    return Effect.fail(new TooManyDecimals({ input, currency, allowed: places }))
+  }
+  const minor =
+    BigInt(whole === "" ? "0" : whole) * 10n ** BigInt(places) + BigInt(significant.padEnd(places, "0") || "0")
+  if (minor > BigInt(Number.MAX_SAFE_INTEGER)) return Effect.fail(new AmountTooLarge({ input, currency }))
+  return Effect.succeed(Number(minor) as Amount)
+}

@@ -1,0 +1,184 @@
+/**
+ * The transfer process: a reactor (a Facta projection whose "read model" is commands to other aggregates) that
+ * moves the money of a transfer once it may move, and compensates when it cannot arrive.
+ *
+ * | transfer event                                   | when the transfer is | command(s)                                                                  |
+ * | ------------------------------------------------ | -------------------- | --------------------------------------------------------------------------- |
+ * | `TransferInitiated` (no approval needed), `TransferApproved` | `Initiated`/`Approved` | `DebitForTransfer` on the source, then `MarkDebited`, or `MarkDebitFailed` if refused |
+ * | `TransferDebited`                                | `Debited`            | `CreditForTransfer` on the target, then `MarkCredited`, or `MarkCreditFailed` if refused |
+ * | `TransferCreditFailed`                           | `Compensating`       | `ReverseDebit` on the source, then `MarkCompensated`                        |
+ * | `TransferCompleted`                              | `Completed`          | `SettleDebit` on the source (the debit can no longer be reversed)           |
+ *
+ * The process reads only transfer events: it learns whether an account accepted a step from the result of the
+ * command itself (an account refusal is a typed error), so it needs no account events.
+ *
+ * **Idempotency.** Projections deliver at least once: after a crash between a command and the checkpoint, an event
+ * is handled again, and any prefix of its commands may already be stored. `CommandHandler.handle` generates fresh
+ * event ids and offers no way to pass derived ones, so the process does not rely on `Event.deriveEventId`; instead
+ *
+ * 1. every command it issues is idempotent in its decider: the account remembers each transfer id it debited,
+ *    credited, reversed or settled, and decides no events for a step already done; the transfer decides no events
+ *    for a `Mark*` step it is already at or past;
+ * 2. it acts on the transfer's *current* state, loaded afresh for every event, not on the event alone: an event whose
+ *    step the transfer has moved past (for instance a `TransferApproved` handled again after the debit was refused
+ *    and marked failed) does nothing, so a refusal is never turned into a late debit.
+ *
+ * Together: handling any event any number of times, in any crash pattern, appends each step's events once.
+ *
+ * Every command carries metadata: actor `transfer-process`, correlation id the transfer id, causation id the id of
+ * the event that caused it.
+ *
+ * Account refusals (any `AccountError`) are outcomes of the process and are recorded on the transfer; other failures
+ * (storage, concurrency beyond the retries, a refused compensation) fail the handler, so that the projection retries
+ * and then stops (or parks the event) for an operator.
+ *
+ * @since 0.1.0
+ */
+import type { Event } from "@facta/core"
+import { Aggregate, CommandHandler, EventCodec, Projection, StreamId } from "@facta/core"
+import { Effect, Schema } from "effect"
+import * as Account from "./Account.ts"
+import * as Transfer from "./Transfer.ts"
+
+/**
+ * The transfer events the process reacts to.
+ *
+ * @since 0.1.0
+ */
+export const ProcessEvent = Schema.Union([
+  Transfer.TransferInitiated,
+  Transfer.TransferApproved,
+  Transfer.TransferDebited,
+  Transfer.TransferCreditFailed,
+  Transfer.TransferCompleted
+])
+
+/**
+ * @since 0.1.0
+ */
+export type ProcessEvent = typeof ProcessEvent.Type
+
+/**
+ * The actor recorded on every event the process causes.
+ *
+ * @since 0.1.0
+ */
+export const actor = "transfer-process"
+
+const accountErrorTags: ReadonlySet<string> = new Set<Account.AccountError["_tag"]>([
+  "AccountNotOpened",
+  "AccountAlreadyOpened",
+  "AccountIsClosed",
+  "AccountIsFrozen",
+  "InsufficientFunds",
+  "CurrencyMismatch",
+  "InvalidAmount",
+  "BalanceLimitExceeded",
+  "BalanceNotZero",
+  "TransfersInFlight",
+  "TransferStepConflict",
+  "NoTransferDebit"
+])
+
+/**
+ * Whether a failure is an account's domain error (a refusal), as opposed to an infrastructure failure.
+ *
+ * @since 0.1.0
+ */
+export const isAccountError = (u: unknown): u is Account.AccountError =>
+  typeof u === "object" && u !== null && "_tag" in u && accountErrorTags.has(String(u._tag))
+
+/**
+ * The metadata of the commands caused by `source`.
+ *
+ * @since 0.1.0
+ */
+export const metadataFor = (source: Event.RecordedEvent<unknown>): Event.EventMetadata => ({
+  actor,
+  correlationId: StreamId.entityId(source.streamId),
+  causationId: source.eventId
+})
+
+/**
+ * Handles one transfer event (see the module documentation).
+ *
+ * @since 0.1.0
+ */
+export const handle = Effect.fn("TransferProcess.handle")(function* (event: Event.RecordedEvent<ProcessEvent>) {
+  const transferId = StreamId.entityId(event.streamId)
+  const metadata = metadataFor(event)
+  const { state } = yield* CommandHandler.load(Transfer.Transfer, event.streamId)
+  if (state._tag !== "Transfer") return
+
+  const onTransfer = (command: Transfer.TransferCommand) =>
+    CommandHandler.handle(Transfer.Transfer, event.streamId, command, { metadata })
+  const onAccount = (accountId: string, command: Account.AccountCommand) =>
+    Effect.flatMap(Aggregate.streamId(Account.Account, accountId), (streamId) =>
+      CommandHandler.handle(Account.Account, streamId, command, { metadata })
+    )
+  const details = { transferId, amount: state.amount, currency: state.currency, reference: state.reference }
+
+  switch (event.data._tag) {
+    case "TransferInitiated":
+    case "TransferApproved": {
+      if (event.data._tag === "TransferInitiated" && event.data.requiresApproval) return
+      if (!Transfer.isReadyToDebit(state)) return
+      yield* onAccount(state.from, Account.DebitForTransfer.make(details)).pipe(
+        Effect.andThen(onTransfer(Transfer.MarkDebited.make({}))),
+        Effect.catchIf(isAccountError, (refusal) =>
+          onTransfer(Transfer.MarkDebitFailed.make({ reason: refusal.message }))
+        )
+      )
+      return
+    }
+    case "TransferDebited": {
+      if (state.status !== "Debited") return
+      yield* onAccount(state.to, Account.CreditForTransfer.make(details)).pipe(
+        Effect.andThen(onTransfer(Transfer.MarkCredited.make({}))),
+        Effect.catchIf(isAccountError, (refusal) =>
+          onTransfer(Transfer.MarkCreditFailed.make({ reason: refusal.message }))
+        )
+      )
+      return
+    }
+    case "TransferCreditFailed": {
+      if (state.status !== "Compensating") return
+      yield* onAccount(
+        state.from,
+        Account.ReverseDebit.make({ transferId, reason: state.failure ?? "the credit was refused" })
+      )
+      yield* onTransfer(Transfer.MarkCompensated.make({}))
+      return
+    }
+    case "TransferCompleted": {
+      if (state.status !== "Completed") return
+      yield* onAccount(state.from, Account.SettleDebit.make({ transferId }))
+      return
+    }
+  }
+})
+
+/**
+ * The transfer process as a projection named `transfer-process`, reading the `Transfer` category. Run it with
+ * `Projection.run` next to the command side; it needs an `EventStore` and a `CheckpointStore` (and uses a
+ * `SnapshotStore` when one is provided).
+ *
+ * @example
+ * ```ts
+ * import { Effect, Layer } from "effect"
+ * import { CheckpointStore, EventStore, Projection } from "@facta/core"
+ * import { TransferProcess } from "@facta/example-bank"
+ *
+ * const running = Projection.run(TransferProcess.TransferProcess).pipe(
+ *   Effect.provide(Layer.mergeAll(EventStore.layerMemory, CheckpointStore.layerMemory))
+ * )
+ * ```
+ *
+ * @since 0.1.0
+ */
+export const TransferProcess = Projection.make({
+  name: "transfer-process",
+  events: EventCodec.make(ProcessEvent),
+  categories: ["Transfer"],
+  handle
+})
