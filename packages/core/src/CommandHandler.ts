@@ -239,6 +239,11 @@ export const handle = Effect.fn("CommandHandler.handle")(function* <
   options?: {
     readonly metadata?: EventMetadata | undefined
     readonly retry?: Schedule.Schedule<unknown, unknown> | undefined
+    /**
+     * Decide only on the state at this version (an HTTP `If-Match`, say): a stream at any other version fails with
+     * `WrongExpectedVersion` at once, and a conflict is not retried, since a retry would decide on another state.
+     */
+    readonly expectedVersion?: number | undefined
   }
 ): Effect.fn.Return<CommandResult<State, Event>, Error | HandleError, EventStore> {
   const store = yield* EventStore
@@ -246,6 +251,14 @@ export const handle = Effect.fn("CommandHandler.handle")(function* <
   const schedule = options?.retry ?? (yield* RetrySchedule)
   const attempt = Effect.gen(function* () {
     const loaded = yield* load(aggregate, streamId)
+    const expected = options?.expectedVersion
+    if (expected !== undefined && loaded.version !== expected) {
+      return yield* new WrongExpectedVersion({
+        streamId,
+        expected: ExpectedVersion.exact(expected),
+        actual: loaded.version
+      })
+    }
     const events = yield* aggregate.decider.decide(command, loaded.state)
     const state = Decider.fold(aggregate.decider, loaded.state, events)
     const terminal = Decider.isTerminal(aggregate.decider, state)
@@ -266,7 +279,7 @@ export const handle = Effect.fn("CommandHandler.handle")(function* <
   })
   const { loaded, ...result } = yield* Effect.retry(attempt, {
     schedule,
-    while: (error) => error instanceof WrongExpectedVersion
+    while: (error) => error instanceof WrongExpectedVersion && options?.expectedVersion === undefined
   })
   const settings = aggregate.snapshot
   if (

@@ -322,3 +322,26 @@ describe("expected versions through the handler", () => {
     }).pipe(Effect.provide(live))
   )
 })
+
+describe("CommandHandler.handle with an expected version", () => {
+  it.effect("decides only on that version, and does not retry a conflict", () =>
+    Effect.gen(function* () {
+      yield* CommandHandler.handle(Wallet, "Wallet-if-match", deposit(5))
+      const stale = yield* Effect.flip(
+        CommandHandler.handle(Wallet, "Wallet-if-match", deposit(1), { expectedVersion: 0 })
+      )
+      assert.strictEqual(stale._tag, "WrongExpectedVersion")
+      if (stale._tag === "WrongExpectedVersion") assert.strictEqual(stale.actual, 1)
+      const ok = yield* CommandHandler.handle(Wallet, "Wallet-if-match", deposit(2), { expectedVersion: 1 })
+      assert.strictEqual(ok.version, 2)
+      const appends = yield* Ref.make(0)
+      const raced = yield* Effect.flip(
+        CommandHandler.handle(Wallet, "Wallet-raced", deposit(3), { expectedVersion: 0 }).pipe(
+          Effect.provide(contendedStore(appends))
+        )
+      )
+      assert.strictEqual(raced._tag, "WrongExpectedVersion")
+      assert.strictEqual(yield* Ref.get(appends), 1, "one attempt, no retry")
+    }).pipe(Effect.provide(live))
+  )
+})
