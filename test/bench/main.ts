@@ -277,7 +277,8 @@ const program = Effect.gen(function* () {
       for (let round = -1; round < rounds; round++) {
         const order = round % 2 === 0 ? sides : [...sides].reverse()
         for (const side of order) {
-          const { ms: elapsed } = yield* timed(side.run(`${name}r${round + 1}`, writerCount, appends, perAppend))
+          const tag = `${name}${side.label.replace(/\W/g, "")}r${round + 1}`
+          const { ms: elapsed } = yield* timed(side.run(tag, writerCount, appends, perAppend))
           const perSecond = (total / elapsed) * 1000
           if (round >= 0) side.into.push(perSecond)
           yield* Effect.logInfo(
@@ -589,8 +590,11 @@ const program = Effect.gen(function* () {
       "WHERE version = expected`) and inserts the events into `raw_events`, a table with the same columns, " +
       "defaults (tx_id xid8 = pg_current_xact_id()), unique (stream_id, version) and event_id constraints and the " +
       "same three log indexes (batches: one `INSERT ... SELECT FROM unnest(...)`). It skips what Facta's append " +
-      "function adds: the event_id idempotency probe, reading the store epoch, returning positions as an array, " +
-      "`pg_notify`, PL/pgSQL, and the client-side validation and result mapping.",
+      "function adds: the event_id idempotency probe (Facta runs it only for `any` and `streamExists` appends), " +
+      "reading the store epoch, returning positions as an array, `pg_notify`, PL/pgSQL, and the client-side " +
+      "validation and result mapping. Raw+NOTIFY is the same statement plus the payload-free `pg_notify` Facta's " +
+      "append sends: a notifying transaction holds a cluster-wide lock from before its commit until the commit is " +
+      "flushed, so concurrent writers stop sharing flushes, which is what separates the two raw columns.",
     "",
     `Aggregate load: a ${sizes.aggregate.toLocaleString("en-US")}-event stream written with 100-event appends, then ` +
       `one command through \`CommandHandler.handle\`, whose snapshot policy (every ${snapshotEvery} events) saved a snapshot at the ` +
@@ -598,10 +602,9 @@ const program = Effect.gen(function* () {
     "",
     `readAll: ${sizes.log.toLocaleString("en-US")} events seeded straight into the events table with server-side ` +
       `\`INSERT ... SELECT generate_series\` in 100,000-row transactions (consistent versions over ${logStreams} ` +
-      `streams, real tx_ids), then \`VACUUM (ANALYZE)\`, in ${seedSeconds.toFixed(1)} s. Facta's readAll query ` +
-      "selects `tx_id::text AS tx_id` and says `ORDER BY epoch, tx_id, global_position`; PostgreSQL resolves `tx_id` " +
-      "there to the text output column, so every page sorts all the remaining rows (top-N heapsort, text order) " +
-      "instead of walking `events_log_idx`. The raw readers order by the xid8 column (`e.tx_id`)."
+      `streams, real tx_ids), then \`VACUUM (ANALYZE)\`, in ${seedSeconds.toFixed(1)} s. Facta pages by keyset on ` +
+      "`(epoch, tx_id, global_position)` below the transaction horizon and maps every row to a `RecordedEvent` " +
+      "(positions, dates); the raw readers return rows as the driver decodes them."
   )
   console.log(`\n${lines.join("\n")}\n`)
 })

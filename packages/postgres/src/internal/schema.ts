@@ -84,8 +84,10 @@ export const migrations = (s: string): ReadonlyArray<readonly [name: string, sta
       ) RETURNS TABLE (status smallint, version integer, epoch integer, tx_id xid8, positions bigint[])
       LANGUAGE plpgsql
       -- PL/pgSQL caches generic plans; one made while the log was small would scan the whole log for every append
-      -- from then on, so the plans of this function are made to use the indexes whatever the statistics say
+      -- from then on, so the plans of this function are made to use the indexes whatever the statistics say (and,
+      -- as that inflates the cost of any scan left, never to JIT-compile its tiny statements)
       SET enable_seqscan = off
+      SET jit = off
       AS $fn$
       DECLARE
         n integer := coalesce(cardinality(p_event_ids), 0);
@@ -143,7 +145,7 @@ export const migrations = (s: string): ReadonlyArray<readonly [name: string, sta
             coalesce(stream.version, 0), NULL::integer, NULL::xid8, NULL::bigint[];
           RETURN;
         END IF;
-        SELECT sto.epoch INTO current_epoch FROM ${s}.store sto;
+        SELECT sto.epoch INTO current_epoch FROM ${s}.store sto WHERE sto.id;
         RETURN QUERY
         WITH inserted AS (
           INSERT INTO ${s}.events AS ev (epoch, stream_id, category, version, event_id, type, schema_version, data, metadata)
