@@ -6,6 +6,7 @@
  */
 import { Schema } from "effect"
 import * as ExpectedVersion from "./ExpectedVersion.ts"
+import { describe as describeCause } from "./internal/cause.ts"
 
 /**
  * The stream was not where the append expected it. `actual` is the stream's real last version at the time of the
@@ -115,8 +116,7 @@ export class StorageError extends Schema.TaggedError<StorageError>("@facta/core/
   cause: Schema.Defect()
 }) {
   override get message() {
-    const cause = this.cause instanceof Error ? this.cause.message : String(this.cause)
-    return `Event store ${this.operation} failed: ${cause}`
+    return `Event store ${this.operation} failed: ${describeCause(this.cause)}`
   }
 }
 
