@@ -108,6 +108,11 @@ export class LeaseLost extends Schema.TaggedError<LeaseLost>("@facta/core/LeaseL
 export class CheckpointStore extends Context.Service<
   CheckpointStore,
   {
+    /**
+     * Whether `commit` runs its work and the checkpoint move atomically. When it cannot, projections commit one event
+     * at a time, so that a failure never makes them apply an event twice.
+     */
+    readonly transactional: boolean
     /** Takes the lease for `owner` (or renews it when `owner` holds it); `None` while another owner holds it. */
     readonly acquire: (
       key: Key,

@@ -6,7 +6,9 @@
  * `Subscription`, batches what arrives (`groupedWithin`), and commits each batch with its checkpoint through
  * the {@link CheckpointStore.CheckpointStore}: in one transaction on PostgreSQL, so that an SQL read model sees every
  * event exactly once. Only the holder of a lease writes; a standby process takes over when the holder's lease
- * expires. Interrupting a run finishes the batch in hand, saves its checkpoint and stops.
+ * expires. Interrupting a run finishes the batch in hand, saves its checkpoint and stops. On a store that cannot
+ * commit work and checkpoint together (memory), events are committed one at a time, so that a failing handler never
+ * makes an earlier event count twice; a crash between the two can still repeat one event (at least once).
  *
  * @since 0.1.0
  */

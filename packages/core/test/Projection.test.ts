@@ -1,6 +1,6 @@
 import { assert, describe, it } from "@effect/vitest"
 import { CheckpointStore, EventCodec, EventStore, Position, Projection } from "@facta/core"
-import { Effect, Fiber, Layer, Option, Schema } from "effect"
+import { Effect, Fiber, Layer, Option, Schedule, Schema } from "effect"
 
 const Deposited = Schema.TaggedStruct("Deposited", { amount: Schema.Int })
 const codec = EventCodec.make(Deposited)
@@ -30,6 +30,52 @@ describe("Projection on memory", () => {
       assert.strictEqual(status?.state, "stopped")
       assert.isTrue(Option.isNone(status!.owner))
       assert.isTrue(Position.equals(status!.checkpoint, appended.positions[0]!))
+    }).pipe(Effect.provide(live))
+  )
+})
+
+describe("Projection.replayParked and Projection.status", () => {
+  it.live("replays parked events once the handler is fixed; status shows checkpoint, lag and state", () =>
+    Effect.gen(function* () {
+      let broken = true
+      const handled: Array<number> = []
+      const Fragile = Projection.make({
+        name: "fragile",
+        events: codec,
+        onFailure: "park",
+        retry: Schedule.recurs(0),
+        handle: (event) =>
+          broken && event.data.amount === 13
+            ? Effect.fail(new Error("unlucky"))
+            : Effect.sync(() => handled.push(event.data.amount))
+      })
+      yield* deposit("Account-1", 1)
+      yield* deposit("Account-1", 13)
+      const last = yield* deposit("Account-1", 2)
+      yield* Projection.run(Fragile, { untilCaughtUp: true, batchWindow: "1 millis" })
+      assert.deepStrictEqual(handled, [1, 2])
+      const checkpoints = yield* CheckpointStore.CheckpointStore
+      const parked = yield* checkpoints.parked("fragile")
+      assert.deepStrictEqual(
+        parked.map((p) => [p.event.data, p.error]),
+        [[{ amount: 13 }, "unlucky"]]
+      )
+
+      const [status] = yield* Projection.status(Fragile)
+      assert.strictEqual(status?.state, "stopped")
+      assert.isTrue(Position.equals(status!.checkpoint, last.positions[0]!))
+      assert.deepStrictEqual([status!.eventsBehind, status!.secondsBehind], [0, 0])
+      yield* deposit("Account-2", 5)
+      const [behind] = yield* Projection.status(Fragile)
+      assert.strictEqual(behind?.eventsBehind, 1)
+
+      const stillBroken = yield* Projection.replayParked(Fragile)
+      assert.deepStrictEqual([stillBroken.replayed.length, stillBroken.stillFailing.length], [0, 1])
+      broken = false
+      const fixed = yield* Projection.replayParked(Fragile)
+      assert.deepStrictEqual([fixed.replayed.length, fixed.stillFailing.length], [1, 0])
+      assert.deepStrictEqual(handled, [1, 2, 13])
+      assert.deepStrictEqual(yield* checkpoints.parked("fragile"), [])
     }).pipe(Effect.provide(live))
   )
 })

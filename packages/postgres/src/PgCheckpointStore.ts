@@ -203,6 +203,7 @@ export const make = Effect.fnUntraced(function* (options?: {
       WHERE v.active_version < excluded.active_version`.pipe(Effect.asVoid, Effect.mapError(storage("promote")))
 
   return CheckpointStore.CheckpointStore.of({
+    transactional: true,
     acquire,
     renew,
     release,

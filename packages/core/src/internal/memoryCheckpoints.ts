@@ -122,6 +122,7 @@ export const make: Effect.Effect<CheckpointStore["Service"]> = Effect.sync(() =>
     )
 
   return {
+    transactional: false,
     acquire,
     renew,
     release,

@@ -129,6 +129,11 @@ const runLeased = <E extends { readonly _tag: string }, R>(
     const process = (batch: Batch) =>
       Effect.gen(function* () {
         const own = batch.events.filter(mine)
+        if (!store.transactional && own.length > 0) {
+          // a batch that failed halfway could not be undone: one event per commit instead
+          yield* oneByOne({ ...batch, events: own })
+          return yield* progress(batch)
+        }
         const done = yield* Effect.exit(retried(batch.checkpoint, own.length === 0 ? Effect.void : handle(own)))
         if (Exit.isFailure(done)) {
           const error = Cause.findErrorOption(done.cause)

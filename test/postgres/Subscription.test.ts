@@ -1,0 +1,50 @@
+import { assert, layer } from "@effect/vitest"
+import { Event, EventStore, Subscription } from "@facta/core"
+import { PgEventStore } from "@facta/postgres"
+import { Effect, Queue, Stream } from "effect"
+import { SqlClient } from "effect/sql"
+import * as Database from "../support/database.ts"
+
+const schema = Database.uniqueSchema("subscription")
+
+const event = (): Event.EventData => ({
+  eventId: Event.makeEventIdUnsafe(),
+  type: "Ticked",
+  schemaVersion: 1,
+  data: {}
+})
+
+layer(Database.eventStoreIn(schema), { excludeTestServices: true })("Subscription on PostgreSQL", (it) => {
+  it.effect("wakes through LISTEN, and listens again after its connection is killed", () =>
+    Effect.gen(function* () {
+      const store = yield* EventStore.EventStore
+      const sql = yield* SqlClient.SqlClient
+      const { schema: storeSchema } = yield* PgEventStore.PgEventStore
+      const seen = yield* Queue.unbounded<string>()
+      // a poll interval far longer than the test: only wake-ups can deliver in time
+      yield* Subscription.subscribe({ pollInterval: "1 hour" }).pipe(
+        Stream.runForEach((e) => Queue.offer(seen, e.eventId)),
+        Effect.forkScoped
+      )
+      const within = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
+        effect.pipe(Effect.timeoutOrElse({ duration: "5 seconds", orElse: () => Effect.die("no wake-up in time") }))
+
+      const first = event()
+      yield* store.append("Tick-1", [first])
+      assert.strictEqual(yield* within(Queue.take(seen)), first.eventId)
+
+      const listeners = () =>
+        sql<{ pid: number }>`SELECT pid FROM pg_stat_activity
+          WHERE query ILIKE ${`LISTEN%${storeSchema}_events%`} AND pid <> pg_backend_pid()`
+      const [listener] = yield* listeners()
+      assert.isDefined(listener, "a connection listens")
+      yield* sql`SELECT pg_terminate_backend(${listener!.pid})`
+      // the listener reconnects on its retry schedule
+      yield* within(Effect.repeat(listeners(), { until: (rows) => rows.length > 0 && rows[0]!.pid !== listener!.pid }))
+
+      const second = event()
+      yield* store.append("Tick-1", [second])
+      assert.strictEqual(yield* within(Queue.take(seen)), second.eventId)
+    })
+  )
+})
