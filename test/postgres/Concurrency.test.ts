@@ -105,7 +105,11 @@ layer(Database.eventStore("concurrency", { maxConnections: 40 }), { timeout: 60_
           // (a freed session may go to the next waiting fiber, so allow a few fewer backends than fibers)
           assert.isAtLeast(Number(backends!.n), fibers - 4, "distinct backends that served the appends")
 
-          assert.deepStrictEqual(unexpected, [], "only WrongExpectedVersion may refuse an append")
+          assert.deepStrictEqual(
+            unexpected.slice(0, 3).map((e) => (e instanceof Error ? e.message : String(e))),
+            [],
+            `only WrongExpectedVersion may refuse an append (${unexpected.length} did otherwise)`
+          )
           assert.isAbove(rejected.length, 0, "the race produced conflicts")
           assert.isAbove(acked.length, anyAttempts, "some exact-version appends won")
           assert.strictEqual(acked.length + rejected.length, fibers * appendsPerFiber)

@@ -1,7 +1,7 @@
 import { assert, layer } from "@effect/vitest"
 import { Event, EventStore, Position } from "@facta/core"
 import { PgEventStore } from "@facta/postgres"
-import { Deferred, Effect, Fiber, Stream } from "effect"
+import { Cause, Deferred, Effect, Fiber, Option, Stream } from "effect"
 import { SqlClient } from "effect/sql"
 import * as Database from "../support/database.ts"
 
@@ -181,8 +181,7 @@ layer(Database.eventStore("races", { maxConnections: 6 }), { timeout: 60_000, ex
         const store = yield* EventStore.EventStore
         const sql = yield* SqlClient.SqlClient
         const category = "RaceThree"
-        const streamId = `${category}-s`
-        yield* store.append(streamId, [event("Started")])
+        yield* store.append(`${category}-s`, [event("Started")])
         const [head] = yield* readAtLeast(category, Position.start, 1)
         assert.isDefined(head)
         const checkpoint = head!.position
@@ -197,42 +196,73 @@ layer(Database.eventStore("races", { maxConnections: 6 }), { timeout: 60_000, ex
               const [row] = yield* sql<{ x: string }>`SELECT pg_current_xact_id()::text AS x`
               yield* Deferred.succeed(owned, BigInt(row!.x))
               yield* Deferred.await(release)
-              return yield* store.append(streamId, [e1])
+              return yield* store.append(`${category}-t`, [e1])
             })
           )
         )
         const xid = yield* Deferred.await(owned)
 
-        // T2 appends to the same stream and commits; T1 holds an older transaction id, so the reader stalls
-        const r2 = yield* store.append(streamId, [e2])
-        assert.strictEqual(r2.nextExpectedVersion, 2)
+        // T2 appends and commits; T1 holds an older transaction id, so the reader stalls
+        const r2 = yield* store.append(`${category}-s`, [e2])
         assert.isTrue(xid < r2.positions[0]!.commit)
         assert.deepStrictEqual(yield* read(category, checkpoint), [])
 
         yield* Deferred.succeed(release, undefined)
         const r1 = yield* Fiber.join(t1)
-        assert.strictEqual(r1.nextExpectedVersion, 3)
         assert.strictEqual(r1.positions[0]!.commit, xid, "T1's event carries the id it took up front")
 
         const delivered = yield* readAtLeast(category, checkpoint, 2)
-        assert.strictEqual(delivered.length, 2)
-        assert.sameMembers(
+        assert.deepStrictEqual(
           delivered.map((e) => e.eventId),
-          [e1.eventId, e2.eventId]
+          [e1.eventId, e2.eventId],
+          "both once, in transaction-id order"
         )
         assertIncreasing(delivered)
-        const byId = new Map(delivered.map((e) => [e.eventId, e]))
-        assert.strictEqual(byId.get(e1.eventId)!.version, 3)
-        assert.strictEqual(byId.get(e2.eventId)!.version, 2)
-        assert.isTrue(Position.equals(byId.get(e1.eventId)!.position, r1.positions[0]!))
-        assert.isTrue(Position.equals(byId.get(e2.eventId)!.position, r2.positions[0]!))
         assert.deepStrictEqual(yield* read(category, delivered[1]!.position), [])
-        // the stream itself is whole: versions 1..3
+      })
+    )
+
+    it.effect("an append whose transaction id is older than its stream's last events is refused, never reordered", () =>
+      Effect.gen(function* () {
+        const store = yield* EventStore.EventStore
+        const sql = yield* SqlClient.SqlClient
+        const category = "RaceFour"
+        const streamId = `${category}-s`
+        yield* store.append(streamId, [event("Started")])
+
+        const late = event("Late")
+        const owned = yield* Deferred.make<void>()
+        const release = yield* Deferred.make<void>()
+        const attempt = sql.withTransaction(
+          Effect.gen(function* () {
+            yield* sql`SELECT pg_current_xact_id()::text`
+            yield* Deferred.succeed(owned, undefined)
+            yield* Deferred.await(release)
+            return yield* store.append(streamId, [late])
+          })
+        )
+        const t1 = yield* Effect.forkChild(Effect.exit(attempt))
+        yield* Deferred.await(owned)
+        const r2 = yield* store.append(streamId, [event("Quick")])
+        assert.strictEqual(r2.nextExpectedVersion, 2)
+        yield* Deferred.succeed(release, undefined)
+
+        // in the caller's transaction the store cannot retry: the caller gets the serialization failure to retry
+        const refused = yield* Fiber.join(t1)
+        assert.isTrue(refused._tag === "Failure", "the append inside the older transaction is refused")
+        const error = Cause.findErrorOption(refused._tag === "Failure" ? refused.cause : Cause.empty)
+        assert.isTrue(Option.isSome(error) && error.value._tag === "StorageError")
+        // retried as a whole, it lands after the stream's last events, with a newer transaction id
+        const landed = yield* sql.withTransaction(store.append(streamId, [late]))
+        assert.strictEqual(landed.nextExpectedVersion, 3)
+        assert.isTrue(Position.isBefore(r2.positions[0]!, landed.positions[0]!))
+
         const stream = yield* Stream.runCollect(store.read(streamId))
         assert.deepStrictEqual(
           stream.map((e) => e.version),
           [1, 2, 3]
         )
+        assertIncreasing(stream)
       })
     )
   }

@@ -68,11 +68,12 @@ describe("Migrations", () => {
           Array.from({ length: 4 }, () => migrate),
           { concurrency: "unbounded" }
         )
-        assert.strictEqual(results.flat().length, 1, "exactly one of them applied the migration")
+        assert.strictEqual(results.filter((applied) => applied.length > 0).length, 1, "exactly one of them migrated")
+        assert.isAbove(results.flat().length, 0)
         const rows = yield* SqlClient.SqlClient.use(
           (sql) => sql<{ n: number }>`SELECT count(*)::int AS n FROM ${sql(target)}.migrations`
         )
-        assert.strictEqual(rows[0]!.n, 1)
+        assert.strictEqual(rows[0]!.n, results.flat().length, "each migration recorded once")
         yield* SqlClient.SqlClient.use((sql) => sql`DROP SCHEMA ${sql(target)} CASCADE`)
       }).pipe(Effect.provide(Database.client())),
     60_000

@@ -6,7 +6,7 @@ import {
   Position,
   type StreamId
 } from "@facta/core"
-import { Effect } from "effect"
+import { Effect, Option } from "effect"
 import type { SqlClient } from "effect/sql"
 import { SqlError } from "effect/sql"
 import { AppendStatus, ExpectedKind } from "./schema.ts"
@@ -32,6 +32,8 @@ interface StoredRow {
 }
 
 const isSqlError = (u: unknown): u is SqlError.SqlError => SqlError.isSqlError(u)
+
+const isSerializationFailure = (u: unknown): boolean => isSqlError(u) && u.reason._tag === "SerializationError"
 
 type AppendFailure = EventStoreError.AppendError
 
@@ -148,9 +150,8 @@ export const make = (sql: SqlClient.SqlClient, schema: string) => {
   const classify = (p: EventStoreSupport.Prepared, error: SqlError.SqlError) => {
     const reason = error.reason
     const isConflict =
-      (reason._tag === "UniqueViolation" &&
-        (reason.constraint === "events_event_id_key" || reason.constraint === "events_stream_version_key")) ||
-      reason._tag === "SerializationError"
+      reason._tag === "UniqueViolation" &&
+      (reason.constraint === "events_event_id_key" || reason.constraint === "events_stream_version_key")
     return isConflict ? settle(p, currentRefusal(p)) : Effect.fail(storage(error))
   }
 
@@ -167,7 +168,16 @@ export const make = (sql: SqlClient.SqlClient, schema: string) => {
         return one(p)
       })
     )
-    return (list.length === 1 ? run : sql.withTransaction(run)).pipe(
+    // a serialization failure (the append would have ordered a stream's events out of version order, or the
+    // caller's isolation level refused it) is settled by running again in a new transaction: only possible when the
+    // caller has not opened one around the append (then it is theirs to retry)
+    const retried = Effect.flatMap(Effect.serviceOption(sql.transactionService), (outer) =>
+      Effect.retry(list.length === 1 ? run : sql.withTransaction(run), {
+        while: (error) => Option.isNone(outer) && isSerializationFailure(error),
+        times: 8
+      })
+    )
+    return retried.pipe(
       Effect.catch((error) => {
         if (!isSqlError(error)) return Effect.fail(error)
         // a refusal the database raised aborted the transaction, so it is examined outside; only a lone append can

@@ -41,7 +41,10 @@ export const migrations = (s: string): ReadonlyArray<readonly [name: string, sta
         created_at timestamptz NOT NULL DEFAULT now(),
         updated_at timestamptz NOT NULL DEFAULT now(),
         archived_at timestamptz,
-        deleted_at timestamptz
+        deleted_at timestamptz,
+        -- the transaction that wrote the stream's last events: a later append must not order before it
+        last_epoch integer,
+        last_tx_id xid8
       )`,
       `CREATE TABLE ${s}.events (
         global_position bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
@@ -69,8 +72,12 @@ export const migrations = (s: string): ReadonlyArray<readonly [name: string, sta
         state jsonb NOT NULL,
         taken_at timestamptz NOT NULL
       )`,
-      // One round trip per append. The stream row is the first write of the transaction, so the transaction id that
-      // orders the global log is taken by the same statement that checks and moves the stream's head.
+      // One round trip per append. Writers of a stream first queue on a transaction-level advisory lock, which takes
+      // no transaction id; the stream row is then the first write, so the transaction id that orders the global log
+      // is taken after the stream's previous writer committed, and a stream's events appear in the log in version
+      // order. A transaction that owned its id before (an appendMany, an append inside the caller's transaction)
+      // could still order before the stream's last events: the head update refuses it with a serialization failure,
+      // and it is retried in a new transaction (by the client when the transaction is its own).
       `CREATE FUNCTION ${s}.append(
         p_stream_id text,
         p_category text,
@@ -118,34 +125,45 @@ export const migrations = (s: string): ReadonlyArray<readonly [name: string, sta
           END IF;
           RETURN;
         END IF;
+        SELECT sto.epoch INTO current_epoch FROM ${s}.store sto WHERE sto.id;
+        -- writers of a stream queue here first: an advisory lock takes no transaction id, so a transaction that starts
+        -- without one (an autocommit append) takes its id only once the stream's previous writer has committed
+        PERFORM pg_advisory_xact_lock(hashtext('${s}'), hashtext(p_stream_id));
         IF p_expected_kind = 0 THEN
-          INSERT INTO ${s}.streams AS st (stream_id, category, version) VALUES (p_stream_id, p_category, n)
-            ON CONFLICT (stream_id) DO UPDATE SET version = st.version + n, updated_at = now()
+          INSERT INTO ${s}.streams AS st (stream_id, category, version, last_epoch, last_tx_id)
+            VALUES (p_stream_id, p_category, n, current_epoch, pg_current_xact_id())
+            ON CONFLICT (stream_id) DO UPDATE SET version = st.version + n, updated_at = now(),
+              last_epoch = current_epoch, last_tx_id = pg_current_xact_id()
             WHERE st.archived_at IS NULL AND st.deleted_at IS NULL
+              AND (st.last_epoch IS DISTINCT FROM current_epoch OR st.last_tx_id <= pg_current_xact_id())
             RETURNING st.version INTO v;
         ELSIF p_expected_kind = 1 OR (p_expected_kind = 3 AND p_expected_version = 0) THEN
-          INSERT INTO ${s}.streams AS st (stream_id, category, version) VALUES (p_stream_id, p_category, n)
+          INSERT INTO ${s}.streams AS st (stream_id, category, version, last_epoch, last_tx_id)
+            VALUES (p_stream_id, p_category, n, current_epoch, pg_current_xact_id())
             ON CONFLICT (stream_id) DO NOTHING
             RETURNING st.version INTO v;
-        ELSIF p_expected_kind = 2 THEN
-          UPDATE ${s}.streams st SET version = st.version + n, updated_at = now()
-            WHERE st.stream_id = p_stream_id AND st.archived_at IS NULL AND st.deleted_at IS NULL
-            RETURNING st.version INTO v;
         ELSE
-          UPDATE ${s}.streams st SET version = st.version + n, updated_at = now()
-            WHERE st.stream_id = p_stream_id AND st.version = p_expected_version
+          UPDATE ${s}.streams st SET version = st.version + n, updated_at = now(),
+              last_epoch = current_epoch, last_tx_id = pg_current_xact_id()
+            WHERE st.stream_id = p_stream_id AND (p_expected_kind = 2 OR st.version = p_expected_version)
               AND st.archived_at IS NULL AND st.deleted_at IS NULL
+              AND (st.last_epoch IS DISTINCT FROM current_epoch OR st.last_tx_id <= pg_current_xact_id())
             RETURNING st.version INTO v;
         END IF;
         IF v IS NULL THEN
           SELECT st.version, st.archived_at, st.deleted_at INTO stream FROM ${s}.streams st
             WHERE st.stream_id = p_stream_id;
+          IF stream.deleted_at IS NULL AND stream.archived_at IS NULL
+             AND (p_expected_kind = 0 OR (p_expected_kind = 2 AND stream.version > 0)
+               OR (p_expected_kind = 3 AND stream.version = p_expected_version)) THEN
+            RAISE EXCEPTION USING ERRCODE = 'serialization_failure',
+              MESSAGE = format('an append to %s would be ordered before the stream''s last events; retry it', p_stream_id);
+          END IF;
           RETURN QUERY SELECT
             (CASE WHEN stream.deleted_at IS NOT NULL THEN 4 WHEN stream.archived_at IS NOT NULL THEN 3 ELSE 1 END)::smallint,
             coalesce(stream.version, 0), NULL::integer, NULL::xid8, NULL::bigint[];
           RETURN;
         END IF;
-        SELECT sto.epoch INTO current_epoch FROM ${s}.store sto WHERE sto.id;
         RETURN QUERY
         WITH inserted AS (
           INSERT INTO ${s}.events AS ev (epoch, stream_id, category, version, event_id, type, schema_version, data, metadata)
