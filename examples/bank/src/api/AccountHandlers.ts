@@ -1,0 +1,322 @@
+/**
+ * The handlers of the account endpoints.
+ *
+ * @since 0.1.0
+ */
+import { randomUUID } from "node:crypto"
+import { CheckpointStore, CommandHandler, EventStore, Position, Snapshot } from "@facta/core"
+import { DateTime, Effect, Option, Stream } from "effect"
+import { HttpApiBuilder, HttpApiSchema } from "effect/http-api"
+import * as Account from "../domain/Account.ts"
+import * as Money from "../domain/Money.ts"
+import { ReadModels } from "../readmodels/ReadModels.ts"
+import { Api } from "./Api.ts"
+import { type Actor, CurrentActor, requireInspect, requireOperate, requireRead, requireRole } from "./Auth.ts"
+import { type CommandHeaders, etag, parsePositive, runCommand } from "./Commands.ts"
+import { Idempotency } from "./Idempotency.ts"
+import { BadRequest, Forbidden, mapErrors, NotFound, type Problem } from "./Problems.ts"
+import { accountStream, accountSummary, type LoadedAccount, loadAccount } from "./Stores.ts"
+
+/**
+ * The account handlers, on the stores, read models and idempotency keys in context.
+ *
+ * @since 0.1.0
+ */
+export const AccountHandlers = HttpApiBuilder.group(
+  Api,
+  "accounts",
+  Effect.fn(function* (handlers) {
+    const store = yield* EventStore.EventStore
+    const snapshots = yield* Snapshot.SnapshotStore
+    const readModels = yield* ReadModels
+    yield* CheckpointStore.CheckpointStore
+    yield* Idempotency
+
+    const withStores = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
+      effect.pipe(
+        Effect.provideService(EventStore.EventStore, store),
+        Effect.provideService(Snapshot.SnapshotStore, snapshots)
+      )
+
+    /** Reads the account, 404 or 403 unless the actor may read it. */
+    const readable = (actor: Actor, id: string) =>
+      Effect.gen(function* () {
+        const account = yield* withStores(loadAccount(id))
+        yield* requireRead(actor, account.state.owner)
+        return account
+      })
+
+    const fresh = (accountId: string) => readModels.account(accountId)
+
+    /** Runs an account command on an existing account the actor may operate. */
+    const accountCommand = (options: {
+      readonly id: string
+      readonly route: string
+      readonly request: unknown
+      readonly headers: CommandHeaders
+      readonly authorize: (actor: Actor, account: LoadedAccount) => Effect.Effect<void, Problem>
+      readonly details?: { readonly reason?: string | undefined; readonly reference?: string | undefined }
+      readonly command: (account: LoadedAccount) => Effect.Effect<Account.AccountCommand, Problem>
+    }) =>
+      Effect.gen(function* () {
+        const actor = yield* CurrentActor
+        const account = yield* withStores(loadAccount(options.id))
+        yield* options.authorize(actor, account)
+        const command = yield* options.command(account)
+        const what = `account ${options.id}`
+        return yield* runCommand({
+          actor,
+          route: options.route,
+          request: options.request,
+          headers: options.headers,
+          status: 200,
+          details: options.details,
+          execute: ({ metadata, expectedVersion }) =>
+            withStores(
+              Effect.gen(function* () {
+                const result = yield* CommandHandler.handle(Account.Account, account.streamId, command, {
+                  metadata,
+                  expectedVersion
+                })
+                const body = yield* accountSummary(options.id, account.streamId, result.state, result.version)
+                return { version: result.version, positions: result.positions, body }
+              })
+            ).pipe(mapErrors({ what, ifMatch: expectedVersion !== undefined })),
+          fresh: fresh(options.id)
+        }).pipe(mapErrors({ what }))
+      })
+
+    const money = (account: LoadedAccount, payload: { readonly amount: string; readonly currency?: string }) =>
+      Effect.gen(function* () {
+        const currency = (payload.currency ?? account.state.currency) as Money.Currency
+        const amount = yield* parsePositive(payload.amount, currency, "amount")
+        return { amount, currency }
+      })
+
+    return handlers.handleAll({
+      open: ({ payload, headers }) =>
+        Effect.gen(function* () {
+          const actor = yield* CurrentActor
+          yield* requireRole(actor, ["customer", "admin"], "open accounts")
+          if (actor.role === "customer" && payload.owner !== undefined && payload.owner !== actor.name) {
+            return yield* new Forbidden({ code: "Forbidden", detail: "A customer opens accounts in their own name" })
+          }
+          const owner = payload.owner ?? actor.name
+          const initialDeposit =
+            payload.initialDeposit === undefined
+              ? Money.zero
+              : yield* Money.parse(payload.initialDeposit, payload.currency).pipe(
+                  mapErrors({ what: "initialDeposit", field: "initialDeposit" })
+                )
+          const accountId = randomUUID()
+          const streamId = yield* accountStream(accountId)
+          return yield* runCommand({
+            actor,
+            route: "POST /accounts",
+            request: payload,
+            headers: { ...headers, "if-match": undefined },
+            status: 201,
+            execute: ({ metadata }) =>
+              withStores(
+                Effect.gen(function* () {
+                  const result = yield* CommandHandler.handle(
+                    Account.Account,
+                    streamId,
+                    Account.Open.make({ owner, currency: payload.currency, initialDeposit }),
+                    { metadata }
+                  )
+                  const body = yield* accountSummary(accountId, streamId, result.state, result.version)
+                  return { version: result.version, positions: result.positions, body }
+                })
+              ).pipe(mapErrors({ what: `account ${accountId}` })),
+            fresh: fresh(accountId)
+          })
+        }),
+
+      list: () =>
+        Effect.gen(function* () {
+          const actor = yield* CurrentActor
+          return yield* readModels.accounts(actor.role === "customer" ? actor.name : undefined)
+        }).pipe(mapErrors({ what: "accounts" })),
+
+      get: ({ params }) =>
+        Effect.gen(function* () {
+          const actor = yield* CurrentActor
+          const account = yield* readable(actor, params.id)
+          const summary = yield* readModels.account(params.id).pipe(
+            Effect.map(Option.filter((s) => s.version >= account.version)),
+            Effect.flatMap(
+              Option.match({
+                onSome: Effect.succeed,
+                onNone: () => withStores(accountSummary(params.id, account.streamId, account.state, account.version))
+              })
+            )
+          )
+          return HttpApiSchema.withHeaders({ body: summary, headers: { etag: etag(summary.version) } })
+        }).pipe(mapErrors({ what: `account ${params.id}` })),
+
+      history: ({ params, query }) =>
+        Effect.gen(function* () {
+          const actor = yield* CurrentActor
+          yield* readable(actor, params.id)
+          return yield* readModels.history(params.id, { after: query.after, limit: query.limit })
+        }).pipe(mapErrors({ what: `account ${params.id}` })),
+
+      explain: ({ params }) =>
+        Effect.gen(function* () {
+          const actor = yield* CurrentActor
+          const account = yield* withStores(loadAccount(params.id))
+          yield* requireInspect(actor, account.state.owner)
+          const explanation = yield* readModels.explain(params.id)
+          if (Option.isNone(explanation)) {
+            return yield* new NotFound({ code: "NotFound", detail: `No explanation of account ${params.id} yet` })
+          }
+          return explanation.value
+        }).pipe(mapErrors({ what: `account ${params.id}` })),
+
+      asOf: ({ params, query }) =>
+        Effect.gen(function* () {
+          const actor = yield* CurrentActor
+          if ((query.at === undefined) === (query.version === undefined)) {
+            return yield* new BadRequest({
+              code: "AsOfRequired",
+              detail: "Give exactly one of the query parameters `at` (an ISO instant) and `version`",
+              field: query.at === undefined ? "at" : "version"
+            })
+          }
+          const account = yield* withStores(loadAccount(params.id))
+          yield* requireInspect(actor, account.state.owner)
+          const loaded = yield* withStores(
+            CommandHandler.loadAsOf(
+              Account.Account,
+              account.streamId,
+              query.at !== undefined ? { at: query.at } : { version: query.version ?? 0 }
+            )
+          )
+          const state = loaded.state
+          const opened = state._tag === "Opened"
+          return {
+            accountId: params.id,
+            version: loaded.version,
+            at: query.at === undefined ? null : DateTime.formatIso(query.at),
+            opened,
+            owner: opened ? state.owner : null,
+            currency: opened ? state.currency : null,
+            balance: opened ? state.balance : null,
+            status: opened ? state.status : null
+          }
+        }).pipe(mapErrors({ what: `account ${params.id}` })),
+
+      audit: ({ params, query }) =>
+        Effect.gen(function* () {
+          const actor = yield* CurrentActor
+          yield* requireRole(actor, ["auditor", "admin"], "read audit trails")
+          const streamId = yield* accountStream(params.id)
+          const types =
+            query.types === undefined
+              ? undefined
+              : new Set(
+                  query.types
+                    .split(",")
+                    .map((t) => t.trim())
+                    .filter((t) => t !== "")
+                )
+          const events = yield* store.read(streamId, { includeArchived: true }).pipe(
+            Stream.filter(
+              (event) =>
+                (types === undefined || types.has(event.type)) &&
+                (query.from === undefined || DateTime.isGreaterThanOrEqualTo(event.recordedAt, query.from)) &&
+                (query.to === undefined || DateTime.isLessThanOrEqualTo(event.recordedAt, query.to))
+            ),
+            Stream.map((event) => ({
+              eventId: event.eventId,
+              version: event.version,
+              position: Position.format(event.position),
+              type: event.type,
+              schemaVersion: event.schemaVersion,
+              data: event.data,
+              metadata: event.metadata as typeof event.data,
+              recordedAt: DateTime.formatIso(event.recordedAt)
+            })),
+            Stream.runCollect
+          )
+          return { accountId: params.id, events }
+        }).pipe(mapErrors({ what: `account ${params.id}` })),
+
+      deposit: ({ params, payload, headers }) =>
+        accountCommand({
+          id: params.id,
+          route: "POST /accounts/:id/deposits",
+          request: { params, payload },
+          headers,
+          details: { reference: payload.reference },
+          authorize: (actor, account) => requireOperate(actor, account.state.owner, "deposit"),
+          command: (account) =>
+            Effect.map(money(account, payload), ({ amount, currency }) =>
+              Account.Deposit.make({ amount, currency, reference: payload.reference ?? "" })
+            )
+        }),
+
+      withdraw: ({ params, payload, headers }) =>
+        accountCommand({
+          id: params.id,
+          route: "POST /accounts/:id/withdrawals",
+          request: { params, payload },
+          headers,
+          details: { reference: payload.reference },
+          authorize: (actor, account) => requireOperate(actor, account.state.owner, "withdraw"),
+          command: (account) =>
+            Effect.map(money(account, payload), ({ amount, currency }) =>
+              Account.Withdraw.make({ amount, currency, reference: payload.reference ?? "" })
+            )
+        }),
+
+      chargeFee: ({ params, payload, headers }) =>
+        accountCommand({
+          id: params.id,
+          route: "POST /accounts/:id/fees",
+          request: { params, payload },
+          headers,
+          details: { reason: payload.reason },
+          authorize: (actor) => requireRole(actor, ["admin"], "charge fees"),
+          command: (account) =>
+            Effect.map(money(account, payload), ({ amount, currency }) =>
+              Account.ChargeFee.make({ amount, currency, reason: payload.reason })
+            )
+        }),
+
+      freeze: ({ params, payload, headers }) =>
+        accountCommand({
+          id: params.id,
+          route: "POST /accounts/:id/freeze",
+          request: { params, payload },
+          headers,
+          details: { reason: payload.reason },
+          authorize: (actor) => requireRole(actor, ["admin"], "freeze accounts"),
+          command: () => Effect.succeed(Account.Freeze.make({ reason: payload.reason ?? "" }))
+        }),
+
+      unfreeze: ({ params, payload, headers }) =>
+        accountCommand({
+          id: params.id,
+          route: "POST /accounts/:id/unfreeze",
+          request: { params, payload },
+          headers,
+          details: { reason: payload.reason },
+          authorize: (actor) => requireRole(actor, ["admin"], "unfreeze accounts"),
+          command: () => Effect.succeed(Account.Unfreeze.make({ reason: payload.reason ?? "" }))
+        }),
+
+      close: ({ params, payload, headers }) =>
+        accountCommand({
+          id: params.id,
+          route: "POST /accounts/:id/close",
+          request: { params, payload },
+          headers,
+          details: { reason: payload.reason },
+          authorize: (actor, account) => requireOperate(actor, account.state.owner, "close accounts"),
+          command: () => Effect.succeed(Account.Close.make({ reason: payload.reason ?? "" }))
+        })
+    })
+  })
+)

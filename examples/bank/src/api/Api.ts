@@ -1,0 +1,328 @@
+/**
+ * The bank's HTTP API, schema first: the endpoints, their payloads, responses and problems. The same definition
+ * serves requests (see `Handlers.ts`), generates the OpenAPI document and types the client.
+ *
+ * Amounts travel as decimal strings in the account's currency (`"237.50"`); responses carry amounts as integer minor
+ * units, as the read models hold them. Commands take `If-Match` (the stream version an `ETag` gave), an
+ * `Idempotency-Key` and an `X-Correlation-Id`.
+ *
+ * @since 0.1.0
+ */
+import { Schema } from "effect"
+import { HttpApi, HttpApiEndpoint, HttpApiGroup, HttpApiMiddleware, HttpApiSchema, OpenApi } from "effect/http-api"
+import * as Money from "../domain/Money.ts"
+import * as Transfer from "../domain/Transfer.ts"
+import { AccountSummary, Explanation, HistoryPage, TransferSummary } from "../readmodels/ReadModels.ts"
+import { Authentication } from "./Auth.ts"
+import { BadRequest, endpointErrors, InternalError } from "./Problems.ts"
+
+/**
+ * Answers requests that do not decode with a 400 problem naming the field.
+ *
+ * @since 0.1.0
+ */
+export class RequestValidation extends HttpApiMiddleware.Service<RequestValidation>()(
+  "@facta/example-bank/api/RequestValidation",
+  { error: [BadRequest, InternalError] }
+) {}
+
+/**
+ * A decimal amount in the currency's major unit, such as `"237.50"`.
+ *
+ * @since 0.1.0
+ */
+export const DecimalAmount = Schema.String.annotate({
+  description: 'A non-negative decimal in the major unit, with at most the currency\'s decimals ("237.50")',
+  examples: ["237.50"]
+})
+
+const Id = Schema.String.check(Schema.isMinLength(1), Schema.isMaxLength(200))
+const Text = Schema.String.check(Schema.isMaxLength(1000))
+
+/**
+ * The headers every command takes.
+ *
+ * @since 0.1.0
+ */
+export const CommandHeaders = {
+  "if-match": Schema.optionalKey(Schema.String).annotate({
+    description: "The stream version the command is decided on (an ETag); another version answers 412"
+  }),
+  "idempotency-key": Schema.optionalKey(Schema.String.check(Schema.isMinLength(1), Schema.isMaxLength(255))).annotate({
+    description: "Repeating a request with the same key answers the first response and changes nothing"
+  }),
+  "x-correlation-id": Schema.optionalKey(Schema.String.check(Schema.isMaxLength(200)))
+}
+
+/**
+ * The headers of a response that shows one stream: its version (`"3"`), and a warning when the read models had not
+ * caught up yet.
+ *
+ * @since 0.1.0
+ */
+export const VersionHeaders = {
+  etag: Schema.String,
+  warning: Schema.optionalKey(Schema.String),
+  "idempotent-replayed": Schema.optionalKey(Schema.String)
+}
+
+/**
+ * The body of `POST /accounts`.
+ *
+ * @since 0.1.0
+ */
+export const OpenAccount = Schema.Struct({
+  currency: Money.Currency,
+  initialDeposit: Schema.optionalKey(DecimalAmount),
+  owner: Schema.optionalKey(Schema.NonEmptyString.check(Schema.isMaxLength(200))).annotate({
+    description: "Who owns the account: the caller for customers; required of admins opening for someone else"
+  })
+})
+
+/**
+ * The body of deposits and withdrawals.
+ *
+ * @since 0.1.0
+ */
+export const MoveMoney = Schema.Struct({
+  amount: DecimalAmount,
+  currency: Schema.optionalKey(Money.Currency),
+  reference: Schema.optionalKey(Text)
+})
+
+/**
+ * The body of `POST /accounts/:id/fees`.
+ *
+ * @since 0.1.0
+ */
+export const ChargeFee = Schema.Struct({
+  amount: DecimalAmount,
+  currency: Schema.optionalKey(Money.Currency),
+  reason: Text
+})
+
+/**
+ * The body of freeze, unfreeze and close.
+ *
+ * @since 0.1.0
+ */
+export const WithReason = Schema.Struct({ reason: Schema.optionalKey(Text) })
+
+/**
+ * The body of `POST /transfers`.
+ *
+ * @since 0.1.0
+ */
+export const InitiateTransfer = Schema.Struct({
+  from: Id,
+  to: Id,
+  amount: DecimalAmount,
+  reference: Schema.optionalKey(Text)
+})
+
+/**
+ * The body of `POST /transfers/:id/reject`.
+ *
+ * @since 0.1.0
+ */
+export const RejectTransfer = Schema.Struct({ reason: Schema.optionalKey(Text) })
+
+/**
+ * An account as it stood at a version or an instant, folded from the store (no read model involved).
+ *
+ * @since 0.1.0
+ */
+export const AccountAsOf = Schema.Struct({
+  accountId: Schema.String,
+  version: Schema.Int,
+  at: Schema.NullOr(Schema.String),
+  opened: Schema.Boolean,
+  owner: Schema.NullOr(Schema.String),
+  currency: Schema.NullOr(Schema.String),
+  balance: Schema.NullOr(Schema.Int),
+  status: Schema.NullOr(Schema.Literals(["Active", "Frozen", "Closed"]))
+})
+
+/**
+ * One stored event of an account, as the audit trail shows it.
+ *
+ * @since 0.1.0
+ */
+export const AuditEvent = Schema.Struct({
+  eventId: Schema.String,
+  version: Schema.Int,
+  position: Schema.String,
+  type: Schema.String,
+  schemaVersion: Schema.Int,
+  data: Schema.Json,
+  metadata: Schema.Json,
+  recordedAt: Schema.String
+})
+
+/**
+ * An account's full audit trail from the store (archived streams included).
+ *
+ * @since 0.1.0
+ */
+export const AuditTrail = Schema.Struct({
+  accountId: Schema.String,
+  events: Schema.Array(AuditEvent)
+})
+
+const params = { id: Id }
+const Versioned = <S extends Schema.Top>(schema: S) => HttpApiSchema.WithHeaders(schema, VersionHeaders)
+
+/**
+ * The account endpoints.
+ *
+ * @since 0.1.0
+ */
+export class AccountsGroup extends HttpApiGroup.make("accounts")
+  .add(
+    HttpApiEndpoint.post("open", "/accounts", {
+      payload: OpenAccount,
+      headers: CommandHeaders,
+      success: Versioned(AccountSummary).pipe(HttpApiSchema.status(201)),
+      error: endpointErrors
+    }),
+    HttpApiEndpoint.get("list", "/accounts", { success: Schema.Array(AccountSummary), error: endpointErrors }),
+    HttpApiEndpoint.get("get", "/accounts/:id", { params, success: Versioned(AccountSummary), error: endpointErrors }),
+    HttpApiEndpoint.get("history", "/accounts/:id/history", {
+      params,
+      query: {
+        after: Schema.optionalKey(Schema.Int.check(Schema.isGreaterThanOrEqualTo(0))),
+        limit: Schema.optionalKey(Schema.Int.check(Schema.isBetween({ minimum: 1, maximum: 500 })))
+      },
+      success: HistoryPage,
+      error: endpointErrors
+    }),
+    HttpApiEndpoint.get("explain", "/accounts/:id/explain", { params, success: Explanation, error: endpointErrors }),
+    HttpApiEndpoint.get("asOf", "/accounts/:id/as-of", {
+      params,
+      query: {
+        at: Schema.optionalKey(Schema.DateTimeUtcFromString),
+        version: Schema.optionalKey(Schema.Int.check(Schema.isGreaterThanOrEqualTo(0)))
+      },
+      success: AccountAsOf,
+      error: endpointErrors
+    }),
+    HttpApiEndpoint.get("audit", "/accounts/:id/audit", {
+      params,
+      query: {
+        types: Schema.optionalKey(Schema.String),
+        from: Schema.optionalKey(Schema.DateTimeUtcFromString),
+        to: Schema.optionalKey(Schema.DateTimeUtcFromString)
+      },
+      success: AuditTrail,
+      error: endpointErrors
+    }),
+    HttpApiEndpoint.post("deposit", "/accounts/:id/deposits", {
+      params,
+      payload: MoveMoney,
+      headers: CommandHeaders,
+      success: Versioned(AccountSummary),
+      error: endpointErrors
+    }),
+    HttpApiEndpoint.post("withdraw", "/accounts/:id/withdrawals", {
+      params,
+      payload: MoveMoney,
+      headers: CommandHeaders,
+      success: Versioned(AccountSummary),
+      error: endpointErrors
+    }),
+    HttpApiEndpoint.post("chargeFee", "/accounts/:id/fees", {
+      params,
+      payload: ChargeFee,
+      headers: CommandHeaders,
+      success: Versioned(AccountSummary),
+      error: endpointErrors
+    }),
+    HttpApiEndpoint.post("freeze", "/accounts/:id/freeze", {
+      params,
+      payload: WithReason,
+      headers: CommandHeaders,
+      success: Versioned(AccountSummary),
+      error: endpointErrors
+    }),
+    HttpApiEndpoint.post("unfreeze", "/accounts/:id/unfreeze", {
+      params,
+      payload: WithReason,
+      headers: CommandHeaders,
+      success: Versioned(AccountSummary),
+      error: endpointErrors
+    }),
+    HttpApiEndpoint.post("close", "/accounts/:id/close", {
+      params,
+      payload: WithReason,
+      headers: CommandHeaders,
+      success: Versioned(AccountSummary),
+      error: endpointErrors
+    })
+  )
+  .annotateMerge(OpenApi.annotations({ title: "Accounts", description: "Open accounts and move money" })) {}
+
+/**
+ * The transfer endpoints.
+ *
+ * @since 0.1.0
+ */
+export class TransfersGroup extends HttpApiGroup.make("transfers")
+  .add(
+    HttpApiEndpoint.post("initiate", "/transfers", {
+      payload: InitiateTransfer,
+      headers: CommandHeaders,
+      success: Versioned(TransferSummary).pipe(HttpApiSchema.status(201)),
+      error: endpointErrors
+    }),
+    HttpApiEndpoint.post("approve", "/transfers/:id/approve", {
+      params,
+      headers: CommandHeaders,
+      success: Versioned(TransferSummary),
+      error: endpointErrors
+    }),
+    HttpApiEndpoint.post("reject", "/transfers/:id/reject", {
+      params,
+      payload: RejectTransfer,
+      headers: CommandHeaders,
+      success: Versioned(TransferSummary),
+      error: endpointErrors
+    }),
+    HttpApiEndpoint.get("list", "/transfers", {
+      query: {
+        status: Schema.optionalKey(Transfer.TransferStatus),
+        account: Schema.optionalKey(Id),
+        limit: Schema.optionalKey(Schema.Int.check(Schema.isBetween({ minimum: 1, maximum: 500 })))
+      },
+      success: Schema.Array(TransferSummary),
+      error: endpointErrors
+    }),
+    HttpApiEndpoint.get("get", "/transfers/:id", { params, success: Versioned(TransferSummary), error: endpointErrors })
+  )
+  .annotateMerge(
+    OpenApi.annotations({ title: "Transfers", description: "Move money between accounts, with four-eyes approval" })
+  ) {}
+
+/**
+ * The whole API: every endpoint needs a bearer token.
+ *
+ * @since 0.1.0
+ */
+export class Api extends HttpApi.make("bank")
+  .add(AccountsGroup)
+  .add(TransfersGroup)
+  .middleware(RequestValidation)
+  .middleware(Authentication)
+  .annotateMerge(
+    OpenApi.annotations({
+      title: "Facta Bank",
+      version: "0.1.0",
+      description: "An event-sourced bank on Facta: accounts, transfers with approval, audit trails and as-of reads"
+    })
+  ) {}
+
+/**
+ * The OpenAPI document of {@link Api}.
+ *
+ * @since 0.1.0
+ */
+export const openApi = (): OpenApi.OpenAPISpec => OpenApi.fromApi(Api)

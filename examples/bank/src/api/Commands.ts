@@ -1,0 +1,233 @@
+/**
+ * What every command endpoint does around its command: metadata (actor, correlation id, reason and reference),
+ * `If-Match`, `Idempotency-Key`, read-your-writes and the response.
+ *
+ * @since 0.1.0
+ */
+import { randomUUID } from "node:crypto"
+import type { CheckpointStore, Event, Position } from "@facta/core"
+import { Config, Context, Duration, Effect, Layer, Option } from "effect"
+import { HttpServerResponse } from "effect/http"
+import * as Money from "../domain/Money.ts"
+import { ReadModels } from "../readmodels/ReadModels.ts"
+import type { Actor } from "./Auth.ts"
+import { hashRequest, Idempotency, type StoredResponse } from "./Idempotency.ts"
+import { BadRequest, mapErrors, type Problem } from "./Problems.ts"
+
+/**
+ * Settings of the API.
+ *
+ * @since 0.1.0
+ */
+export class Settings extends Context.Service<
+  Settings,
+  {
+    /** Transfers above this amount (a decimal in the transfer's currency) wait for an approval. */
+    readonly approvalThreshold: string
+    /** How long a command waits for the read models before answering with its own result. */
+    readonly readYourWritesTimeout: Duration.Input
+  }
+>()("@facta/example-bank/api/Settings") {
+  /**
+   * `BANK_APPROVAL_THRESHOLD` (default `1000.00`) and `BANK_READ_YOUR_WRITES_TIMEOUT` (default `5 seconds`).
+   */
+  static readonly layerConfig: Layer.Layer<Settings, Config.ConfigError> = Layer.effect(
+    Settings,
+    Effect.gen(function* () {
+      const approvalThreshold = yield* Config.String("BANK_APPROVAL_THRESHOLD").pipe(Config.withDefault("1000.00"))
+      const readYourWritesTimeout = yield* Config.Duration("BANK_READ_YOUR_WRITES_TIMEOUT").pipe(
+        Config.withDefault(Duration.seconds(5))
+      )
+      return Settings.of({ approvalThreshold, readYourWritesTimeout })
+    })
+  )
+
+  static readonly layer = (settings: Partial<Settings["Service"]>): Layer.Layer<Settings> =>
+    Layer.succeed(
+      Settings,
+      Settings.of({ approvalThreshold: "1000.00", readYourWritesTimeout: "5 seconds", ...settings })
+    )
+}
+
+/**
+ * The threshold in minor units of `currency`: decimals the currency does not have are dropped (`"1000.50"` is 1000
+ * JPY), and an unreadable setting counts as 0 (every transfer then needs an approval, the safe side).
+ *
+ * @since 0.1.0
+ */
+export const thresholdIn = (threshold: string, currency: Money.Currency): Money.Amount => {
+  const places = Money.decimals(currency)
+  const [whole, fraction = ""] = threshold.trim().split(".")
+  const truncated = places === 0 ? (whole ?? "") : `${whole}.${fraction.slice(0, places)}`
+  return Effect.runSync(Money.parse(truncated, currency).pipe(Effect.orElseSucceed(() => Money.zero)))
+}
+
+/**
+ * The command headers as the endpoints decode them.
+ *
+ * @since 0.1.0
+ */
+export interface CommandHeaders {
+  readonly "if-match"?: string | undefined
+  readonly "idempotency-key"?: string | undefined
+  readonly "x-correlation-id"?: string | undefined
+}
+
+const ifMatchPattern = /^\s*(?:W\/)?"?(\d{1,15})"?\s*$/
+
+/**
+ * The version an `If-Match` names (`"3"`, `W/"3"` or `3`); `undefined` without one or for `*`.
+ *
+ * @since 0.1.0
+ */
+export const parseIfMatch = (header: string | undefined): Effect.Effect<number | undefined, BadRequest> => {
+  if (header === undefined || header.trim() === "*") return Effect.succeed(undefined)
+  const match = ifMatchPattern.exec(header)
+  return match === null
+    ? Effect.fail(
+        new BadRequest({
+          code: "InvalidIfMatch",
+          detail: 'If-Match: expected the ETag of a version, such as "3"',
+          field: "If-Match"
+        })
+      )
+    : Effect.succeed(Number(match[1]))
+}
+
+/**
+ * Parses a positive amount of `currency` from the request field `field`.
+ *
+ * @since 0.1.0
+ */
+export const parsePositive = (
+  input: string,
+  currency: Money.Currency,
+  field: string
+): Effect.Effect<Money.Amount, Problem> =>
+  Money.parse(input, currency).pipe(
+    mapErrors({ what: field, field }),
+    Effect.filterOrFail(
+      (amount) => amount > 0,
+      () => new BadRequest({ code: "AmountNotPositive", detail: `${field}: must be greater than zero`, field })
+    )
+  )
+
+/**
+ * The `ETag` of a stream version.
+ *
+ * @since 0.1.0
+ */
+export const etag = (version: number): string => `"${version}"`
+
+/**
+ * What a command did, for its response.
+ *
+ * @since 0.1.0
+ */
+export interface Executed {
+  /** The stream's version after the command. */
+  readonly version: number
+  /** The positions of the appended events (none when the command changed nothing). */
+  readonly positions: ReadonlyArray<Position.Position>
+  /** The response body from the command's own result, used when the read models are late. */
+  readonly body: unknown
+}
+
+const staleWarning = '199 facta "The read models have not caught up yet: this is the command\'s own result"'
+
+/**
+ * Runs a command endpoint: builds the metadata, reads `If-Match`, runs `execute` under the `Idempotency-Key`, waits
+ * for the read models to reach the appended events (at most the configured timeout; a late read model only adds a
+ * `Warning` header) and answers with the read model's view (`fresh`), or the command's own result.
+ *
+ * @since 0.1.0
+ */
+export const runCommand = <R>(options: {
+  readonly actor: Actor
+  readonly route: string
+  readonly request: unknown
+  readonly headers: CommandHeaders
+  readonly status: number
+  readonly details?: { readonly reason?: string | undefined; readonly reference?: string | undefined } | undefined
+  readonly execute: (context: {
+    readonly metadata: Event.EventMetadata
+    readonly expectedVersion: number | undefined
+  }) => Effect.Effect<Executed, Problem, R>
+  readonly fresh: Effect.Effect<Option.Option<unknown>, unknown, ReadModels>
+}): Effect.Effect<
+  HttpServerResponse.HttpServerResponse,
+  Problem,
+  R | Idempotency | ReadModels | Settings | CheckpointStore.CheckpointStore
+> =>
+  Effect.gen(function* () {
+    const expectedVersion = yield* parseIfMatch(options.headers["if-match"])
+    const correlationId = options.headers["x-correlation-id"] ?? randomUUID()
+    const attributes: Record<string, string> = {}
+    if (options.details?.reason !== undefined) attributes.reason = options.details.reason
+    if (options.details?.reference !== undefined) attributes.reference = options.details.reference
+    const metadata: Event.EventMetadata = {
+      actor: options.actor.name,
+      correlationId,
+      ...(Object.keys(attributes).length > 0 ? { attributes } : {})
+    }
+    const baseHeaders = { "x-correlation-id": correlationId }
+    const toResponse = (executed: Executed): StoredResponse => ({
+      status: options.status,
+      body: executed.body,
+      headers: { etag: etag(executed.version) }
+    })
+    const execute = options.execute({ metadata, expectedVersion })
+    const key = options.headers["idempotency-key"]
+    const keyed =
+      key === undefined
+        ? undefined
+        : {
+            actor: options.actor.name,
+            key,
+            hash: hashRequest({ route: options.route, request: options.request, ifMatch: expectedVersion ?? null })
+          }
+    const idempotency = yield* Idempotency
+    const outcome =
+      keyed === undefined
+        ? yield* Effect.map(execute, (value) => ({ _tag: "Executed", value, response: toResponse(value) }) as const)
+        : yield* idempotency.run(keyed, execute, toResponse).pipe(mapErrors({ what: "the idempotency key" }))
+    if (outcome._tag === "Replayed") {
+      return HttpServerResponse.jsonUnsafe(outcome.response.body, {
+        status: outcome.response.status,
+        headers: { ...outcome.response.headers, ...baseHeaders, "idempotent-replayed": "true" }
+      })
+    }
+
+    // read your writes
+    const settings = yield* Settings
+    const readModels = yield* ReadModels
+    const last = outcome.value.positions.at(-1)
+    const caughtUp =
+      last === undefined
+        ? true
+        : yield* readModels.waitFor(last, settings.readYourWritesTimeout).pipe(
+            Effect.as(true),
+            Effect.catchCause((cause) =>
+              Effect.logWarning("read models are late; answering with the command's result", cause).pipe(
+                Effect.as(false)
+              )
+            )
+          )
+    const fresh = caughtUp
+      ? yield* options.fresh.pipe(Effect.catchCause(() => Effect.succeed(Option.none<unknown>())))
+      : Option.none<unknown>()
+    const response: StoredResponse = Option.match(fresh, {
+      onNone: () => ({
+        ...outcome.response,
+        headers: caughtUp ? outcome.response.headers : { ...outcome.response.headers, warning: staleWarning }
+      }),
+      onSome: (body) => ({ ...outcome.response, body })
+    })
+    if (keyed !== undefined && Option.isSome(fresh)) {
+      yield* idempotency.update(keyed, response).pipe(Effect.ignore({ log: true }))
+    }
+    return HttpServerResponse.jsonUnsafe(response.body, {
+      status: response.status,
+      headers: { ...response.headers, ...baseHeaders }
+    })
+  })

@@ -1,0 +1,279 @@
+/**
+ * The API's errors: RFC 9457 problems (`application/problem+json`), one class per status, each with a readable
+ * `detail` and a machine-readable `code` (the domain error's tag, or a short name), and the mapping of every typed
+ * error of the domain and the store to one of them.
+ *
+ * | status | when                                                                                              |
+ * | ------ | ------------------------------------------------------------------------------------------------- |
+ * | 400    | the request does not decode (the field is named), an amount the currency cannot hold, bad If-Match |
+ * | 401    | no bearer token, or an unknown one                                                                |
+ * | 403    | the actor's role or ownership does not allow it                                                   |
+ * | 404    | unknown account or transfer                                                                       |
+ * | 409    | the state refuses it: frozen, closed, insufficient funds, balance not zero, wrong transfer status |
+ * | 412    | `If-Match` names another version than the stream's                                                |
+ * | 422    | a well-formed but invalid request: same account, self approval, currency mismatch, key reuse      |
+ * | 503    | the storage failed (retry later)                                                                  |
+ * | 500    | a bug on our side (an event that no longer decodes); never caused by what a client sends          |
+ *
+ * @since 0.1.0
+ */
+import type { CommandHandler, EventStoreError, StreamId } from "@facta/core"
+import { Effect, Schema } from "effect"
+import { HttpApiError } from "effect/http-api"
+import type { SqlError } from "effect/sql"
+import type * as Account from "../domain/Account.ts"
+import type * as Money from "../domain/Money.ts"
+import type * as Transfer from "../domain/Transfer.ts"
+
+const base = "https://facta.dev/problems"
+
+const common = { detail: Schema.String, code: Schema.String }
+
+/**
+ * 400: the request is malformed. `field` names the offending field (`amount`, `query.limit`, `If-Match`); `errors`
+ * lists every decoding issue with its path.
+ *
+ * @since 0.1.0
+ */
+export class BadRequest extends HttpApiError.Problem<BadRequest>()(
+  "BadRequest",
+  { type: `${base}/bad-request`, status: 400, title: "Bad Request" },
+  {
+    ...common,
+    field: Schema.optionalKey(Schema.String),
+    errors: Schema.optionalKey(Schema.Array(HttpApiError.ProblemIssue))
+  }
+) {}
+
+/**
+ * 401: no valid bearer token.
+ *
+ * @since 0.1.0
+ */
+export class Unauthorized extends HttpApiError.Problem<Unauthorized>()(
+  "Unauthorized",
+  { type: `${base}/unauthorized`, status: 401, title: "Unauthorized" },
+  common
+) {}
+
+/**
+ * 403: the actor may not do this.
+ *
+ * @since 0.1.0
+ */
+export class Forbidden extends HttpApiError.Problem<Forbidden>()(
+  "Forbidden",
+  { type: `${base}/forbidden`, status: 403, title: "Forbidden" },
+  common
+) {}
+
+/**
+ * 404: no such account or transfer.
+ *
+ * @since 0.1.0
+ */
+export class NotFound extends HttpApiError.Problem<NotFound>()(
+  "NotFound",
+  { type: `${base}/not-found`, status: 404, title: "Not Found" },
+  common
+) {}
+
+/**
+ * 409: the current state refuses the command.
+ *
+ * @since 0.1.0
+ */
+export class Conflict extends HttpApiError.Problem<Conflict>()(
+  "Conflict",
+  { type: `${base}/conflict`, status: 409, title: "Conflict" },
+  common
+) {}
+
+/**
+ * 412: `If-Match` does not match the stream's version. `currentVersion` is the version to retry with.
+ *
+ * @since 0.1.0
+ */
+export class PreconditionFailed extends HttpApiError.Problem<PreconditionFailed>()(
+  "PreconditionFailed",
+  { type: `${base}/precondition-failed`, status: 412, title: "Precondition Failed" },
+  { ...common, currentVersion: Schema.Int }
+) {}
+
+/**
+ * 422: the request is well formed but cannot be carried out as asked.
+ *
+ * @since 0.1.0
+ */
+export class Unprocessable extends HttpApiError.Problem<Unprocessable>()(
+  "Unprocessable",
+  { type: `${base}/unprocessable`, status: 422, title: "Unprocessable Content" },
+  common
+) {}
+
+/**
+ * 500: a fault on the server's side.
+ *
+ * @since 0.1.0
+ */
+export class InternalError extends HttpApiError.Problem<InternalError>()(
+  "InternalError",
+  { type: `${base}/internal`, status: 500, title: "Internal Server Error" },
+  common
+) {}
+
+/**
+ * 503: the storage is unavailable; the request may be retried (with the same `Idempotency-Key`).
+ *
+ * @since 0.1.0
+ */
+export class ServiceUnavailable extends HttpApiError.Problem<ServiceUnavailable>()(
+  "ServiceUnavailable",
+  { type: `${base}/unavailable`, status: 503, title: "Service Unavailable" },
+  common
+) {}
+
+/**
+ * Every problem an endpoint may answer with (401 comes from the authentication middleware).
+ *
+ * @since 0.1.0
+ */
+export const endpointErrors = [
+  BadRequest,
+  Forbidden,
+  NotFound,
+  Conflict,
+  PreconditionFailed,
+  Unprocessable,
+  InternalError,
+  ServiceUnavailable
+] as const
+
+/**
+ * @since 0.1.0
+ */
+export type Problem =
+  | BadRequest
+  | Forbidden
+  | NotFound
+  | Conflict
+  | PreconditionFailed
+  | Unprocessable
+  | InternalError
+  | ServiceUnavailable
+
+/**
+ * Every typed error a handler meets.
+ *
+ * @since 0.1.0
+ */
+export type ApiError =
+  | Account.AccountError
+  | Transfer.TransferError
+  | CommandHandler.HandleError
+  | EventStoreError.ReadError
+  | StreamId.InvalidStreamId
+  | Money.ParseError
+  | SqlError.SqlError
+
+const conflict = (error: { readonly _tag: string; readonly message: string }) =>
+  new Conflict({ code: error._tag, detail: error.message })
+const unprocessable = (error: { readonly _tag: string; readonly message: string }) =>
+  new Unprocessable({ code: error._tag, detail: error.message })
+
+/**
+ * The problem for a typed error. `what` names the resource for 404s ("account 42"); `ifMatch` says whether the
+ * request carried `If-Match` (a version conflict is then a 412, otherwise a 409 after the retries ran out); `field`
+ * names the request field an amount came from.
+ *
+ * @since 0.1.0
+ */
+export const fromError = (
+  error: ApiError,
+  context: { readonly what: string; readonly ifMatch?: boolean | undefined; readonly field?: string | undefined }
+): Problem => {
+  switch (error._tag) {
+    // money parsing: the client's input
+    case "InvalidMoneyFormat":
+    case "TooManyDecimals":
+    case "AmountTooLarge":
+      return new BadRequest({
+        code: error._tag,
+        detail: `${context.field ?? "amount"}: ${error.message}`,
+        field: context.field ?? "amount"
+      })
+    // unknown resources
+    case "AccountNotOpened":
+    case "TransferNotInitiated":
+    case "StreamNotFound":
+    case "StreamDeleted":
+    case "InvalidStreamId":
+      return new NotFound({ code: "NotFound", detail: `No ${context.what}` })
+    // state conflicts
+    case "AccountAlreadyOpened":
+    case "AccountIsClosed":
+    case "AccountIsFrozen":
+    case "InsufficientFunds":
+    case "BalanceLimitExceeded":
+    case "BalanceNotZero":
+    case "TransfersInFlight":
+    case "TransferStepConflict":
+    case "NoTransferDebit":
+    case "TransferAlreadyInitiated":
+    case "ApprovalNotRequired":
+    case "InvalidTransferState":
+    case "StreamArchived":
+    case "IdempotencyConflict":
+      return conflict(error)
+    // invalid requests
+    case "CurrencyMismatch":
+    case "InvalidAmount":
+    case "SameAccount":
+    case "InvalidTransferAmount":
+    case "SelfApprovalForbidden":
+      return unprocessable(error)
+    case "WrongExpectedVersion":
+      return context.ifMatch === true
+        ? new PreconditionFailed({
+            code: error._tag,
+            detail: `If-Match does not match: ${context.what} is at version ${error.actual}`,
+            currentVersion: error.actual
+          })
+        : new Conflict({
+            code: error._tag,
+            detail: `${context.what} was changed concurrently too many times; retry the request`
+          })
+    case "StorageError":
+    case "SqlError":
+      return new ServiceUnavailable({ code: error._tag, detail: "The storage is unavailable; retry later" })
+    case "EventDecodeError":
+    case "EventEncodeError":
+    case "InvalidEvent":
+      return new InternalError({ code: error._tag, detail: "The server could not process its own data" })
+  }
+}
+
+/**
+ * Whether a value is already one of the API's problems.
+ *
+ * @since 0.1.0
+ */
+export const isProblem = (u: unknown): u is Problem =>
+  u instanceof BadRequest ||
+  u instanceof Forbidden ||
+  u instanceof NotFound ||
+  u instanceof Conflict ||
+  u instanceof PreconditionFailed ||
+  u instanceof Unprocessable ||
+  u instanceof InternalError ||
+  u instanceof ServiceUnavailable
+
+/**
+ * Maps every typed error of an effect to its problem (problems pass through).
+ *
+ * @since 0.1.0
+ */
+export const mapErrors =
+  (context: { readonly what: string; readonly ifMatch?: boolean | undefined; readonly field?: string | undefined }) =>
+  <A, E extends ApiError | Problem, R>(self: Effect.Effect<A, E, R>): Effect.Effect<A, Problem, R> =>
+    Effect.mapError(self, (error) => (isProblem(error) ? error : fromError(error as ApiError, context)))

@@ -1,0 +1,94 @@
+/**
+ * The HTTP server: the API, its OpenAPI document (`/openapi.json`), interactive docs (`/docs`) and the page (`/`),
+ * on Node's HTTP server.
+ *
+ * The caller provides the stores (`EventStore`, `SnapshotStore`, `CheckpointStore`), the `SqlClient` (for the
+ * idempotency keys), the `ReadModels` and the `Tokens`; the settings come from `Config` unless given.
+ *
+ * @example
+ * ```ts
+ * import { Layer } from "effect"
+ * import { Server } from "@facta/example-bank/api/Server"
+ *
+ * declare const stores: Layer.Layer<never> // EventStore, SnapshotStore, CheckpointStore, SqlClient, ReadModels, Tokens
+ * const main = Layer.launch(Server.layer({ port: 8080 }).pipe(Layer.provide(stores)))
+ * ```
+ *
+ * @since 0.1.0
+ */
+import { readFileSync } from "node:fs"
+import { createServer } from "node:http"
+import { NodeHttpServer } from "@effect/platform-node"
+import { Effect, Layer } from "effect"
+import { HttpRouter, HttpServerResponse } from "effect/http"
+import { HttpApiBuilder, HttpApiScalar } from "effect/http-api"
+import { Api } from "./Api.ts"
+import { Settings } from "./Commands.ts"
+import * as Handlers from "./Handlers.ts"
+import * as Idempotency from "./Idempotency.ts"
+
+/**
+ * `GET /`: the single-page view of accounts and their timelines.
+ *
+ * @since 0.1.0
+ */
+export const PageRoute = Layer.unwrap(
+  Effect.sync(() => {
+    const html = readFileSync(new URL("../page/index.html", import.meta.url), "utf8")
+    return HttpRouter.add("GET", "/", HttpServerResponse.html(html))
+  })
+)
+
+/**
+ * `GET /docs`: interactive API docs (Scalar) over the OpenAPI document.
+ *
+ * @since 0.1.0
+ */
+export const DocsRoute = HttpApiScalar.layer(Api, { path: "/docs" })
+
+/**
+ * Options of {@link routes} and {@link layer}.
+ *
+ * @since 0.1.0
+ */
+export interface Options {
+  /** Overrides of the settings; without them `BANK_APPROVAL_THRESHOLD` and friends are read from `Config`. */
+  readonly settings?: Partial<Settings["Service"]> | undefined
+  /** The schema of the idempotency keys table (default `bank`). */
+  readonly idempotencySchema?: string | undefined
+}
+
+/**
+ * Every route (API, `/openapi.json`, `/docs`, `/`), without a server and without {@link services}: serve it with
+ * `HttpRouter.serve` or turn it into a web handler with `HttpRouter.toWebHandler`.
+ *
+ * @since 0.1.0
+ */
+export const routes = Layer.mergeAll(
+  HttpApiBuilder.layer(Api, { openapiPath: "/openapi.json" }).pipe(Layer.provide(Handlers.layer)),
+  DocsRoute,
+  PageRoute
+)
+
+/**
+ * What the routes need besides the caller's layers: the idempotency keys (on the `SqlClient`) and the settings.
+ *
+ * @since 0.1.0
+ */
+export const services = (options?: Options) =>
+  Layer.mergeAll(
+    Idempotency.layer({ schema: options?.idempotencySchema }),
+    options?.settings === undefined ? Settings.layerConfig : Settings.layer(options.settings)
+  )
+
+/**
+ * The server on `port` (0 picks a free one; read it from `HttpServer.HttpServer`'s `address`).
+ *
+ * @since 0.1.0
+ */
+export const layer = (options: Options & { readonly port: number; readonly host?: string | undefined }) =>
+  // ids up to 255 characters are valid stream ids: let them reach the handlers (which answer 404 problems)
+  HttpRouter.serve(routes, { routerConfig: { maxParamLength: 1000 } }).pipe(
+    Layer.provide(services(options)),
+    Layer.provideMerge(NodeHttpServer.layer(createServer, { port: options.port, host: options.host }))
+  )

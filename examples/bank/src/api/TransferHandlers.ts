@@ -1,0 +1,208 @@
+/**
+ * The handlers of the transfer endpoints.
+ *
+ * @since 0.1.0
+ */
+import { randomUUID } from "node:crypto"
+import { CheckpointStore, CommandHandler, EventStore, Snapshot } from "@facta/core"
+import { Effect, Option } from "effect"
+import { HttpApiBuilder, HttpApiSchema } from "effect/http-api"
+import * as Transfer from "../domain/Transfer.ts"
+import { ReadModels, type TransferSummary } from "../readmodels/ReadModels.ts"
+import { Api } from "./Api.ts"
+import { type Actor, CurrentActor, requireOperate, requireRole } from "./Auth.ts"
+import { type CommandHeaders, etag, parsePositive, runCommand, Settings, thresholdIn } from "./Commands.ts"
+import { Idempotency } from "./Idempotency.ts"
+import { Forbidden, mapErrors, type Problem, Unprocessable } from "./Problems.ts"
+import { type LoadedTransfer, loadAccount, loadTransfer, transferStream, transferSummary } from "./Stores.ts"
+
+/**
+ * The transfer handlers, on the stores, read models and idempotency keys in context.
+ *
+ * @since 0.1.0
+ */
+export const TransferHandlers = HttpApiBuilder.group(
+  Api,
+  "transfers",
+  Effect.fn(function* (handlers) {
+    const store = yield* EventStore.EventStore
+    const snapshots = yield* Snapshot.SnapshotStore
+    const readModels = yield* ReadModels
+    const settings = yield* Settings
+    yield* CheckpointStore.CheckpointStore
+    yield* Idempotency
+
+    const withStores = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
+      effect.pipe(
+        Effect.provideService(EventStore.EventStore, store),
+        Effect.provideService(Snapshot.SnapshotStore, snapshots)
+      )
+
+    const fresh = (transferId: string) => readModels.transfer(transferId)
+
+    /** The ids of the accounts a customer owns. */
+    const ownAccounts = (actor: Actor) =>
+      Effect.map(readModels.accounts(actor.name), (accounts) => new Set(accounts.map((a) => a.accountId)))
+
+    /** 403 unless the actor may see the transfer: any role but customer, or a customer owning one of its sides. */
+    const requireSee = (actor: Actor, transfer: { readonly from: string; readonly to: string }) =>
+      Effect.gen(function* () {
+        if (actor.role !== "customer") return
+        const from = yield* withStores(loadAccount(transfer.from)).pipe(Effect.option)
+        const to = yield* withStores(loadAccount(transfer.to)).pipe(Effect.option)
+        const owns = (account: typeof from) => Option.isSome(account) && account.value.state.owner === actor.name
+        if (!owns(from) && !owns(to)) {
+          return yield* new Forbidden({ code: "Forbidden", detail: `${actor.name} is not a party to this transfer` })
+        }
+      })
+
+    /** Runs a transfer command (approve, reject) as an approver or admin. */
+    const review = (options: {
+      readonly id: string
+      readonly route: string
+      readonly request: unknown
+      readonly headers: CommandHeaders
+      readonly details?: { readonly reason?: string | undefined }
+      readonly command: (actor: Actor, transfer: LoadedTransfer) => Effect.Effect<Transfer.TransferCommand, Problem>
+    }) =>
+      Effect.gen(function* () {
+        const actor = yield* CurrentActor
+        yield* requireRole(actor, ["approver", "admin"], "review transfers")
+        const transfer = yield* withStores(loadTransfer(options.id))
+        const command = yield* options.command(actor, transfer)
+        const what = `transfer ${options.id}`
+        return yield* runCommand({
+          actor,
+          route: options.route,
+          request: options.request,
+          headers: options.headers,
+          status: 200,
+          details: options.details,
+          execute: ({ metadata, expectedVersion }) =>
+            withStores(
+              Effect.gen(function* () {
+                const result = yield* CommandHandler.handle(Transfer.Transfer, transfer.streamId, command, {
+                  metadata,
+                  expectedVersion
+                })
+                if (result.state._tag !== "Transfer") return yield* Effect.die(new Error("transfer vanished"))
+                const body = yield* transferSummary(options.id, transfer.streamId, result.state, result.version)
+                return { version: result.version, positions: result.positions, body }
+              })
+            ).pipe(mapErrors({ what, ifMatch: expectedVersion !== undefined })),
+          fresh: fresh(options.id)
+        })
+      })
+
+    return handlers.handleAll({
+      initiate: ({ payload, headers }) =>
+        Effect.gen(function* () {
+          const actor = yield* CurrentActor
+          const from = yield* withStores(loadAccount(payload.from))
+          yield* requireOperate(actor, from.state.owner, "initiate transfers")
+          const to = yield* withStores(loadAccount(payload.to))
+          if (to.state.currency !== from.state.currency) {
+            return yield* new Unprocessable({
+              code: "CurrencyMismatch",
+              detail: `Account ${payload.from} holds ${from.state.currency} but account ${payload.to} holds ${to.state.currency}`
+            })
+          }
+          const currency = from.state.currency
+          const amount = yield* parsePositive(payload.amount, currency, "amount")
+          const transferId = randomUUID()
+          const streamId = yield* transferStream(transferId)
+          const reference = payload.reference ?? ""
+          const command = Transfer.Initiate.make({
+            from: payload.from,
+            to: payload.to,
+            amount,
+            currency,
+            reference,
+            initiatedBy: actor.name,
+            approvalThreshold: thresholdIn(settings.approvalThreshold, currency)
+          })
+          return yield* runCommand({
+            actor,
+            route: "POST /transfers",
+            request: payload,
+            headers: { ...headers, "if-match": undefined },
+            status: 201,
+            details: { reference },
+            execute: ({ metadata }) =>
+              withStores(
+                Effect.gen(function* () {
+                  const result = yield* CommandHandler.handle(Transfer.Transfer, streamId, command, { metadata })
+                  if (result.state._tag !== "Transfer") return yield* Effect.die(new Error("transfer not initiated"))
+                  const body = yield* transferSummary(transferId, streamId, result.state, result.version)
+                  return { version: result.version, positions: result.positions, body }
+                })
+              ).pipe(mapErrors({ what: `transfer ${transferId}` })),
+            fresh: fresh(transferId)
+          })
+        }),
+
+      approve: ({ params, headers }) =>
+        review({
+          id: params.id,
+          route: "POST /transfers/:id/approve",
+          request: { params },
+          headers,
+          command: (actor) => Effect.succeed(Transfer.Approve.make({ by: actor.name }))
+        }),
+
+      reject: ({ params, payload, headers }) =>
+        review({
+          id: params.id,
+          route: "POST /transfers/:id/reject",
+          request: { params, payload },
+          headers,
+          details: { reason: payload.reason },
+          command: (actor, transfer) =>
+            transfer.state.initiatedBy === actor.name
+              ? Effect.fail(
+                  new Unprocessable({
+                    code: "SelfReviewForbidden",
+                    detail: `${actor.name} initiated the transfer and cannot review it: that needs a second person`
+                  })
+                )
+              : Effect.succeed(Transfer.Reject.make({ by: actor.name, reason: payload.reason ?? "" }))
+        }),
+
+      list: ({ query }) =>
+        Effect.gen(function* () {
+          const actor = yield* CurrentActor
+          const options = { status: query.status, account: query.account, limit: query.limit }
+          if (actor.role !== "customer") return yield* readModels.transfers(options)
+          const own = yield* ownAccounts(actor)
+          if (query.account !== undefined && !own.has(query.account)) {
+            return yield* new Forbidden({ code: "Forbidden", detail: `${actor.name} does not own this account` })
+          }
+          const accounts = query.account === undefined ? [...own] : [query.account]
+          const pages = yield* Effect.forEach(accounts, (account) => readModels.transfers({ ...options, account }))
+          const byId = new Map<string, TransferSummary>()
+          for (const page of pages) for (const transfer of page) byId.set(transfer.transferId, transfer)
+          return [...byId.values()]
+            .sort((a, b) => (a.initiatedAt < b.initiatedAt ? 1 : a.initiatedAt > b.initiatedAt ? -1 : 0))
+            .slice(0, query.limit ?? 50)
+        }).pipe(mapErrors({ what: "transfers" })),
+
+      get: ({ params }) =>
+        Effect.gen(function* () {
+          const actor = yield* CurrentActor
+          const transfer = yield* withStores(loadTransfer(params.id))
+          yield* requireSee(actor, transfer.state)
+          const summary = yield* readModels.transfer(params.id).pipe(
+            Effect.map(Option.filter((s) => s.version >= transfer.version)),
+            Effect.flatMap(
+              Option.match({
+                onSome: Effect.succeed,
+                onNone: () =>
+                  withStores(transferSummary(params.id, transfer.streamId, transfer.state, transfer.version))
+              })
+            )
+          )
+          return HttpApiSchema.withHeaders({ body: summary, headers: { etag: etag(summary.version) } })
+        }).pipe(mapErrors({ what: `transfer ${params.id}` }))
+    })
+  })
+)
