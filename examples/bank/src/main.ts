@@ -1,0 +1,141 @@
+#!/usr/bin/env node
+/**
+ * The demo (`pnpm demo`): the bank on a real PostgreSQL, with no set-up.
+ *
+ * 1. Database: `DATABASE_URL` when set, otherwise an embedded PostgreSQL with its data in `examples/bank/.data/`
+ *    (kept, so the next run finds the same bank).
+ * 2. Migrates the event store, checkpoints, snapshots and read models.
+ * 3. Seeds the demo data when the database has none (with a progress bar).
+ * 4. Runs the transfer process and the read-model projections in the background.
+ * 5. Serves the HTTP API, its docs and the page on `PORT` (default 3000, or a free port when it is taken), and prints
+ *    the URLs, the demo tokens and example requests.
+ *
+ * Ctrl-C stops the server, the projections and then the database, in that order.
+ *
+ * @since 0.1.0
+ */
+import * as net from "node:net"
+import { NodeRuntime } from "@effect/platform-node"
+import { Projection } from "@facta/core"
+import { EmbeddedPostgres } from "@facta/embedded-postgres"
+import { Config, Console, Context, Effect, Layer, Option, Runtime } from "effect"
+import { HttpServer } from "effect/http"
+import { Tokens } from "./api/Auth.ts"
+import * as Server from "./api/Server.ts"
+import * as TransferProcess from "./domain/TransferProcess.ts"
+import * as Database from "./infra/Database.ts"
+import * as ReadModels from "./readmodels/ReadModels.ts"
+import * as Seed from "./seed/Seed.ts"
+
+/** Whether `port` can be listened on at 127.0.0.1 and every interface. */
+const isFree = (port: number) =>
+  Effect.promise(
+    () =>
+      new Promise<boolean>((resolve) => {
+        const server = net.createServer()
+        server.once("error", () => resolve(false))
+        server.listen(port, () => server.close(() => resolve(true)))
+      })
+  )
+
+const databaseLine = (database: EmbeddedPostgres.Database["Service"]): string => {
+  switch (database._tag) {
+    case "External":
+      return "PostgreSQL from DATABASE_URL"
+    case "Shared":
+      return `embedded PostgreSQL already running on ${database.dataDir}`
+    case "Embedded":
+      return `embedded PostgreSQL on port ${database.server.port}, data in ${database.server.dataDir}`
+  }
+}
+
+const examples = (base: string, tokens: Tokens["Service"], pending: ReadonlyArray<string>): string => {
+  const token = (name: string) => Option.getOrElse(tokens.tokenOf(name), () => "<token>")
+  const lines = [
+    `  export ALICE=${token("alice")} BOB=${token("bob")} CAROL=${token("carol")} DAVE=${token("dave")} ADMIN=${token("admin")}`,
+    "",
+    "  # alice's accounts, and why her checking account holds its balance",
+    `  curl -s ${base}/accounts -H "Authorization: Bearer $ALICE"`,
+    `  curl -s ${base}/accounts/alice-checking/explain -H "Authorization: Bearer $ALICE"`,
+    "",
+    "  # a transfer from alice to bob (the transfer process moves the money)",
+    `  curl -s -X POST ${base}/transfers -H "Authorization: Bearer $ALICE" -H "content-type: application/json" \\`,
+    `    -H "idempotency-key: demo-1" -d '{"from":"alice-checking","to":"bob-checking","amount":"25.00","reference":"lunch"}'`,
+    "",
+    "  # transfers above $1000.00 wait for an approver: carol lists and approves them",
+    `  curl -s "${base}/transfers?status=AwaitingApproval" -H "Authorization: Bearer $CAROL"`,
+    ...(pending.length > 0
+      ? [`  curl -s -X POST ${base}/transfers/${pending[0]}/approve -H "Authorization: Bearer $CAROL"`]
+      : []),
+    "",
+    "  # the compensated transfer to a closed account, and the audit trail (auditor dave)",
+    `  curl -s "${base}/transfers?account=oscar-old" -H "Authorization: Bearer $DAVE"`,
+    `  curl -s ${base}/accounts/oscar-old/audit -H "Authorization: Bearer $DAVE"`
+  ]
+  return lines.join("\n")
+}
+
+const program = Effect.gen(function* () {
+  const database = yield* EmbeddedPostgres.Database
+  yield* Console.error(`bank: ${databaseLine(database)}; tables migrated`)
+
+  // seed once: the seed itself skips a seeded database, and resumes an interrupted one
+  const seeded = yield* Seed.run()
+  yield* Console.error(`bank: ${Seed.describe(seeded)}`)
+  const pending = Seed.plan({ seed: seeded.seed, transfers: seeded.transfers }).flatMap((op) =>
+    op._tag === "Transfer" && op.review === "leave" ? [op.transferId] : []
+  )
+
+  // the transfer process and the read models, in the background for as long as the demo runs
+  yield* Effect.forkScoped(
+    Effect.all(
+      [
+        Projection.run(TransferProcess.TransferProcess, { owner: "bank-demo" }),
+        Projection.run(ReadModels.projections[0], { owner: "bank-demo" }),
+        Projection.run(ReadModels.projections[1], { owner: "bank-demo" })
+      ],
+      { concurrency: "unbounded", discard: true }
+    ).pipe(Effect.tapCause((cause) => Effect.logError("a projection stopped", cause)))
+  )
+
+  const requested = yield* Config.Port("PORT").pipe(Config.withDefault(3000))
+  const port = (yield* isFree(requested)) ? requested : 0
+  const context = yield* Layer.build(Server.layer({ port }))
+  const address = Context.get(context, HttpServer.HttpServer).address
+  const actual = address._tag === "UnixPathAddress" ? requested : address.port
+  const base = `http://localhost:${actual}`
+  const tokens = yield* Tokens
+  if (actual !== requested) yield* Console.log(`Port ${requested} is taken; using ${actual} instead.`)
+  yield* Console.log(
+    [
+      "",
+      `Facta Bank is running on ${base}`,
+      `  page:    ${base}/`,
+      `  docs:    ${base}/docs`,
+      `  openapi: ${base}/openapi.json`,
+      "",
+      "Demo tokens (new on every start):",
+      ...tokens.issued.map(({ actor, token }) => `  ${actor.name.padEnd(6)} ${actor.role.padEnd(9)} ${token}`),
+      "",
+      "Try:",
+      examples(base, tokens, pending),
+      "",
+      "Admin CLI (in another terminal): pnpm --filter @facta/example-bank cli --help",
+      "Press Ctrl-C to stop.",
+      ""
+    ].join("\n")
+  )
+  yield* Effect.addFinalizer(() => Console.error("\nbank: stopping the server, the projections and the database"))
+  return yield* Effect.never
+})
+
+const Live = Layer.mergeAll(Database.layer(), Tokens.layerDemo)
+
+program.pipe(
+  Effect.scoped,
+  Effect.provide(Live),
+  // Ctrl-C is how the demo ends: exit with 0 rather than 130
+  NodeRuntime.runMain({
+    teardown: (exit, onExit) => Runtime.defaultTeardown(exit, (code) => onExit(code === 130 ? 0 : code))
+  })
+)

@@ -1,0 +1,600 @@
+/**
+ * Demo data, written through the real command side (`CommandHandler` and the domain's deciders): customers with
+ * accounts in USD and EUR, deposits, withdrawals, fees and a few thousand transfers, among them transfers above the
+ * approval threshold (approved by carol, a few rejected, the last ones left for the demo to approve), transfers that
+ * fail for insufficient funds, and one to a closed account whose debit is compensated.
+ *
+ * **Deterministic.** The plan of operations comes from a seeded random generator, and the seed drives each transfer
+ * to its end with the transfer process' own handler (`TransferProcess.handle`) before the next operation, so a given
+ * seed number always gives the same balances and outcomes. The transfer process projection, started later, finds
+ * nothing left to do (its steps are idempotent).
+ *
+ * **Idempotent.** Progress is recorded in the stream `Seed-bank` (`SeedProgress` every 200 operations, then
+ * `SeedCompleted`). A completed seed is not run again, whatever its options; an interrupted one resumes after its
+ * last recorded progress, skipping operations already stored (transfers by their deterministic id, other operations
+ * by the correlation id `seed-<n>` their events carry).
+ *
+ * @since 0.1.0
+ */
+import { CommandHandler, type Event, EventCodec, EventStore, ExpectedVersion, StreamId } from "@facta/core"
+import { Effect, Schema, Stream } from "effect"
+import * as Account from "../domain/Account.ts"
+import * as Money from "../domain/Money.ts"
+import * as Transfer from "../domain/Transfer.ts"
+import * as TransferProcess from "../domain/TransferProcess.ts"
+import * as Progress from "./Progress.ts"
+
+/**
+ * Transfers above this amount ($1000.00) wait for a second person's approval.
+ *
+ * @since 0.1.0
+ */
+export const approvalThreshold: Money.Amount = Money.Amount.make(100_000)
+
+/**
+ * The approver of the seeded transfers.
+ *
+ * @since 0.1.0
+ */
+export const approver = "carol"
+
+/**
+ * The stream recording the seed's progress.
+ *
+ * @since 0.1.0
+ */
+export const markerStream = "Seed-bank"
+
+const USD = Money.Currency.make("USD")
+const EUR = Money.Currency.make("EUR")
+
+interface AccountPlan {
+  readonly id: string
+  readonly owner: string
+  readonly currency: Money.Currency
+  /** Minor units. */
+  readonly initialDeposit: number
+}
+
+/**
+ * The seeded accounts. `oscar-old` is opened empty and closed at once: the transfer to it is compensated.
+ *
+ * @since 0.1.0
+ */
+export const accounts: ReadonlyArray<AccountPlan> = [
+  { id: "alice-checking", owner: "alice", currency: USD, initialDeposit: 500_000 },
+  { id: "alice-savings", owner: "alice", currency: USD, initialDeposit: 2_000_000 },
+  { id: "bob-checking", owner: "bob", currency: USD, initialDeposit: 250_000 },
+  { id: "bob-euro", owner: "bob", currency: EUR, initialDeposit: 300_000 },
+  { id: "erin-checking", owner: "erin", currency: USD, initialDeposit: 400_000 },
+  { id: "erin-euro", owner: "erin", currency: EUR, initialDeposit: 150_000 },
+  { id: "frank-checking", owner: "frank", currency: USD, initialDeposit: 80_000 },
+  { id: "grace-business", owner: "grace", currency: USD, initialDeposit: 1_500_000 },
+  { id: "heidi-checking", owner: "heidi", currency: USD, initialDeposit: 120_000 },
+  { id: "ivan-checking", owner: "ivan", currency: USD, initialDeposit: 30_000 },
+  { id: "judy-checking", owner: "judy", currency: USD, initialDeposit: 300_000 },
+  { id: "ken-checking", owner: "ken", currency: USD, initialDeposit: 180_000 },
+  { id: "laura-checking", owner: "laura", currency: USD, initialDeposit: 220_000 },
+  { id: "mike-checking", owner: "mike", currency: USD, initialDeposit: 90_000 },
+  { id: "nina-checking", owner: "nina", currency: USD, initialDeposit: 260_000 },
+  { id: "peggy-business", owner: "peggy", currency: USD, initialDeposit: 900_000 },
+  { id: "trent-checking", owner: "trent", currency: USD, initialDeposit: 140_000 },
+  { id: "victor-checking", owner: "victor", currency: USD, initialDeposit: 75_000 },
+  { id: "walter-euro", owner: "walter", currency: EUR, initialDeposit: 200_000 },
+  { id: "oscar-old", owner: "oscar", currency: USD, initialDeposit: 0 }
+]
+
+/**
+ * The account that is closed before a transfer is sent to it.
+ *
+ * @since 0.1.0
+ */
+export const closedAccount = "oscar-old"
+
+/**
+ * One operation of the plan. Amounts are minor units.
+ *
+ * @since 0.1.0
+ */
+export type Operation =
+  | { readonly _tag: "Open"; readonly account: AccountPlan }
+  | { readonly _tag: "Close"; readonly account: string; readonly reason: string }
+  | {
+      readonly _tag: "Deposit" | "Withdraw" | "Fee"
+      readonly account: string
+      readonly currency: Money.Currency
+      readonly amount: number
+      readonly reference: string
+    }
+  | {
+      readonly _tag: "Transfer"
+      readonly transferId: string
+      readonly from: string
+      readonly to: string
+      readonly currency: Money.Currency
+      readonly amount: number
+      readonly reference: string
+      readonly initiatedBy: string
+      /** What the approver does with a transfer above the threshold; `"leave"` keeps it waiting. */
+      readonly review: "approve" | "reject" | "leave" | undefined
+    }
+
+/** mulberry32: a small, fast, seeded generator of floats in [0, 1). */
+const generator = (seed: number) => {
+  let a = seed >>> 0
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0
+    let t = a
+    t = Math.imul(t ^ (t >>> 15), t | 1)
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
+  }
+}
+
+const references = ["rent", "groceries", "dinner", "concert tickets", "utilities", "invoice", "gift", "car repair"]
+
+/**
+ * The operations for a seed number and a number of transfers: the same inputs always give the same plan.
+ *
+ * @since 0.1.0
+ */
+export const plan = (options: { readonly seed: number; readonly transfers: number }): ReadonlyArray<Operation> => {
+  const random = generator(options.seed)
+  const int = (min: number, max: number) => min + Math.floor(random() * (max - min + 1))
+  const pick = <A>(items: ReadonlyArray<A>): A => items[Math.floor(random() * items.length)]!
+  const open = accounts.filter((a) => a.id !== closedAccount)
+  const usd = open.filter((a) => a.currency === USD)
+  const eur = open.filter((a) => a.currency === EUR)
+  const ops: Array<Operation> = accounts.map((account) => ({ _tag: "Open", account }))
+  ops.push({ _tag: "Close", account: closedAccount, reason: "customer moved abroad" })
+  const total = Math.max(0, Math.floor(options.transfers))
+  const large: Array<number> = []
+  for (let i = 0; i < total; i++) {
+    const roll = random()
+    if (roll < 0.1) {
+      const account = pick(open)
+      ops.push({
+        _tag: "Deposit",
+        account: account.id,
+        currency: account.currency,
+        amount: int(500, 4_000) * 100,
+        reference: pick(["salary", "cash deposit", "refund"])
+      })
+    } else if (roll < 0.17) {
+      const account = pick(open)
+      ops.push({
+        _tag: "Withdraw",
+        account: account.id,
+        currency: account.currency,
+        amount: int(20, 400) * 100,
+        reference: "ATM"
+      })
+    } else if (roll < 0.2) {
+      const account = pick(open)
+      ops.push({
+        _tag: "Fee",
+        account: account.id,
+        currency: account.currency,
+        amount: int(100, 1_500),
+        reference: "monthly account fee"
+      })
+    }
+    const transferId = `seed-${String(i + 1).padStart(5, "0")}`
+    if (i === Math.floor(total / 2)) {
+      ops.push({
+        _tag: "Transfer",
+        transferId,
+        from: "alice-checking",
+        to: closedAccount,
+        currency: USD,
+        amount: 15_000,
+        reference: "old debt to oscar",
+        initiatedBy: "alice",
+        review: undefined
+      })
+      continue
+    }
+    const pool = random() < 0.1 ? eur : usd
+    const from = pick(pool)
+    let to = pick(pool)
+    while (to.id === from.id) to = pick(pool)
+    const isLarge = random() < 0.05
+    const amount = isLarge ? int(100_001, 500_000) : int(500, 60_000)
+    if (amount > approvalThreshold) large.push(ops.length)
+    ops.push({
+      _tag: "Transfer",
+      transferId,
+      from: from.id,
+      to: to.id,
+      currency: from.currency,
+      amount,
+      reference: pick(references),
+      initiatedBy: from.owner,
+      review: amount > approvalThreshold ? (random() < 0.1 ? "reject" : "approve") : undefined
+    })
+  }
+  // the last two large transfers stay waiting for an approver, for the demo
+  for (const index of large.slice(-2)) {
+    const op = ops[index]
+    if (op?._tag === "Transfer") ops[index] = { ...op, review: "leave" }
+  }
+  return ops
+}
+
+const accountsOf = (op: Operation): ReadonlyArray<string> => {
+  switch (op._tag) {
+    case "Open":
+      return [op.account.id]
+    case "Transfer":
+      return [op.from, op.to]
+    default:
+      return [op.account]
+  }
+}
+
+/** The indexes of the operations from `start` on that touch no account in common (at most 32). */
+const roundFrom = (ops: ReadonlyArray<Operation>, start: number): ReadonlyArray<number> => {
+  const touched = new Set<string>()
+  const round: Array<number> = []
+  for (let i = start; i < ops.length && round.length < 32; i++) {
+    const accounts = accountsOf(ops[i]!)
+    if (accounts.some((a) => touched.has(a))) break
+    for (const a of accounts) touched.add(a)
+    round.push(i)
+  }
+  return round
+}
+
+const SeedProgress = Schema.TaggedStruct("SeedProgress", {
+  seed: Schema.Int,
+  transfers: Schema.Int,
+  done: Schema.Int
+})
+const SeedCompleted = Schema.TaggedStruct("SeedCompleted", {
+  seed: Schema.Int,
+  transfers: Schema.Int,
+  operations: Schema.Int,
+  events: Schema.Int
+})
+const SeedEvent = Schema.Union([SeedProgress, SeedCompleted])
+type SeedEvent = typeof SeedEvent.Type
+const seedCodec = EventCodec.make(SeedEvent)
+
+/**
+ * How the seeded transfers ended.
+ *
+ * @since 0.1.0
+ */
+export interface Outcomes {
+  readonly completed: number
+  readonly failed: number
+  readonly compensated: number
+  readonly rejected: number
+  readonly awaitingApproval: number
+}
+
+/**
+ * What {@link run} did: `Seeded` with what it wrote, or `AlreadySeeded` with what the earlier seed recorded.
+ *
+ * @since 0.1.0
+ */
+export type Result =
+  | {
+      readonly _tag: "Seeded"
+      readonly seed: number
+      readonly operations: number
+      readonly transfers: number
+      readonly events: number
+      readonly millis: number
+      readonly outcomes: Outcomes
+      readonly resumedAt: number
+    }
+  | {
+      readonly _tag: "AlreadySeeded"
+      readonly seed: number
+      readonly operations: number
+      readonly transfers: number
+      readonly events: number
+    }
+
+/**
+ * How to seed.
+ *
+ * @since 0.1.0
+ */
+export interface Options {
+  /** The random seed (default 42). */
+  readonly seed?: number | undefined
+  /** How many transfers (default 2000). */
+  readonly transfers?: number | undefined
+  /** Show progress on stderr (default true). */
+  readonly progress?: boolean | undefined
+  /** Force the terminal (or the log) rendering of the progress (default: whether stderr is a terminal). */
+  readonly tty?: boolean | undefined
+}
+
+const readMarker = EventStore.EventStore.use((store) =>
+  store.read(markerStream).pipe(
+    Stream.mapEffect(seedCodec.decode),
+    Stream.runCollect,
+    Effect.map((events) => Array.from(events, (e) => e.data)),
+    Effect.catchTag("StreamNotFound", () => Effect.succeed<ReadonlyArray<SeedEvent>>([]))
+  )
+)
+
+/**
+ * Whether the database was seeded already (a `SeedCompleted` is recorded).
+ *
+ * @since 0.1.0
+ */
+export const isSeeded = Effect.map(readMarker, (events) => events.some((e) => e._tag === "SeedCompleted"))
+
+/** Wraps the store so that every appended event is counted. */
+const counting = (store: EventStore.EventStore["Service"], counter: { n: number }): EventStore.EventStore["Service"] =>
+  EventStore.EventStore.of({
+    ...store,
+    append: (streamId, events, options) =>
+      Effect.tap(
+        store.append(streamId, events, options),
+        Effect.sync(() => {
+          counter.n += events.length
+        })
+      ),
+    appendMany: (requests) =>
+      Effect.tap(
+        store.appendMany(requests),
+        Effect.sync(() => {
+          for (const request of requests) counter.n += request.events.length
+        })
+      )
+  })
+
+/**
+ * Drives a transfer to its end with the transfer process' handler: hands it each process event of the transfer's
+ * stream after `after`, until its steps add no more.
+ */
+const settle = Effect.fnUntraced(function* (streamId: string) {
+  const store = yield* EventStore.EventStore
+  const types: ReadonlySet<string> = new Set(TransferProcess.TransferProcess.events.types)
+  let after = 0
+  for (;;) {
+    const events = yield* Stream.runCollect(store.read(streamId, { from: after + 1 }))
+    const list = Array.from(events)
+    if (list.length === 0) return
+    for (const event of list) {
+      after = event.version
+      if (!types.has(event.type)) continue
+      const decoded = yield* TransferProcess.TransferProcess.events.decode(event)
+      yield* TransferProcess.handle(decoded)
+    }
+  }
+})
+
+const ignoreIf =
+  (tags: ReadonlyArray<string>) =>
+  <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A | undefined, E, R> =>
+    Effect.catchIf(
+      effect,
+      (e): e is E => typeof e === "object" && e !== null && "_tag" in e && tags.includes(String(e._tag)),
+      () => Effect.succeed(undefined)
+    )
+
+/**
+ * Seeds the demo data (see the module documentation). Needs an event store (and uses a snapshot store when there is
+ * one).
+ *
+ * @since 0.1.0
+ */
+export const run = Effect.fn("Seed.run")(function* (options?: Options) {
+  const seed = options?.seed ?? 42
+  const transfers = options?.transfers ?? 2000
+  const marker = yield* readMarker
+  let completed: typeof SeedCompleted.Type | undefined
+  let last: typeof SeedProgress.Type | undefined
+  for (const event of marker) {
+    if (event._tag === "SeedCompleted") completed = event
+    else last = event
+  }
+  if (completed !== undefined) {
+    return {
+      _tag: "AlreadySeeded",
+      seed: completed.seed,
+      operations: completed.operations,
+      transfers: completed.transfers,
+      events: completed.events
+    } satisfies Result as Result
+  }
+  // an interrupted seed resumes with its own options, whatever this run asked for
+  const effectiveSeed = last?.seed ?? seed
+  const effectiveTransfers = last?.transfers ?? transfers
+  const resumedAt = last?.done ?? 0
+  const ops = plan({ seed: effectiveSeed, transfers: effectiveTransfers })
+
+  const store = yield* EventStore.EventStore
+  const counter = { n: 0 }
+  const counted = counting(store, counter)
+  const started = Date.now()
+  const progress = Progress.make("seed", ops.length, { tty: options?.tty })
+  const showProgress = options?.progress ?? true
+  const batch = 200
+  // only the operations after the last progress mark of an interrupted seed may be stored already
+  let checkStored = resumedAt > 0
+
+  // after a resume, the operations past the last progress mark may be stored already: their events carry
+  // correlation id seed-<n>
+  const storedCorrelations = new Map<string, ReadonlySet<string>>()
+  const isStored = Effect.fnUntraced(function* (account: string, correlationId: string) {
+    let ids = storedCorrelations.get(account)
+    if (ids === undefined) {
+      const recent = yield* Stream.runCollect(
+        store.read(`Account-${account}`, { direction: "backward", limit: 5_000 })
+      ).pipe(Effect.catchTag("StreamNotFound", () => Effect.succeed([] as Array<Event.RecordedEvent>)))
+      ids = new Set(Array.from(recent).flatMap((e) => (e.metadata.correlationId ? [e.metadata.correlationId] : [])))
+      storedCorrelations.set(account, ids)
+    }
+    return ids.has(correlationId)
+  })
+
+  const apply = Effect.fnUntraced(function* (op: Operation, index: number) {
+    const correlationId = `seed-${index}`
+    switch (op._tag) {
+      case "Open": {
+        yield* CommandHandler.handle(
+          Account.Account,
+          `Account-${op.account.id}`,
+          Account.Open.make({
+            owner: op.account.owner,
+            currency: op.account.currency,
+            initialDeposit: Money.Amount.make(op.account.initialDeposit)
+          }),
+          { metadata: { actor: "teller", correlationId } }
+        ).pipe(ignoreIf(["AccountAlreadyOpened"]))
+        return
+      }
+      case "Close": {
+        yield* CommandHandler.handle(
+          Account.Account,
+          `Account-${op.account}`,
+          Account.Close.make({ reason: op.reason }),
+          {
+            metadata: { actor: "admin", correlationId }
+          }
+        ).pipe(ignoreIf(["AccountIsClosed"]))
+        return
+      }
+      case "Deposit":
+      case "Withdraw":
+      case "Fee": {
+        if (checkStored && (yield* isStored(op.account, correlationId))) return
+        const amount = Money.Amount.make(op.amount)
+        const command =
+          op._tag === "Deposit"
+            ? Account.Deposit.make({ amount, currency: op.currency, reference: op.reference })
+            : op._tag === "Withdraw"
+              ? Account.Withdraw.make({ amount, currency: op.currency, reference: op.reference })
+              : Account.ChargeFee.make({ amount, currency: op.currency, reason: op.reference })
+        const actor = op._tag === "Fee" ? "bank" : "teller"
+        // a withdrawal or a fee the balance cannot cover is refused, as it would be at the counter
+        yield* CommandHandler.handle(Account.Account, `Account-${op.account}`, command, {
+          metadata: { actor, correlationId }
+        }).pipe(ignoreIf(["InsufficientFunds"]))
+        return
+      }
+      case "Transfer": {
+        const streamId = `Transfer-${op.transferId}`
+        yield* CommandHandler.handle(
+          Transfer.Transfer,
+          streamId,
+          Transfer.Initiate.make({
+            from: op.from,
+            to: op.to,
+            amount: Money.Amount.make(op.amount),
+            currency: op.currency,
+            reference: op.reference,
+            initiatedBy: op.initiatedBy,
+            approvalThreshold
+          }),
+          { metadata: { actor: op.initiatedBy, correlationId } }
+        ).pipe(ignoreIf(["TransferAlreadyInitiated"]))
+        if (op.review === "approve" || op.review === "reject") {
+          const review =
+            op.review === "approve"
+              ? Transfer.Approve.make({ by: approver })
+              : Transfer.Reject.make({ by: approver, reason: "amount not justified" })
+          yield* CommandHandler.handle(Transfer.Transfer, streamId, review, {
+            metadata: { actor: approver, correlationId }
+          }).pipe(ignoreIf(["InvalidTransferState"]))
+        }
+        yield* settle(streamId)
+        return
+      }
+    }
+  })
+
+  const recordProgress = (done: number) =>
+    EventStore.appendEvents(seedCodec, markerStream, [
+      SeedProgress.make({ seed: effectiveSeed, transfers: effectiveTransfers, done })
+    ])
+
+  if (resumedAt > 0) {
+    yield* Effect.logInfo(`seed: resuming an interrupted seed at operation ${resumedAt} of ${ops.length}`)
+  } else {
+    yield* recordProgress(0)
+  }
+  yield* Effect.gen(function* () {
+    let index = resumedAt
+    let nextMark = (Math.floor(resumedAt / batch) + 1) * batch
+    while (index < ops.length) {
+      // operations on disjoint accounts run side by side: the result is the same as one after the other
+      const round = roundFrom(ops, index)
+      yield* Effect.forEach(round, (i) => apply(ops[i]!, i), { concurrency: "unbounded", discard: true })
+      index += round.length
+      if (index >= nextMark || index === ops.length) {
+        yield* recordProgress(index)
+        checkStored = false
+        nextMark = (Math.floor(index / batch) + 1) * batch
+      }
+      if (showProgress) yield* progress.update(index, counter.n)
+    }
+  }).pipe(Effect.provideService(EventStore.EventStore, counted))
+
+  const outcomes = yield* countOutcomes(ops)
+  const events = counter.n
+  const millis = Date.now() - started
+  yield* EventStore.appendEvents(
+    seedCodec,
+    markerStream,
+    [SeedCompleted.make({ seed: effectiveSeed, transfers: effectiveTransfers, operations: ops.length, events })],
+    { expectedVersion: ExpectedVersion.any }
+  )
+  if (showProgress) {
+    yield* progress.finish(
+      `${ops.length} operations, ${events} events in ${(millis / 1000).toFixed(1)} s (${Math.round((events * 1000) / Math.max(1, millis))} events/s)`
+    )
+  }
+  return {
+    _tag: "Seeded",
+    seed: effectiveSeed,
+    operations: ops.length,
+    transfers: effectiveTransfers,
+    events,
+    millis,
+    outcomes,
+    resumedAt
+  } satisfies Result as Result
+})
+
+/** How the plan's transfers ended, from their streams. */
+const countOutcomes = Effect.fnUntraced(function* (ops: ReadonlyArray<Operation>) {
+  const counts = { completed: 0, failed: 0, compensated: 0, rejected: 0, awaitingApproval: 0 }
+  for (const op of ops) {
+    if (op._tag !== "Transfer") continue
+    const { state } = yield* CommandHandler.load(Transfer.Transfer, `Transfer-${op.transferId}`)
+    if (state._tag !== "Transfer") continue
+    if (state.status === "Completed") counts.completed++
+    else if (state.status === "Rejected") counts.rejected++
+    else if (state.status === "AwaitingApproval") counts.awaitingApproval++
+    else if (state.status === "Failed" && state.debited) counts.compensated++
+    else if (state.status === "Failed") counts.failed++
+  }
+  return counts satisfies Outcomes
+})
+
+/**
+ * The stream id of a seeded account.
+ *
+ * @since 0.1.0
+ */
+export const accountStream = (accountId: string): StreamId.StreamId => StreamId.makeUnsafe(`Account-${accountId}`)
+
+/**
+ * A one-line description of a result, for people.
+ *
+ * @since 0.1.0
+ */
+export const describe = (result: Result): string =>
+  result._tag === "AlreadySeeded"
+    ? `already seeded (seed ${result.seed}, ${result.transfers} transfers, ${result.events} events): nothing to do`
+    : `seeded ${result.operations} operations (${result.transfers} transfers: ${result.outcomes.completed} completed, ` +
+      `${result.outcomes.failed} failed, ${result.outcomes.compensated} compensated, ${result.outcomes.rejected} rejected, ` +
+      `${result.outcomes.awaitingApproval} awaiting approval), ${result.events} events in ${(result.millis / 1000).toFixed(1)} s`
