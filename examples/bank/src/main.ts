@@ -22,6 +22,7 @@ import { Config, Console, Context, Effect, Layer, Option, Runtime } from "effect
 import { HttpServer } from "effect/http"
 import { Tokens } from "./api/Auth.ts"
 import * as Server from "./api/Server.ts"
+import * as TransferExpiry from "./app/TransferExpiry.ts"
 import * as TransferProcess from "./domain/TransferProcess.ts"
 import * as Database from "./infra/Database.ts"
 import * as ReadModels from "./readmodels/ReadModels.ts"
@@ -92,7 +93,8 @@ const program = Effect.gen(function* () {
       [
         Projection.run(TransferProcess.TransferProcess, { owner: "bank-demo" }),
         Projection.run(ReadModels.projections[0], { owner: "bank-demo" }),
-        Projection.run(ReadModels.projections[1], { owner: "bank-demo" })
+        Projection.run(ReadModels.projections[1], { owner: "bank-demo" }),
+        TransferExpiry.run()
       ],
       { concurrency: "unbounded", discard: true }
     ).pipe(Effect.tapCause((cause) => Effect.logError("a projection stopped", cause)))

@@ -5,6 +5,7 @@ import { Effect, Layer, Option, References } from "effect"
 import { SqlClient } from "effect/sql"
 import * as Database from "../../../test/support/database.ts"
 import type {} from "../../../test/support/globalSetup.ts"
+import * as TransferExpiry from "../src/app/TransferExpiry.ts"
 import { Account, Money, Transfer, TransferProcess } from "../src/index.ts"
 import * as ReadModels from "../src/readmodels/ReadModels.ts"
 import * as Tables from "../src/readmodels/Tables.ts"
@@ -118,6 +119,40 @@ layer(Live, { excludeTestServices: true })("bank read models on PostgreSQL", (it
       const sql = yield* SqlClient.SqlClient
       const [count] = yield* sql<{ n: bigint }>`SELECT count(*) AS n FROM ${sql(bank)}.account_entries`
       assert.strictEqual(Number(count?.n), 5, "every money movement exactly once (an empty opening moves none)")
+    })
+  )
+
+  it.effect("the expiry sweep expires only transfers that waited too long for approval, and moves no money", () =>
+    Effect.gen(function* () {
+      const models = yield* ReadModels.ReadModels
+      yield* money("Account-c1", Account.Open.make({ owner: "carl", currency: USD, initialDeposit: cents(500_000) }))
+      yield* money("Account-d1", Account.Open.make({ owner: "dana", currency: USD }))
+      const initiate = (id: string) =>
+        CommandHandler.handle(
+          Transfer.Transfer,
+          `Transfer-${id}`,
+          Transfer.Initiate.make({
+            from: "c1",
+            to: "d1",
+            amount: cents(200_000),
+            currency: USD,
+            reference: id,
+            initiatedBy: "carl",
+            approvalThreshold: cents(100_000)
+          })
+        )
+      yield* initiate("big-1")
+      yield* initiate("big-2")
+      yield* CommandHandler.handle(Transfer.Transfer, "Transfer-big-2", Transfer.Approve.make({ by: "carol" }))
+      yield* catchUp
+      assert.deepStrictEqual(yield* TransferExpiry.sweep("1 hour"), [], "nothing has waited an hour")
+      assert.deepStrictEqual(yield* TransferExpiry.sweep("0 millis"), ["big-1"])
+      yield* catchUp
+      const expired = Option.getOrThrow(yield* models.transfer("big-1"))
+      assert.strictEqual(expired.status, "Expired")
+      assert.strictEqual(Option.getOrThrow(yield* models.transfer("big-2")).status, "Completed")
+      assert.strictEqual(Option.getOrThrow(yield* models.account("c1")).balance, 300_000, "only the approved one moved")
+      assert.deepStrictEqual(yield* TransferExpiry.sweep("0 millis"), [], "an expired transfer is not expired again")
     })
   )
 })
