@@ -38,4 +38,25 @@ layer(Live, { excludeTestServices: true })("Projection on PostgreSQL (smoke)", (
       yield* Fiber.interrupt(fiber)
     })
   )
+
+  it.effect("once: an effect runs once per key through a rebuild, its claim committed with the checkpoint", () =>
+    Effect.gen(function* () {
+      const sent: Array<number> = []
+      const Mailer = Projection.make({
+        name: "mailer",
+        events: codec,
+        handle: (event) =>
+          Projection.once(
+            "mailer",
+            event.eventId,
+            Effect.sync(() => sent.push(event.data.amount))
+          )
+      })
+      yield* EventStore.appendEvents(codec, "Account-9", [Deposited.make({ amount: 1 }), Deposited.make({ amount: 2 })])
+      yield* Projection.run(Mailer, { untilCaughtUp: true, batchWindow: "1 millis" })
+      yield* Projection.rebuild(Mailer, { batchWindow: "1 millis" })
+      assert.includeMembers(sent, [1, 2])
+      assert.strictEqual(sent.length, new Set(sent).size, "nothing sent twice")
+    })
+  )
 })

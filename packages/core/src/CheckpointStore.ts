@@ -77,6 +77,16 @@ export interface Parked {
 /**
  * The lease is gone (expired and taken by another owner, or released): this process must stop writing.
  *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { CheckpointStore } from "@facta/core"
+ *
+ * declare const work: Effect.Effect<void, CheckpointStore.LeaseLost>
+ * // another process holds the projection now: stop quietly
+ * const stopped = work.pipe(Effect.catchTag("LeaseLost", (lost) => Effect.logInfo(lost.message)))
+ * ```
+ *
  * @since 0.1.0
  */
 export class LeaseLost extends Schema.TaggedError<LeaseLost>("@facta/core/LeaseLost")("LeaseLost", {
@@ -144,6 +154,13 @@ export class CheckpointStore extends Context.Service<
     readonly parked: (name: string) => Effect.Effect<ReadonlyArray<Parked>, StorageError>
     /** Forgets a parked event (after it was replayed or judged harmless). */
     readonly unpark: (key: Key, eventId: string) => Effect.Effect<void, StorageError>
+    /**
+     * Records that `key` (typically an event id and a purpose) was handled by projection `name`; `false` when it was
+     * already. Inside `commit`'s work on PostgreSQL the record commits with the checkpoint.
+     */
+    readonly claim: (name: string, key: string) => Effect.Effect<boolean, StorageError>
+    /** Forgets a claim (its effect failed, so it must be able to run again). */
+    readonly unclaim: (name: string, key: string) => Effect.Effect<void, StorageError>
     /** The version of a projection that readers should use: the newest one that caught up. */
     readonly activeVersion: (name: string) => Effect.Effect<Option.Option<number>, StorageError>
     /** Makes `version` the active one, unless a newer version is active already. */

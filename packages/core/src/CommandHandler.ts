@@ -25,6 +25,18 @@ import type { InvalidStreamId } from "./StreamId.ts"
  * The retry schedule used when a handle call gives none: up to 5 retries, exponential from 5 ms, jittered so that
  * contending writers spread out.
  *
+ * @example
+ * ```ts
+ * import { Effect, Schedule } from "effect"
+ * import { CommandHandler } from "@facta/core"
+ *
+ * declare const program: Effect.Effect<void>
+ * // retry conflicts up to 10 times, 20 ms apart, for every handle call in `program`
+ * const patient = program.pipe(
+ *   Effect.provideService(CommandHandler.RetrySchedule, Schedule.spaced("20 millis").pipe(Schedule.upTo({ times: 10 })))
+ * )
+ * ```
+ *
  * @since 0.1.0
  */
 export const RetrySchedule = Context.Reference<Schedule.Schedule<unknown, unknown>>(

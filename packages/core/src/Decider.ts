@@ -120,6 +120,20 @@ export const apply = <Command, Event, State, Error>(
 /**
  * Whether the decider calls `state` terminal.
  *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Decider } from "@facta/core"
+ *
+ * const door = Decider.make({
+ *   initialState: "open" as "open" | "locked",
+ *   decide: (_command: "lock", _state: "open" | "locked") => Effect.succeed(["Locked" as const]),
+ *   evolve: (_state: "open" | "locked", _event: "Locked"): "open" | "locked" => "locked",
+ *   isTerminal: (state: "open" | "locked") => state === "locked"
+ * })
+ * Decider.isTerminal(door, "locked") // true
+ * ```
+ *
  * @since 0.1.0
  */
 export const isTerminal = <State>(decider: Pick<Decider<never, never, State, unknown>, "isTerminal">, state: State) =>

@@ -18,6 +18,14 @@ import type { StreamId } from "./StreamId.ts"
  * A client-generated event id (a UUID; Facta generates version 7, whose time prefix keeps B-tree inserts
  * append-only). The same id appended twice is a retry, never a second event.
  *
+ * @example
+ * ```ts
+ * import { Schema } from "effect"
+ * import { Event } from "@facta/core"
+ *
+ * const id = Schema.decodeUnknownSync(Event.EventId)("0190b6b3-4a8e-7c3d-9f1e-2b5a6c7d8e9f")
+ * ```
+ *
  * @since 0.1.0
  */
 export const EventId = Schema.String.check(Schema.isUUID()).pipe(Schema.brand("@facta/EventId"))
@@ -47,6 +55,13 @@ export const makeEventId: Effect.Effect<EventId> = Effect.map(
 
 /**
  * A fresh UUIDv7 event id, timed by the wall clock; for code outside Effect.
+ *
+ * @example
+ * ```ts
+ * import { Event } from "@facta/core"
+ *
+ * const id = Event.makeEventIdUnsafe() // "0190b6b3-...", a UUIDv7
+ * ```
  *
  * @since 0.1.0
  */
@@ -81,6 +96,17 @@ export const deriveEventId = (source: string, purpose: string): Effect.Effect<Ev
  * Who did it, why, and in which trace: carried by every recorded event. `attributes` holds an application's own
  * fields.
  *
+ * @example
+ * ```ts
+ * import { Event } from "@facta/core"
+ *
+ * const metadata: Event.EventMetadata = {
+ *   actor: "user-7",
+ *   correlationId: "req-1",
+ *   attributes: { channel: "web" }
+ * }
+ * ```
+ *
  * @since 0.1.0
  */
 export const EventMetadata = Schema.Struct({
@@ -100,12 +126,27 @@ export type EventMetadata = typeof EventMetadata.Type
 /**
  * Metadata with no field set.
  *
+ * @example
+ * ```ts
+ * import { Event } from "@facta/core"
+ *
+ * Event.mergeMetadata(Event.emptyMetadata, { actor: "ann" }) // { actor: "ann" }
+ * ```
+ *
  * @since 0.1.0
  */
 export const emptyMetadata: EventMetadata = {}
 
 /**
  * Combines metadata; fields of `override` win, attributes are merged.
+ *
+ * @example
+ * ```ts
+ * import { Event } from "@facta/core"
+ *
+ * Event.mergeMetadata({ actor: "ann", attributes: { a: 1 } }, { actor: "bob", attributes: { b: 2 } })
+ * // { actor: "bob", attributes: { a: 1, b: 2 } }
+ * ```
  *
  * @since 0.1.0
  */

@@ -16,6 +16,18 @@ import { makeEventId } from "./Event.ts"
  * A stored event could not be decoded: unknown type, newer schema version than this codec knows, or data that does
  * not fit the schema. Names the event's place so the row can be found.
  *
+ * @example
+ * ```ts
+ * import { Effect, Stream } from "effect"
+ * import { EventCodec, EventStore } from "@facta/core"
+ *
+ * declare const codec: EventCodec.EventCodec<{ readonly _tag: "Deposited"; readonly amount: number }>
+ * const events = EventStore.readEvents(codec, "Account-1").pipe(
+ *   Stream.runCollect,
+ *   Effect.catchTag("EventDecodeError", (error) => Effect.die(error.message)) // names the stream, version and event
+ * )
+ * ```
+ *
  * @since 0.1.0
  */
 export class EventDecodeError extends Schema.TaggedError<EventDecodeError>("@facta/core/EventDecodeError")(
@@ -36,6 +48,17 @@ export class EventDecodeError extends Schema.TaggedError<EventDecodeError>("@fac
 
 /**
  * An event did not pass its schema on the way into the store.
+ *
+ * @example
+ * ```ts
+ * import { Effect, Schema } from "effect"
+ * import { EventCodec } from "@facta/core"
+ *
+ * const Deposited = Schema.TaggedStruct("Deposited", { amount: Schema.Int.check(Schema.isGreaterThan(0)) })
+ * const codec = EventCodec.make(Deposited)
+ * const refused = Effect.runSync(Effect.flip(codec.encode({ _tag: "Deposited", amount: -1 })))
+ * refused._tag // "EventEncodeError"
+ * ```
  *
  * @since 0.1.0
  */

@@ -12,6 +12,18 @@ import { describe as describeCause } from "./internal/cause.ts"
  * The stream was not where the append expected it. `actual` is the stream's real last version at the time of the
  * check (0 when it does not exist).
  *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { EventStore, ExpectedVersion } from "@facta/core"
+ *
+ * const appendAt = (version: number) =>
+ *   EventStore.EventStore.use((store) => store.append("Account-1", [], { expectedVersion: ExpectedVersion.exact(version) }))
+ * const reported = appendAt(3).pipe(
+ *   Effect.catchTag("WrongExpectedVersion", (conflict) => Effect.succeed(`the stream is at ${conflict.actual}`))
+ * )
+ * ```
+ *
  * @since 0.1.0
  */
 export class WrongExpectedVersion extends Schema.TaggedError<WrongExpectedVersion>("@facta/core/WrongExpectedVersion")(
@@ -30,6 +42,16 @@ export class WrongExpectedVersion extends Schema.TaggedError<WrongExpectedVersio
 /**
  * The stream does not exist.
  *
+ * @example
+ * ```ts
+ * import { Effect, Stream } from "effect"
+ * import { EventStore } from "@facta/core"
+ *
+ * const events = EventStore.EventStore.use((store) => Stream.runCollect(store.read("Account-404"))).pipe(
+ *   Effect.catchTag("StreamNotFound", () => Effect.succeed([]))
+ * )
+ * ```
+ *
  * @since 0.1.0
  */
 export class StreamNotFound extends Schema.TaggedError<StreamNotFound>("@facta/core/StreamNotFound")("StreamNotFound", {
@@ -43,6 +65,19 @@ export class StreamNotFound extends Schema.TaggedError<StreamNotFound>("@facta/c
 /**
  * The stream is archived: it takes no more events and is hidden from reads (`read` with `includeArchived` shows it,
  * for audit). `version` is its last version.
+ *
+ * @example
+ * ```ts
+ * import { Effect, Stream } from "effect"
+ * import { EventStore } from "@facta/core"
+ *
+ * const history = EventStore.EventStore.use((store) => Stream.runCollect(store.read("Account-1"))).pipe(
+ *   // an archived stream is still readable for audit
+ *   Effect.catchTag("StreamArchived", () =>
+ *     EventStore.EventStore.use((store) => Stream.runCollect(store.read("Account-1", { includeArchived: true })))
+ *   )
+ * )
+ * ```
  *
  * @since 0.1.0
  */
@@ -59,6 +94,14 @@ export class StreamArchived extends Schema.TaggedError<StreamArchived>("@facta/c
  * The stream was deleted: its events are gone and its id stays taken (the tombstone keeps its last `version`), so
  * it can never be appended to or read again.
  *
+ * @example
+ * ```ts
+ * import { EventStoreError } from "@facta/core"
+ *
+ * const deleted = new EventStoreError.StreamDeleted({ streamId: "Account-1", version: 12 })
+ * deleted.message // "Stream Account-1 was deleted at version 12"
+ * ```
+ *
  * @since 0.1.0
  */
 export class StreamDeleted extends Schema.TaggedError<StreamDeleted>("@facta/core/StreamDeleted")("StreamDeleted", {
@@ -73,6 +116,20 @@ export class StreamDeleted extends Schema.TaggedError<StreamDeleted>("@facta/cor
 /**
  * Some of an append's event ids are already stored, but not as this exact append: at another stream or version,
  * with other contents, or only some of them.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Event, EventStore } from "@facta/core"
+ *
+ * const eventId = Event.makeEventIdUnsafe()
+ * const program = Effect.gen(function*() {
+ *   const store = yield* EventStore.EventStore
+ *   yield* store.append("Account-1", [{ eventId, type: "Opened", schemaVersion: 1, data: {} }])
+ *   // the same id with other data is not a retry
+ *   return yield* Effect.flip(store.append("Account-1", [{ eventId, type: "Opened", schemaVersion: 1, data: { x: 1 } }]))
+ * }).pipe(Effect.provide(EventStore.layerMemory)) // fails with nothing; succeeds with an IdempotencyConflict
+ * ```
  *
  * @since 0.1.0
  */
@@ -93,6 +150,16 @@ export class IdempotencyConflict extends Schema.TaggedError<IdempotencyConflict>
  * An event cannot be stored as given: a malformed id or type, a duplicate id within the append, or data that is not
  * storable JSON.
  *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Event, EventStore } from "@facta/core"
+ *
+ * const refused = EventStore.EventStore.use((store) =>
+ *   Effect.flip(store.append("Account-1", [{ eventId: Event.makeEventIdUnsafe(), type: "", schemaVersion: 1, data: {} }]))
+ * ).pipe(Effect.provide(EventStore.layerMemory)) // an InvalidEvent: the type is empty
+ * ```
+ *
  * @since 0.1.0
  */
 export class InvalidEvent extends Schema.TaggedError<InvalidEvent>("@facta/core/InvalidEvent")("InvalidEvent", {
@@ -108,6 +175,16 @@ export class InvalidEvent extends Schema.TaggedError<InvalidEvent>("@facta/core/
 
 /**
  * The storage itself failed (connection lost, timeout, disk full...). `cause` holds the original failure.
+ *
+ * @example
+ * ```ts
+ * import { Effect, Schedule } from "effect"
+ * import { EventStore } from "@facta/core"
+ *
+ * const head = EventStore.EventStore.use((store) => store.head).pipe(
+ *   Effect.retry({ schedule: Schedule.exponential("100 millis"), times: 3, while: (e) => e._tag === "StorageError" })
+ * )
+ * ```
  *
  * @since 0.1.0
  */

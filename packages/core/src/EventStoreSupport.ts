@@ -61,6 +61,18 @@ export const prepare = (request: AppendRequest): Prepared | StreamId.InvalidStre
 /**
  * Validates every request of a transaction; an event id may appear only once in it.
  *
+ * @example
+ * ```ts
+ * import { Event, EventStoreSupport } from "@facta/core"
+ *
+ * const event = { eventId: Event.makeEventIdUnsafe(), type: "Moved", schemaVersion: 1, data: {} }
+ * // the same id twice in one transaction is refused
+ * const refused = EventStoreSupport.prepareAll([
+ *   { streamId: "Box-1", events: [event] },
+ *   { streamId: "Box-2", events: [event] }
+ * ]) // an IdempotencyConflict
+ * ```
+ *
  * @since 0.1.0
  */
 export const prepareAll = (
@@ -105,6 +117,22 @@ export interface StoredEvent {
  * Decides what an append whose ids are (partly) stored already is: given the stored events found for its ids (in
  * any order), the original result when it is the same append again, otherwise an `IdempotencyConflict`, or
  * `undefined` when none of its ids is stored.
+ *
+ * @example
+ * ```ts
+ * import { Event, EventStoreSupport, Position } from "@facta/core"
+ *
+ * const eventId = Event.makeEventIdUnsafe()
+ * const prepared = EventStoreSupport.prepare({
+ *   streamId: "Order-1",
+ *   events: [{ eventId, type: "OrderCreated", schemaVersion: 1, data: {} }]
+ * })
+ * if ("events" in prepared) {
+ *   // the store found the id already stored, as the same append: a retry, answered with the original result
+ *   const stored = { eventId, streamId: "Order-1", version: 1, position: Position.make(1, 9n, 1n), type: "OrderCreated", schemaVersion: 1, data: {} }
+ *   EventStoreSupport.matchRetry(prepared, [stored]) // { streamId: "Order-1", nextExpectedVersion: 1, positions: [...] }
+ * }
+ * ```
  *
  * @since 0.1.0
  */

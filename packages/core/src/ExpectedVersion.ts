@@ -15,12 +15,26 @@ import { Schema } from "effect"
 /**
  * No check.
  *
+ * @example
+ * ```ts
+ * import { ExpectedVersion } from "@facta/core"
+ *
+ * ExpectedVersion.Any.make({}) // the same as ExpectedVersion.any
+ * ```
+ *
  * @since 0.1.0
  */
 export const Any = Schema.TaggedStruct("Any", {})
 
 /**
  * The stream must not exist.
+ *
+ * @example
+ * ```ts
+ * import { ExpectedVersion } from "@facta/core"
+ *
+ * ExpectedVersion.NoStream.make({}) // the same as ExpectedVersion.noStream
+ * ```
  *
  * @since 0.1.0
  */
@@ -29,6 +43,13 @@ export const NoStream = Schema.TaggedStruct("NoStream", {})
 /**
  * The stream must exist.
  *
+ * @example
+ * ```ts
+ * import { ExpectedVersion } from "@facta/core"
+ *
+ * ExpectedVersion.StreamExists.make({}) // the same as ExpectedVersion.streamExists
+ * ```
+ *
  * @since 0.1.0
  */
 export const StreamExists = Schema.TaggedStruct("StreamExists", {})
@@ -36,12 +57,32 @@ export const StreamExists = Schema.TaggedStruct("StreamExists", {})
 /**
  * The stream's last version must be exactly `version`.
  *
+ * @example
+ * ```ts
+ * import { ExpectedVersion } from "@facta/core"
+ *
+ * ExpectedVersion.Exact.make({ version: 3 }) // the same as ExpectedVersion.exact(3)
+ * ```
+ *
  * @since 0.1.0
  */
 export const Exact = Schema.TaggedStruct("Exact", { version: Schema.Int.check(Schema.isGreaterThanOrEqualTo(0)) })
 
 /**
  * The four kinds of expectation, as a schema so errors that carry one stay serialisable.
+ *
+ * @example
+ * ```ts
+ * import { ExpectedVersion } from "@facta/core"
+ *
+ * const describe = (expected: ExpectedVersion.ExpectedVersion) =>
+ *   ExpectedVersion.ExpectedVersion.match(expected, {
+ *     Any: () => "anything goes",
+ *     NoStream: () => "a new stream",
+ *     StreamExists: () => "an existing stream",
+ *     Exact: ({ version }) => `version ${version}`
+ *   })
+ * ```
  *
  * @since 0.1.0
  */
@@ -55,6 +96,16 @@ export type ExpectedVersion = typeof ExpectedVersion.Type
 /**
  * Append without a check.
  *
+ * @example
+ * ```ts
+ * import { Event, EventStore, ExpectedVersion } from "@facta/core"
+ *
+ * const event = { eventId: Event.makeEventIdUnsafe(), type: "Opened", schemaVersion: 1, data: {} }
+ * const append = EventStore.EventStore.use((store) =>
+ *   store.append("Account-1", [event], { expectedVersion: ExpectedVersion.any })
+ * )
+ * ```
+ *
  * @since 0.1.0
  */
 export const any: ExpectedVersion = Any.make({})
@@ -62,12 +113,32 @@ export const any: ExpectedVersion = Any.make({})
 /**
  * Append only if the stream does not exist.
  *
+ * @example
+ * ```ts
+ * import { Event, EventStore, ExpectedVersion } from "@facta/core"
+ *
+ * const event = { eventId: Event.makeEventIdUnsafe(), type: "Opened", schemaVersion: 1, data: {} }
+ * const append = EventStore.EventStore.use((store) =>
+ *   store.append("Account-1", [event], { expectedVersion: ExpectedVersion.noStream })
+ * )
+ * ```
+ *
  * @since 0.1.0
  */
 export const noStream: ExpectedVersion = NoStream.make({})
 
 /**
  * Append only if the stream exists.
+ *
+ * @example
+ * ```ts
+ * import { Event, EventStore, ExpectedVersion } from "@facta/core"
+ *
+ * const event = { eventId: Event.makeEventIdUnsafe(), type: "Opened", schemaVersion: 1, data: {} }
+ * const append = EventStore.EventStore.use((store) =>
+ *   store.append("Account-1", [event], { expectedVersion: ExpectedVersion.streamExists })
+ * )
+ * ```
  *
  * @since 0.1.0
  */
@@ -91,6 +162,14 @@ export const exact = (version: number): ExpectedVersion => Exact.make({ version 
 /**
  * Whether a stream currently at `actual` (0 when it does not exist) satisfies the expectation.
  *
+ * @example
+ * ```ts
+ * import { ExpectedVersion } from "@facta/core"
+ *
+ * ExpectedVersion.isSatisfiedBy(ExpectedVersion.noStream, 0) // true
+ * ExpectedVersion.isSatisfiedBy(ExpectedVersion.streamExists, 0) // false
+ * ```
+ *
  * @since 0.1.0
  */
 export const isSatisfiedBy = (expected: ExpectedVersion, actual: number): boolean => {
@@ -108,6 +187,13 @@ export const isSatisfiedBy = (expected: ExpectedVersion, actual: number): boolea
 
 /**
  * A readable form, for messages: `any`, `no stream`, `stream exists` or the version number.
+ *
+ * @example
+ * ```ts
+ * import { ExpectedVersion } from "@facta/core"
+ *
+ * ExpectedVersion.format(ExpectedVersion.exact(3)) // "version 3"
+ * ```
  *
  * @since 0.1.0
  */

@@ -37,6 +37,13 @@ export class Position extends Schema.Class<Position>("@facta/core/Position")({
 /**
  * Makes a position.
  *
+ * @example
+ * ```ts
+ * import { Position } from "@facta/core"
+ *
+ * const position = Position.make(1, 7n, 12n) // epoch 1, commit 7, sequence 12
+ * ```
+ *
  * @since 0.1.0
  */
 export const make = (epoch: number, commit: bigint, sequence: bigint): Position =>
@@ -45,12 +52,27 @@ export const make = (epoch: number, commit: bigint, sequence: bigint): Position 
 /**
  * The position before every event: reading the log after it reads from the beginning.
  *
+ * @example
+ * ```ts
+ * import { Position } from "@facta/core"
+ *
+ * Position.format(Position.start) // "0.0.0"
+ * ```
+ *
  * @since 0.1.0
  */
 export const start: Position = make(0, 0n, 0n)
 
 /**
  * The total order of positions.
+ *
+ * @example
+ * ```ts
+ * import { Array } from "effect"
+ * import { Position } from "@facta/core"
+ *
+ * const sorted = Array.sort([Position.make(1, 9n, 2n), Position.make(1, 7n, 12n)], Position.order)
+ * ```
  *
  * @since 0.1.0
  */
@@ -64,6 +86,13 @@ export const order: Order.Order<Position> = (a, b) => {
 /**
  * `true` when `a` comes strictly before `b`.
  *
+ * @example
+ * ```ts
+ * import { Position } from "@facta/core"
+ *
+ * Position.isBefore(Position.make(1, 7n, 12n), Position.make(1, 8n, 3n)) // true: the commit comes first
+ * ```
+ *
  * @since 0.1.0
  */
 export const isBefore = (a: Position, b: Position): boolean => order(a, b) < 0
@@ -71,12 +100,26 @@ export const isBefore = (a: Position, b: Position): boolean => order(a, b) < 0
 /**
  * `true` when both name the same place in the log.
  *
+ * @example
+ * ```ts
+ * import { Position } from "@facta/core"
+ *
+ * Position.equals(Position.make(1, 7n, 12n), Position.parse("1.7.12")!) // true
+ * ```
+ *
  * @since 0.1.0
  */
 export const equals = (a: Position, b: Position): boolean => order(a, b) === 0
 
 /**
  * The later of two positions.
+ *
+ * @example
+ * ```ts
+ * import { Position } from "@facta/core"
+ *
+ * Position.max(Position.start, Position.make(1, 7n, 12n)) // 1.7.12
+ * ```
  *
  * @since 0.1.0
  */
@@ -98,6 +141,14 @@ export const format = (p: Position): string => `${p.epoch}.${p.commit}.${p.seque
 
 /**
  * Parses the text written by {@link format}; `undefined` when it is not a position.
+ *
+ * @example
+ * ```ts
+ * import { Position } from "@facta/core"
+ *
+ * Position.parse("1.7.12") // Position 1.7.12
+ * Position.parse("12") // undefined
+ * ```
  *
  * @since 0.1.0
  */

@@ -70,6 +70,22 @@ export type MakeOptions<E extends { readonly _tag: string }, R> = {
 /**
  * The retry schedule of a handler when none is given: three more tries, 100 ms apart and doubling.
  *
+ * @example
+ * ```ts
+ * import { Effect, Schedule, Schema } from "effect"
+ * import { EventCodec, Projection } from "@facta/core"
+ *
+ * const Deposited = Schema.TaggedStruct("Deposited", { amount: Schema.Int })
+ * const Patient = Projection.make({
+ *   name: "patient",
+ *   events: EventCodec.make(Deposited),
+ *   handle: () => Effect.void,
+ *   // more tries than Projection.defaultRetry, then park the event instead of stopping
+ *   retry: Schedule.exponential("100 millis").pipe(Schedule.upTo({ times: 8 })),
+ *   onFailure: "park"
+ * })
+ * ```
+ *
  * @since 0.1.0
  */
 export const defaultRetry: Schedule.Schedule<unknown, unknown> = Schedule.exponential("100 millis").pipe(
@@ -251,6 +267,41 @@ export const waitFor = (
   })
 
 /**
+ * Runs an effect of a projection (an e-mail, a call to another service) at most once per `key` across deliveries,
+ * replays and rebuilds: the key is claimed first (`Some` of the effect's result), and a claimed key skips the effect
+ * (`None`). If the effect fails the claim is dropped, so a retry runs it again. Inside a handler on PostgreSQL the
+ * claim commits with the checkpoint; a crash between the effect and that commit runs the effect again on redelivery
+ * (at least once), so the effect should also carry the key to its receiver as an idempotency key.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Projection } from "@facta/core"
+ *
+ * declare const sendReceipt: (to: string, idempotencyKey: string) => Effect.Effect<void>
+ * const handle = (event: { readonly eventId: string; readonly data: { readonly email: string } }) =>
+ *   Projection.once("receipts", `${event.eventId}:receipt`, sendReceipt(event.data.email, event.eventId))
+ * ```
+ *
+ * @since 0.1.0
+ */
+export const once = <A, E, R>(
+  name: string,
+  key: string,
+  effect: Effect.Effect<A, E, R>
+): Effect.Effect<Option.Option<A>, E | StorageError, R | CheckpointStore> =>
+  CheckpointStore.use((store) =>
+    Effect.flatMap(store.claim(name, key), (claimed) =>
+      claimed
+        ? effect.pipe(
+            Effect.map(Option.some),
+            Effect.onError(() => Effect.ignore(store.unclaim(name, key)))
+          )
+        : Effect.succeed(Option.none<A>())
+    )
+  )
+
+/**
  * What {@link replayParked} did: the events it handled and unparked, and those that still fail (left parked, with the
  * new error).
  *
@@ -370,6 +421,14 @@ export const status = <E extends { readonly _tag: string }, R>(
 
 /**
  * Whether a state means the projection is doing work.
+ *
+ * @example
+ * ```ts
+ * import { Projection } from "@facta/core"
+ *
+ * Projection.isActive("rebuilding") // true
+ * Projection.isActive("stopped") // false
+ * ```
  *
  * @since 0.1.0
  */

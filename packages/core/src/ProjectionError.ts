@@ -10,6 +10,19 @@ import { describe } from "./internal/cause.ts"
  * A projection stopped on an event its handler kept failing on (or could not decode). Nothing after the event was
  * handled; the checkpoint stands just before it.
  *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Projection } from "@facta/core"
+ *
+ * declare const Balances: Projection.Projection<{ readonly _tag: "Deposited" }>
+ * const running = Projection.run(Balances).pipe(
+ *   Effect.tapError((error) =>
+ *     error._tag === "ProjectionFailed" ? Effect.logError(`poison event ${error.eventId} in ${error.streamId}`) : Effect.void
+ *   )
+ * )
+ * ```
+ *
  * @since 0.1.0
  */
 export class ProjectionFailed extends Schema.TaggedError<ProjectionFailed>("@facta/core/ProjectionFailed")(
@@ -32,6 +45,19 @@ export class ProjectionFailed extends Schema.TaggedError<ProjectionFailed>("@fac
 
 /**
  * `waitFor` gave up: the projection had not reached the position in time.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Position, Projection } from "@facta/core"
+ *
+ * declare const Balances: Projection.Projection<{ readonly _tag: "Deposited" }>
+ * declare const position: Position.Position
+ * // answer with possibly stale read models rather than fail the request
+ * const fresh = Projection.waitFor(Balances, position, { timeout: "1 second" }).pipe(
+ *   Effect.catchTag("ProjectionLagging", (lagging) => Effect.logWarning(lagging.message))
+ * )
+ * ```
  *
  * @since 0.1.0
  */

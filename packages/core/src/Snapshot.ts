@@ -54,6 +54,22 @@ export class SnapshotStore extends Context.Service<
 /**
  * Whether `next` should replace `current` under the rules of {@link SnapshotStore}.
  *
+ * @example
+ * ```ts
+ * import { DateTime } from "effect"
+ * import { Snapshot } from "@facta/core"
+ *
+ * const at = (version: number, stateVersion: number): Snapshot.Snapshot => ({
+ *   streamId: "Order-1",
+ *   version,
+ *   stateVersion,
+ *   state: {},
+ *   takenAt: DateTime.makeUnsafe(0)
+ * })
+ * Snapshot.supersedes(at(10, 1), at(20, 1)) // false: older
+ * Snapshot.supersedes(at(10, 2), at(20, 1)) // true: another state version
+ * ```
+ *
  * @since 0.1.0
  */
 export const supersedes = (next: Snapshot, current: Snapshot | undefined): boolean =>
@@ -61,6 +77,15 @@ export const supersedes = (next: Snapshot, current: Snapshot | undefined): boole
 
 /**
  * An in-memory snapshot store; each build of the layer starts empty.
+ *
+ * @example
+ * ```ts
+ * import { Effect, Layer } from "effect"
+ * import { EventStore, Snapshot } from "@facta/core"
+ *
+ * declare const program: Effect.Effect<void, never, EventStore.EventStore | Snapshot.SnapshotStore>
+ * Effect.runPromise(program.pipe(Effect.provide(Layer.mergeAll(EventStore.layerMemory, Snapshot.layerMemory))))
+ * ```
  *
  * @since 0.1.0
  */

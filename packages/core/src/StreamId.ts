@@ -12,6 +12,13 @@ import { Effect, Schema } from "effect"
 /**
  * The longest stream id accepted, in UTF-16 code units.
  *
+ * @example
+ * ```ts
+ * import { StreamId } from "@facta/core"
+ *
+ * StreamId.validate(`Order-${"x".repeat(StreamId.maxLength)}`) // "a stream id must be at most 255 characters (got 261)"
+ * ```
+ *
  * @since 0.1.0
  */
 export const maxLength = 255
@@ -22,6 +29,14 @@ const controlCharacters = /[\u0000-\u001f\u007f]/
 
 /**
  * Why `input` is not a valid stream id, or `undefined` when it is.
+ *
+ * @example
+ * ```ts
+ * import { StreamId } from "@facta/core"
+ *
+ * StreamId.validate("Order-42") // undefined
+ * StreamId.validate("order42") // "a stream id must look like `Category-id`"
+ * ```
  *
  * @since 0.1.0
  */
@@ -64,6 +79,15 @@ export type StreamId = typeof StreamId.Type
 
 /**
  * A stream id failed validation; `reason` says why.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { StreamId } from "@facta/core"
+ *
+ * const error = Effect.runSync(Effect.flip(StreamId.parse("nope")))
+ * error.reason // "a stream id must look like `Category-id`"
+ * ```
  *
  * @since 0.1.0
  */

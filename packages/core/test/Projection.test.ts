@@ -79,3 +79,36 @@ describe("Projection.replayParked and Projection.status", () => {
     }).pipe(Effect.provide(live))
   )
 })
+
+describe("Projection.once", () => {
+  it.live("runs an effect once per key across replays and rebuilds, and again after it failed", () =>
+    Effect.gen(function* () {
+      const sent: Array<string> = []
+      let failNext = true
+      const Receipts = Projection.make({
+        name: "receipts",
+        events: codec,
+        retry: Schedule.recurs(2),
+        handle: (event) =>
+          Projection.once(
+            "receipts",
+            `${event.eventId}:receipt`,
+            Effect.suspend(() => {
+              if (failNext) {
+                failNext = false
+                return Effect.fail(new Error("mail server down"))
+              }
+              sent.push(event.streamId)
+              return Effect.void
+            })
+          )
+      })
+      yield* deposit("Account-1", 1)
+      yield* deposit("Account-2", 2)
+      yield* Projection.run(Receipts, { untilCaughtUp: true, batchWindow: "1 millis" })
+      assert.deepStrictEqual(sent, ["Account-1", "Account-2"], "the failed attempt was retried")
+      yield* Projection.rebuild(Receipts, { batchWindow: "1 millis" })
+      assert.deepStrictEqual(sent, ["Account-1", "Account-2"], "a rebuild sends nothing twice")
+    }).pipe(Effect.provide(live))
+  )
+})

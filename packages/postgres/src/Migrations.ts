@@ -13,6 +13,15 @@ import { migrations } from "./internal/schema.ts"
 /**
  * The schema name is the one piece of text spliced into SQL, so it must be a plain lower-case identifier.
  *
+ * @example
+ * ```ts
+ * import { Schema } from "effect"
+ * import { Migrations } from "@facta/postgres"
+ *
+ * Schema.is(Migrations.SchemaName)("facta_test") // true
+ * Schema.is(Migrations.SchemaName)("Facta; DROP") // false
+ * ```
+ *
  * @since 0.1.0
  */
 export const SchemaName = Schema.String.check(
@@ -21,6 +30,13 @@ export const SchemaName = Schema.String.check(
 
 /**
  * The schema a store lives in when none is configured.
+ *
+ * @example
+ * ```ts
+ * import { Migrations } from "@facta/postgres"
+ *
+ * const migrate = Migrations.run(Migrations.defaultSchema) // "facta"
+ * ```
  *
  * @since 0.1.0
  */

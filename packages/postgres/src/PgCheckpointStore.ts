@@ -50,6 +50,17 @@ const parsePosition = (text: string): Position.Position => Position.parse(text) 
  * Builds the checkpoint store on the `SqlClient` in context, in `schema` (default `facta`); the tables come with the
  * store's migrations.
  *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { PgCheckpointStore } from "@facta/postgres"
+ *
+ * // the store as a value (needs a SqlClient); PgCheckpointStore.layer provides it as a service
+ * const store = PgCheckpointStore.make({ schema: "facta", migrate: false }).pipe(
+ *   Effect.map((checkpoints) => checkpoints.transactional) // true
+ * )
+ * ```
+ *
  * @since 0.1.0
  */
 export const make = Effect.fnUntraced(function* (options?: {
@@ -202,6 +213,19 @@ export const make = Effect.fnUntraced(function* (options?: {
       ON CONFLICT (name) DO UPDATE SET active_version = excluded.active_version
       WHERE v.active_version < excluded.active_version`.pipe(Effect.asVoid, Effect.mapError(storage("promote")))
 
+  const claim: CheckpointStore.CheckpointStore["Service"]["claim"] = (name, key) =>
+    sql`INSERT INTO ${s}.projection_claims (name, key) VALUES (${name}, ${key})
+      ON CONFLICT DO NOTHING RETURNING 1`.pipe(
+      Effect.map((rows) => rows.length > 0),
+      Effect.mapError(storage("claim"))
+    )
+
+  const unclaim: CheckpointStore.CheckpointStore["Service"]["unclaim"] = (name, key) =>
+    sql`DELETE FROM ${s}.projection_claims WHERE name = ${name} AND key = ${key}`.pipe(
+      Effect.asVoid,
+      Effect.mapError(storage("unclaim"))
+    )
+
   return CheckpointStore.CheckpointStore.of({
     transactional: true,
     acquire,
@@ -213,6 +237,8 @@ export const make = Effect.fnUntraced(function* (options?: {
     park,
     parked,
     unpark,
+    claim,
+    unclaim,
     activeVersion,
     promote
   })

@@ -46,6 +46,21 @@ export interface Horizon {
 /**
  * PostgreSQL-specific operations beside the `EventStore` service.
  *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { PgEventStore } from "@facta/postgres"
+ *
+ * // alert when an open transaction holds projections back
+ * const watch = Effect.gen(function*() {
+ *   const { horizon } = yield* PgEventStore.PgEventStore
+ *   const { heldBackEvents, oldestTransactionSeconds } = yield* horizon
+ *   if (oldestTransactionSeconds > 60) {
+ *     yield* Effect.logWarning(`${heldBackEvents} events wait behind a ${oldestTransactionSeconds}s old transaction`)
+ *   }
+ * })
+ * ```
+ *
  * @since 0.1.0
  */
 export class PgEventStore extends Context.Service<
@@ -62,6 +77,18 @@ const storage = (operation: string) => (cause: SqlError.SqlError) =>
 
 /**
  * Builds the store on the `PgClient` in context.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { PgEventStore } from "@facta/postgres"
+ *
+ * // the store as values (needs a PgClient); PgEventStore.layer provides them as services
+ * const program = Effect.gen(function*() {
+ *   const { store, pg } = yield* PgEventStore.make({ schema: "facta" })
+ *   return { head: yield* store.head, horizon: yield* pg.horizon }
+ * })
+ * ```
  *
  * @since 0.1.0
  */

@@ -13,6 +13,15 @@ import * as Migrations from "./Migrations.ts"
  * Builds the snapshot store on the `SqlClient` in context, in the store's schema (migrated by the event store's
  * layer, or by `Migrations.run`).
  *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { PgSnapshotStore } from "@facta/postgres"
+ *
+ * // the store as a value (needs a SqlClient); PgSnapshotStore.layer provides it as a service
+ * const latest = Effect.flatMap(PgSnapshotStore.make(), (snapshots) => snapshots.load("Account-1"))
+ * ```
+ *
  * @since 0.1.0
  */
 export const make = Effect.fnUntraced(function* (options?: { readonly schema?: string | undefined }) {

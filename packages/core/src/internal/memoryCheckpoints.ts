@@ -20,6 +20,7 @@ export const make: Effect.Effect<CheckpointStore["Service"]> = Effect.sync(() =>
   const rows = new Map<string, Row>()
   const parked = new Map<string, Parked>()
   const active = new Map<string, number>()
+  const claims = new Set<string>()
 
   const row = (key: Key, now: number): Row => {
     let found = rows.get(id(key))
@@ -137,6 +138,17 @@ export const make: Effect.Effect<CheckpointStore["Service"]> = Effect.sync(() =>
     unpark: (key, eventId) =>
       Effect.sync(() => {
         parked.delete(`${id(key)}\u0000${eventId}`)
+      }),
+    claim: (name, key) =>
+      Effect.sync(() => {
+        const claim = `${name}\u0000${key}`
+        if (claims.has(claim)) return false
+        claims.add(claim)
+        return true
+      }),
+    unclaim: (name, key) =>
+      Effect.sync(() => {
+        claims.delete(`${name}\u0000${key}`)
       }),
     activeVersion: (name) => Effect.sync(() => Option.fromUndefinedOr(active.get(name))),
     promote: (name, version) =>

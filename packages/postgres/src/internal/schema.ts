@@ -255,6 +255,13 @@ export const migrations = (s: string): ReadonlyArray<readonly [name: string, sta
       `CREATE TABLE ${s}.projection_versions (
         name text PRIMARY KEY,
         active_version integer NOT NULL
+      )`,
+      // effects a projection ran once (Projection.once), by key
+      `CREATE TABLE ${s}.projection_claims (
+        name text NOT NULL,
+        key text NOT NULL,
+        claimed_at timestamptz NOT NULL DEFAULT now(),
+        PRIMARY KEY (name, key)
       )`
     ]
   ]
