@@ -183,34 +183,41 @@ export const runPartition = <E extends { readonly _tag: string }, R>(
     const ttl = options.leaseTtl ?? "10 seconds"
     const interval = Math.max(10, Math.floor(Duration.toMillis(ttl) / 3))
     const key = keyOf(projection, partition)
-    while (true) {
-      const acquired = yield* store.acquire(key, owner, ttl)
-      if (Option.isNone(acquired)) {
-        yield* Effect.sleep(interval)
-        continue
-      }
-      const lease = acquired.value
-      yield* Effect.logInfo("projection lease taken").pipe(
-        Effect.annotateLogs({ projection: formatKey(key), owner, fence: lease.fence })
-      )
-      const exit = yield* Effect.exit(
+    const annotations = { projection: formatKey(key), owner }
+    const leased = (lease: Lease) =>
+      Effect.andThen(
+        Effect.logInfo("projection lease taken").pipe(Effect.annotateLogs({ ...annotations, fence: lease.fence })),
         Effect.raceFirst(
           runLeased(projection, lease, options.partitions ?? 1, options),
           heartbeat(lease, ttl, interval)
         )
-      ).pipe(Effect.onInterrupt(() => Effect.ignore(store.release(lease, "stopped"))))
-      if (Exit.isSuccess(exit)) {
-        yield* Effect.ignore(store.release(lease, "stopped"))
-        return
-      }
+      )
+    /** How a holder's run ended: the lease is released (unless lost) and the outcome passed on. */
+    const settle = (lease: Lease, exit: Exit.Exit<void, unknown>) => {
+      if (Exit.isSuccess(exit)) return Effect.as(Effect.ignore(store.release(lease, "stopped")), "done" as const)
       const error = Cause.findErrorOption(exit.cause)
       if (Option.isSome(error) && isLeaseLost(error.value)) {
-        yield* Effect.logWarning("projection lease lost; standing by").pipe(
-          Effect.annotateLogs({ projection: formatKey(key), owner })
+        return Effect.as(
+          Effect.logWarning("projection lease lost; standing by").pipe(Effect.annotateLogs(annotations)),
+          "lost" as const
         )
-        continue
       }
-      yield* Effect.ignore(store.release(lease, "failed", Cause.pretty(exit.cause)))
-      return yield* Effect.failCause(exit.cause as Cause.Cause<ProjectionFailed | StorageError>)
+      const state = Option.isNone(error) && Cause.hasInterrupts(exit.cause) ? "stopped" : "failed"
+      return Effect.andThen(
+        Effect.ignore(store.release(lease, state, state === "failed" ? Cause.pretty(exit.cause) : undefined)),
+        Effect.failCause(exit.cause as Cause.Cause<ProjectionFailed | StorageError>)
+      )
+    }
+    while (true) {
+      // taking the lease and arranging its release cannot be split by an interruption
+      const ended = yield* Effect.uninterruptibleMask((restore) =>
+        Effect.flatMap(store.acquire(key, owner, ttl), (acquired) =>
+          Option.isNone(acquired)
+            ? Effect.succeed("standby" as const)
+            : Effect.flatMap(Effect.exit(restore(leased(acquired.value))), (exit) => settle(acquired.value, exit))
+        )
+      )
+      if (ended === "done") return
+      if (ended === "standby") yield* Effect.sleep(interval)
     }
   })
