@@ -74,6 +74,16 @@ export interface Server {
 /**
  * The server could not be initialised or started.
  *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { EmbeddedPostgres } from "@facta/embedded-postgres"
+ *
+ * const program = Effect.scoped(EmbeddedPostgres.start()).pipe(
+ *   Effect.catchTag("EmbeddedPostgresError", (error) => Effect.logError(error.message))
+ * )
+ * ```
+ *
  * @since 0.1.0
  */
 export class EmbeddedPostgresError extends Data.TaggedError("EmbeddedPostgresError")<{
@@ -81,7 +91,18 @@ export class EmbeddedPostgresError extends Data.TaggedError("EmbeddedPostgresErr
   readonly cause?: unknown
 }> {}
 
-/** A free TCP port on 127.0.0.1. */
+/**
+ * A free TCP port on 127.0.0.1.
+ *
+ * @example
+ * ```ts
+ * import { EmbeddedPostgres } from "@facta/embedded-postgres"
+ *
+ * const port = await EmbeddedPostgres.freePort() // a port nothing listens on right now
+ * ```
+ *
+ * @since 0.1.0
+ */
 export const freePort = (): Promise<number> =>
   new Promise((resolve, reject) => {
     const server = net.createServer()
@@ -160,6 +181,13 @@ const runningFileName = "server.json"
 /**
  * The URL of a server another process runs on `dataDir` (it records it in `<dataDir>/server.json` while it runs), if
  * that process is still alive.
+ *
+ * @example
+ * ```ts
+ * import { EmbeddedPostgres } from "@facta/embedded-postgres"
+ *
+ * const url = EmbeddedPostgres.runningOn(".data") // the demo's server, or undefined when it is not running
+ * ```
  *
  * @since 0.1.0
  */
@@ -353,6 +381,17 @@ export const start = (options?: Options): Effect.Effect<Server, EmbeddedPostgres
 /**
  * Which server `layerClient` connected to: the one `DATABASE_URL` names, or an embedded one it started.
  *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { EmbeddedPostgres } from "@facta/embedded-postgres"
+ *
+ * const which = Effect.gen(function*() {
+ *   const database = yield* EmbeddedPostgres.Database
+ *   return database._tag // "External" | "Shared" | "Embedded"
+ * })
+ * ```
+ *
  * @since 0.1.0
  */
 export class Database extends Context.Service<
@@ -364,6 +403,17 @@ export class Database extends Context.Service<
 
 /**
  * `DATABASE_URL` when it is set and not empty.
+ *
+ * @example
+ * ```ts
+ * import { Effect, Option } from "effect"
+ * import { EmbeddedPostgres } from "@facta/embedded-postgres"
+ *
+ * const configured = Effect.gen(function*() {
+ *   const url = yield* EmbeddedPostgres.databaseUrl
+ *   return Option.isSome(url) // whether DATABASE_URL names a server
+ * })
+ * ```
  *
  * @since 0.1.0
  */
