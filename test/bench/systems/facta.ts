@@ -1,0 +1,140 @@
+/** Facta's PostgreSQL event store, as the workloads drive it. */
+import {
+  CheckpointStore,
+  CommandHandler,
+  EventCodec,
+  EventStore,
+  ExpectedVersion,
+  Projection,
+  Snapshot
+} from "@facta/core"
+import { PgCheckpointStore, PgEventStore, PgSnapshotStore } from "@facta/postgres"
+import { Effect, Layer, Stream } from "effect"
+import { SqlClient } from "effect/sql"
+import { batchSize, logStreams, readBatch } from "../config.ts"
+import { Deposited, Plain, range, Snapshotted, type System, type Tail } from "../domain.ts"
+
+export const make = Effect.gen(function* () {
+  const store = yield* EventStore.EventStore
+  const pgStore = yield* PgEventStore.PgEventStore
+  const sql = yield* SqlClient.SqlClient
+  const schema = pgStore.schema
+  const s = sql(schema)
+  const services = Layer.succeed(EventStore.EventStore, store).pipe(
+    Layer.provideMerge(Layer.succeed(SqlClient.SqlClient, sql))
+  )
+  const pgCheckpoints = yield* PgCheckpointStore.make({ schema, migrate: false })
+  const pgSnapshots = yield* PgSnapshotStore.make({ schema })
+  const memorySnapshots = yield* Effect.provide(
+    Effect.gen(function* () {
+      return yield* Snapshot.SnapshotStore
+    }),
+    Snapshot.layerMemory
+  )
+
+  const system: System = {
+    label: "Facta",
+    append: (streamId, expected, events) =>
+      store.append(streamId, events, { expectedVersion: ExpectedVersion.exact(expected) })
+  }
+
+  /** Writes `n` events with 100-event appends, then one command that snapshots at the new head. */
+  const seedAggregate = Effect.fnUntraced(
+    function* (streamId: string, n: number) {
+      for (let v = 0; v < n; v += batchSize) {
+        const k = Math.min(batchSize, n - v)
+        yield* EventStore.appendEvents(
+          Plain.events,
+          streamId,
+          range(k).map((i) => Deposited.make({ amount: v + i + 1 })),
+          { expectedVersion: ExpectedVersion.exact(v) }
+        )
+      }
+      const handled = yield* CommandHandler.handle(Snapshotted, streamId, 1).pipe(
+        Effect.provideService(Snapshot.SnapshotStore, pgSnapshots)
+      )
+      const snapshot = yield* pgSnapshots.load(streamId)
+      if (snapshot._tag === "None") return yield* Effect.die(new Error(`no snapshot was taken of ${streamId}`))
+      yield* memorySnapshots.save(snapshot.value)
+      return handled.version
+    },
+    Effect.provideService(EventStore.EventStore, store)
+  )
+
+  const provided = <A>(load: Effect.Effect<CommandHandler.Loaded<A>, unknown, EventStore.EventStore>) =>
+    Effect.map(Effect.provideService(load, EventStore.EventStore, store), (l) => l.folded)
+  const loads = (streamId: string) => ({
+    plain: provided(CommandHandler.load(Plain, streamId)),
+    pgSnapshot: provided(
+      CommandHandler.load(Snapshotted, streamId).pipe(Effect.provideService(Snapshot.SnapshotStore, pgSnapshots))
+    ),
+    memorySnapshot: provided(
+      CommandHandler.load(Snapshotted, streamId).pipe(Effect.provideService(Snapshot.SnapshotStore, memorySnapshots))
+    ),
+    /** Only the read: rows mapped to `RecordedEvent`s, no decoding or folding, to split a load's time. */
+    readOnly: Effect.map(Stream.runCount(store.read(streamId)), () => 0)
+  })
+
+  /** The whole log, rebuilt: `n` events generated on the server in 100,000-row transactions. */
+  const seedLog = Effect.fnUntraced(function* (n: number, progress: (rows: number) => Effect.Effect<void>) {
+    yield* sql.unsafe(`TRUNCATE ${schema}.events, ${schema}.streams, ${schema}.snapshots RESTART IDENTITY`)
+    for (let from = 1; from <= n; from += 100_000) {
+      const to = Math.min(n, from + 100_000 - 1)
+      yield* sql`
+        INSERT INTO ${s}.events (epoch, stream_id, category, version, event_id, type, schema_version, data, metadata)
+        SELECT 1, 'Seed-' || ((g - 1) % ${logStreams}), 'Seed', ((g - 1) / ${logStreams})::integer + 1,
+          gen_random_uuid(), 'Deposited', 1, jsonb_build_object('amount', g), '{}'::jsonb
+        FROM generate_series(${from}::bigint, ${to}::bigint) AS g`
+      yield* progress(to)
+    }
+    yield* sql`
+      INSERT INTO ${s}.streams (stream_id, category, version)
+      SELECT stream_id, 'Seed', max(version) FROM ${s}.events GROUP BY stream_id`
+    yield* sql.unsafe(`VACUUM (ANALYZE) ${schema}.events`)
+    yield* sql.unsafe(`VACUUM (ANALYZE) ${schema}.streams`)
+  })
+
+  /** `Projection.run(..., { untilCaughtUp: true })` from the start of the log with a counting handler. */
+  const catchUp = (name: string, checkpoints: "pg" | "memory", seconds: number) =>
+    Effect.gen(function* () {
+      let rows = 0
+      const projection = Projection.make({
+        name,
+        events: EventCodec.make(Deposited),
+        handleBatch: (events) =>
+          Effect.sync(() => {
+            rows += events.length
+          })
+      })
+      const layer =
+        checkpoints === "pg"
+          ? Layer.succeed(CheckpointStore.CheckpointStore, pgCheckpoints)
+          : CheckpointStore.layerMemory
+      yield* Projection.run(projection, { untilCaughtUp: true, batchSize: readBatch }).pipe(
+        Effect.provide(Layer.mergeAll(layer, services), { local: true }),
+        Effect.timeoutOption(`${seconds} seconds`)
+      )
+      return rows
+    })
+
+  const readAll = (): Stream.Stream<unknown, unknown> => store.readAll({ batchSize: readBatch })
+
+  /** A projection with Facta's defaults (PgCheckpointStore, pages of 500, 50 ms batch window, NOTIFY wake-ups). */
+  const tail =
+    (name: string, options?: Projection.RunOptions): Tail =>
+    (handled) =>
+      Projection.run(
+        Projection.make({
+          name,
+          events: EventCodec.make(Deposited),
+          handle: (event) => Effect.sync(() => handled(event.streamId, event.data.amount))
+        }),
+        options
+      ).pipe(
+        Effect.provide(Layer.mergeAll(Layer.succeed(CheckpointStore.CheckpointStore, pgCheckpoints), services)),
+        Effect.forkScoped,
+        Effect.asVoid
+      )
+
+  return { system, schema, seedAggregate, loads, seedLog, catchUp, readAll, tail }
+})

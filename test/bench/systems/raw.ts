@@ -1,0 +1,164 @@
+/**
+ * The raw-SQL baseline: tables shaped like Facta's in the same schema, one autocommit statement per append, plain
+ * keyset reads. It is what Facta's SQL costs without Facta.
+ */
+import { PgClient } from "@effect/sql-pg"
+import type { Event } from "@facta/core"
+import { Effect, Option, Queue, Stream } from "effect"
+import { readBatch } from "../config.ts"
+import { type AccountState, evolveJson, range, type System, type Tail } from "../domain.ts"
+
+/** The columns Facta's reads select (packages/postgres/src/internal/rows.ts). */
+const eventColumns =
+  "global_position, epoch, tx_id::text AS tx_id, stream_id, version, event_id, type, schema_version, data, metadata, recorded_at"
+
+interface Cursor {
+  readonly epoch: number
+  readonly tx: string
+  readonly position: bigint
+}
+interface Row {
+  readonly epoch: number
+  readonly tx_id: string
+  readonly global_position: bigint
+  readonly stream_id: string
+  readonly data: { readonly amount: number }
+}
+
+export const make = Effect.fnUntraced(function* (schema: string) {
+  const sql = yield* PgClient.PgClient
+  const s = sql(schema)
+  // The same columns, defaults, constraints and indexes as Facta's events and streams.
+  yield* sql.unsafe(`CREATE TABLE ${schema}.raw_streams (LIKE ${schema}.streams INCLUDING ALL)`)
+  yield* sql.unsafe(`CREATE TABLE ${schema}.raw_events (
+    global_position bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    epoch integer NOT NULL,
+    tx_id xid8 NOT NULL DEFAULT pg_current_xact_id(),
+    stream_id text NOT NULL,
+    category text NOT NULL,
+    version integer NOT NULL CHECK (version >= 1),
+    event_id uuid NOT NULL,
+    type text NOT NULL,
+    schema_version smallint NOT NULL CHECK (schema_version >= 1),
+    data jsonb NOT NULL,
+    metadata jsonb NOT NULL,
+    recorded_at timestamptz NOT NULL DEFAULT now(),
+    CONSTRAINT raw_events_stream_version_key UNIQUE (stream_id, version),
+    CONSTRAINT raw_events_event_id_key UNIQUE (event_id)
+  )`)
+  yield* sql.unsafe(`CREATE INDEX raw_events_log_idx ON ${schema}.raw_events (epoch, tx_id, global_position)`)
+  yield* sql.unsafe(
+    `CREATE INDEX raw_events_category_idx ON ${schema}.raw_events (category, epoch, tx_id, global_position)`
+  )
+  yield* sql.unsafe(`CREATE INDEX raw_events_type_idx ON ${schema}.raw_events (type, epoch, tx_id, global_position)`)
+  const channel = `${schema}_raw`
+
+  /**
+   * One statement: a CTE upserts the stream row with the expected-version check (`WHERE version = expected`) and
+   * inserts the events; a refused check inserts nothing, and the unique constraints back it up.
+   */
+  const append = (streamId: string, expected: number, events: ReadonlyArray<Event.EventData>, notify: boolean) => {
+    const n = events.length
+    const wake = notify ? sql`, pg_notify(${channel}, '')` : sql``
+    const insert = sql<{ global_position: bigint }>`
+      WITH head AS (
+        INSERT INTO ${s}.raw_streams AS st (stream_id, category, version) VALUES (${streamId}, 'Bench', ${expected + n})
+        ON CONFLICT (stream_id) DO UPDATE SET version = excluded.version, updated_at = now()
+          WHERE st.version = ${expected}
+        RETURNING st.version)
+      INSERT INTO ${s}.raw_events (epoch, stream_id, category, version, event_id, type, schema_version, data, metadata)
+      SELECT 1, ${streamId}, 'Bench', head.version - ${n}::integer + x.ord::integer, x.id, x.type, x.sv, x.data, x.meta
+      FROM head, unnest(
+        ${events.map((e) => e.eventId)}::uuid[],
+        ${events.map((e) => e.type)}::text[],
+        ${events.map((e) => e.schemaVersion)}::smallint[],
+        ${events.map((e) => JSON.stringify(e.data))}::jsonb[],
+        ${events.map(() => "{}")}::jsonb[]) WITH ORDINALITY AS x(id, type, sv, data, meta, ord)
+      RETURNING global_position, tx_id::text AS tx_id ${wake}`
+    return Effect.flatMap(insert, (rows) =>
+      rows.length === n ? Effect.void : Effect.die(new Error(`raw append to ${streamId} at ${expected} refused`))
+    )
+  }
+  const plain: System = { label: "raw", append: (id, expected, events) => append(id, expected, events, false) }
+  const notifying: System = {
+    label: "raw+NOTIFY",
+    append: (id, expected, events) => append(id, expected, events, true)
+  }
+
+  const seedAggregate = Effect.fnUntraced(function* (
+    streamId: string,
+    n: number,
+    eventData: (k: number) => Event.EventData
+  ) {
+    for (let v = 0; v < n; v += 100) {
+      yield* append(
+        streamId,
+        v,
+        range(Math.min(100, n - v)).map((k) => eventData(v + k + 1)),
+        false
+      )
+    }
+  })
+  /** Reads the stream's rows by the (stream_id, version) index and folds their JSON. */
+  const load = (streamId: string) =>
+    Effect.map(
+      sql<{
+        data: { amount: number }
+      }>`SELECT data FROM ${s}.raw_events WHERE stream_id = ${streamId} ORDER BY version`,
+      (rows) => {
+        let state: AccountState = { balance: 0, deposits: 0 }
+        for (const row of rows) state = evolveJson(state, row.data)
+        return rows.length
+      }
+    )
+
+  /** Keyset pages on `(epoch, tx_id, global_position)` below the transaction horizon, as Facta and Emmett read. */
+  const page = (table: string, after: Cursor, size: number) =>
+    sql<Row>`
+      SELECT ${sql.literal(eventColumns)} FROM ${s}.${sql(table)} e
+      WHERE (e.epoch, e.tx_id, e.global_position) > (${after.epoch}, ${after.tx}::xid8, ${after.position})
+        AND e.tx_id < pg_snapshot_xmin(pg_current_snapshot())
+      ORDER BY e.epoch, e.tx_id, e.global_position LIMIT ${size}`
+  const cursorOf = (row: Row | undefined, fallback: Cursor): Cursor =>
+    row === undefined ? fallback : { epoch: row.epoch, tx: row.tx_id, position: row.global_position }
+  const origin: Cursor = { epoch: 0, tx: "0", position: 0n }
+
+  /** The log (Facta's events table), keyset page after keyset page. */
+  const readPaged = (): Stream.Stream<unknown, unknown> =>
+    Stream.paginate(origin, (after: Cursor) =>
+      Effect.map(page("events", after, readBatch), (rows) => {
+        const last = rows.at(-1)
+        return [
+          rows,
+          rows.length < readBatch || last === undefined ? Option.none() : Option.some(cursorOf(last, after))
+        ] as const
+      })
+    )
+  /** The log in one streamed `SELECT ... ORDER BY`, the fastest the driver reads. */
+  const readStreamed = (): Stream.Stream<unknown, unknown> =>
+    sql`SELECT ${sql.literal(eventColumns)} FROM ${s}.events e ORDER BY e.epoch, e.tx_id, e.global_position`.stream
+
+  /** LISTEN for the appends' `pg_notify`, then keyset pages after the last row seen, polling each second anyway. */
+  const tail: Tail = (handled) =>
+    Effect.gen(function* () {
+      const wake = yield* sql.listen(channel)
+      const [head] = yield* sql<Row>`
+        SELECT epoch, tx_id::text AS tx_id, global_position FROM ${s}.raw_events
+        ORDER BY epoch DESC, tx_id DESC, global_position DESC LIMIT 1`
+      let cursor = cursorOf(head, origin)
+      const loop = Effect.gen(function* () {
+        while (true) {
+          const rows = yield* page("raw_events", cursor, 500)
+          for (const row of rows) handled(row.stream_id, row.data.amount)
+          cursor = cursorOf(rows.at(-1), cursor)
+          if (rows.length < 500) {
+            yield* Effect.raceFirst(Queue.take(wake), Effect.sleep("1 second"))
+            yield* Queue.clear(wake)
+          }
+        }
+      })
+      yield* Effect.forkScoped(loop)
+    })
+
+  return { plain, notifying, seedAggregate, load, readPaged, readStreamed, tail }
+})
