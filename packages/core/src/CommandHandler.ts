@@ -90,6 +90,9 @@ export type LoadError = StorageError | StreamArchived | StreamDeleted | InvalidS
  */
 export type HandleError = LoadError | AppendError | EventEncodeError
 
+// a load reads the whole rest of a stream: few round trips beat small pages
+const loadBatchSize = 5_000
+
 const loadSnapshot = Effect.fnUntraced(function* <State>(settings: SnapshotSettings<State>, streamId: string) {
   const snapshots = yield* Effect.serviceOption(SnapshotStore)
   if (Option.isNone(snapshots)) return Option.none<{ state: State; version: number }>()
@@ -110,18 +113,25 @@ const fromVersion = <Command, Event extends { readonly _tag: string }, State, Er
   history?: { readonly to: number }
 ): Effect.Effect<Loaded<State>, LoadError, EventStore> =>
   EventStore.use((store) =>
-    store.read(streamId, { from: start.version + 1, to: history?.to, includeArchived: history !== undefined }).pipe(
-      Stream.catchTag("StreamNotFound", () => Stream.empty),
-      Stream.mapEffect(aggregate.events.decode),
-      Stream.runFold(
-        () => ({ state: start.state, version: start.version, folded: 0 }),
-        (acc, event) => ({
-          state: aggregate.decider.evolve(acc.state, event.data),
-          version: event.version,
-          folded: acc.folded + 1
-        })
+    store
+      .read(streamId, {
+        from: start.version + 1,
+        to: history?.to,
+        includeArchived: history !== undefined,
+        batchSize: loadBatchSize
+      })
+      .pipe(
+        Stream.catchTag("StreamNotFound", () => Stream.empty),
+        Stream.mapEffect(aggregate.events.decode),
+        Stream.runFold(
+          () => ({ state: start.state, version: start.version, folded: 0 }),
+          (acc, event) => ({
+            state: aggregate.decider.evolve(acc.state, event.data),
+            version: event.version,
+            folded: acc.folded + 1
+          })
+        )
       )
-    )
   )
 
 /**
@@ -183,7 +193,7 @@ export const loadAsOf = Effect.fnUntraced(function* <Command, Event extends { re
     return yield* fromVersion(aggregate, streamId, start, { to: asOf.version })
   }
   const store = yield* EventStore
-  return yield* store.read(streamId, { includeArchived: true }).pipe(
+  return yield* store.read(streamId, { includeArchived: true, batchSize: loadBatchSize }).pipe(
     Stream.catchTag("StreamNotFound", () => Stream.empty),
     Stream.takeWhile((event) => DateTime.isLessThanOrEqualTo(event.recordedAt, asOf.at)),
     Stream.mapEffect(aggregate.events.decode),

@@ -155,7 +155,7 @@ export interface RunOptions {
   readonly leaseTtl?: Duration.Input | undefined
   /** Events read per page (default 500). */
   readonly batchSize?: number | undefined
-  /** How long to gather small live pages into one batch (default 50 ms). */
+  /** How long to gather small live pages into one batch (default 5 ms). */
   readonly batchWindow?: Duration.Input | undefined
   readonly pollInterval?: Duration.Input | undefined
   /** Reset the read model and the checkpoint first (default false). */

@@ -54,7 +54,11 @@ const runLeased = <E extends { readonly _tag: string }, R>(
       yield* store.setState(lease, "running")
     }
 
-    const mine = (event: RecordedEvent) => partitionOf(event.streamId, partitions) === key.partition
+    // with categories, the server filters by category alone (an ordered walk of its index, whatever the statistics)
+    // and the event types are picked here; without, the server filters by type
+    const types = new Set<string>(projection.events.types)
+    const mine = (event: RecordedEvent) =>
+      partitionOf(event.streamId, partitions) === key.partition && types.has(event.type)
     const failure = (event: RecordedEvent, cause: unknown) =>
       new ProjectionFailed({
         name: key.name,
@@ -152,11 +156,11 @@ const runLeased = <E extends { readonly _tag: string }, R>(
     const batches = Subscription.pages({
       after: checkpoint,
       categories: projection.categories,
-      types: projection.events.types,
+      types: projection.categories === undefined ? projection.events.types : undefined,
       batchSize: options.batchSize,
       pollInterval: options.pollInterval
     }).pipe(
-      Stream.groupedWithin(8, options.batchWindow ?? "50 millis"),
+      Stream.groupedWithin(8, options.batchWindow ?? "5 millis"),
       Stream.map(merge),
       options.untilCaughtUp === true ? Stream.takeUntil((batch: Batch) => batch.caughtUp) : (s) => s
     )
