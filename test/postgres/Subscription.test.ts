@@ -1,7 +1,7 @@
 import { assert, layer } from "@effect/vitest"
 import { Event, EventStore, Subscription } from "@facta/core"
 import { PgEventStore } from "@facta/postgres"
-import { Effect, Queue, Stream } from "effect"
+import { Effect, Layer, Queue, Stream } from "effect"
 import { SqlClient } from "effect/sql"
 import * as Database from "../support/database.ts"
 
@@ -45,6 +45,40 @@ layer(Database.eventStoreIn(schema), { excludeTestServices: true })("Subscriptio
       const second = event()
       yield* store.append("Tick-1", [second])
       assert.strictEqual(yield* within(Queue.take(seen)), second.eventId)
+    })
+  )
+})
+
+const coalescedSchema = Database.uniqueSchema("coalesced")
+const Coalesced = Layer.mergeAll(
+  PgEventStore.layer({ schema: coalescedSchema, wakeups: "coalesced" }),
+  Database.dropSchemaOnRelease(coalescedSchema)
+).pipe(Layer.provideMerge(Database.client()))
+
+layer(Coalesced, { excludeTestServices: true })("Subscription on PostgreSQL, coalesced wake-ups", (it) => {
+  it.effect("appends wake a subscriber after commit, in their own transaction or the caller's", () =>
+    Effect.gen(function* () {
+      const store = yield* EventStore.EventStore
+      const sql = yield* SqlClient.SqlClient
+      const seen = yield* Queue.unbounded<string>()
+      yield* Subscription.subscribe({ pollInterval: "1 hour" }).pipe(
+        Stream.runForEach((e) => Queue.offer(seen, e.eventId)),
+        Effect.forkScoped
+      )
+      const within = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
+        effect.pipe(Effect.timeoutOrElse({ duration: "5 seconds", orElse: () => Effect.die("no wake-up in time") }))
+      // a burst: many appends, at least one wake-up, every event delivered
+      const burst = Array.from({ length: 20 }, () => event())
+      yield* Effect.forEach(burst, (e) => store.append("Tick-2", [e]), { concurrency: 4, discard: true })
+      const delivered = yield* within(Effect.forEach(burst, () => Queue.take(seen)))
+      assert.sameMembers(
+        delivered,
+        burst.map((e) => e.eventId)
+      )
+      // inside the caller's transaction the append notifies at that transaction's commit
+      const inTransaction = event()
+      yield* sql.withTransaction(Effect.andThen(store.append("Tick-2", [inTransaction]), Effect.sleep("50 millis")))
+      assert.strictEqual(yield* within(Queue.take(seen)), inTransaction.eventId)
     })
   )
 })

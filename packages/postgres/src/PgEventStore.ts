@@ -13,7 +13,7 @@
  */
 import { PgClient } from "@effect/sql-pg"
 import { EventStore, EventStoreError, ExpectedVersion, Position, StreamId } from "@facta/core"
-import { Config, Context, DateTime, Effect, Layer, Option, Schedule, Stream } from "effect"
+import { Config, Context, DateTime, type Duration, Effect, Layer, Option, Queue, Schedule, Stream } from "effect"
 import type { Migrator, SqlClient, SqlError } from "effect/sql"
 import * as Append from "./internal/append.ts"
 import { type EventRow, eventColumns, toRecorded } from "./internal/rows.ts"
@@ -30,6 +30,16 @@ export interface Options {
   readonly schema?: string | undefined
   /** Run pending migrations when the layer starts (default `true`). */
   readonly migrate?: boolean | undefined
+  /**
+   * How subscriptions are woken (default `"per-append"`):
+   * - `"per-append"`: every append sends a payload-free `NOTIFY`, delivered at its commit. The lowest latency, but a
+   *   notifying commit holds a cluster-wide lock until it is flushed, so concurrent writers stop sharing flushes.
+   * - `"coalesced"`: appends send none; after appends commit, this process sends at most one `NOTIFY` per
+   *   `coalesceInterval` (default 5 ms) on its own. Concurrent writers keep group commit. Appends inside the
+   *   caller's transaction still notify at their commit; writers outside Facta are found by polling.
+   */
+  readonly wakeups?: "per-append" | "coalesced" | undefined
+  readonly coalesceInterval?: Duration.Input | undefined
 }
 
 /**
@@ -97,7 +107,22 @@ export const make = Effect.fnUntraced(function* (options?: Options) {
   if (options?.migrate !== false) yield* Migrations.run(schema)
   const sql = yield* PgClient.PgClient
   const s = sql(schema)
-  const append = Append.make(sql, schema)
+  const coalesced = options?.wakeups === "coalesced"
+  const pending = yield* Queue.sliding<void>(1)
+  if (coalesced) {
+    // one NOTIFY for every burst of appends: wait for an append, notify, rest, repeat
+    yield* Queue.take(pending).pipe(
+      Effect.andThen(sql`SELECT pg_notify(${notifyChannel(schema)}, '')`),
+      Effect.andThen(Effect.sleep(options?.coalesceInterval ?? "5 millis")),
+      Effect.catchCause((cause) => Effect.logWarning("could not send a wake-up", cause)),
+      Effect.forever,
+      Effect.forkScoped
+    )
+  }
+  const append = Append.make(sql, schema, {
+    notify: !coalesced,
+    appended: Effect.asVoid(Queue.offer(pending, undefined))
+  })
   // the global log's horizon: every transaction below it has finished, so nothing can commit behind a reader
   const visible = sql`(e.epoch < (SELECT epoch FROM ${s}.store) OR e.tx_id < pg_snapshot_xmin(pg_current_snapshot()))`
 

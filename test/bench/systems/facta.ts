@@ -38,6 +38,14 @@ export const make = Effect.gen(function* () {
       store.append(streamId, events, { expectedVersion: ExpectedVersion.exact(expected) })
   }
 
+  // the same store with `wakeups: "coalesced"`: appends send no NOTIFY of their own, the process one per burst
+  const coalescedStore = (yield* PgEventStore.make({ schema, migrate: false, wakeups: "coalesced" })).store
+  const coalesced: System = {
+    label: "Facta, coalesced wake-ups",
+    append: (streamId, expected, events) =>
+      coalescedStore.append(streamId, events, { expectedVersion: ExpectedVersion.exact(expected) })
+  }
+
   /** Writes `n` events with 100-event appends, then one command that snapshots at the new head. */
   const seedAggregate = Effect.fnUntraced(
     function* (streamId: string, n: number) {
@@ -136,5 +144,5 @@ export const make = Effect.gen(function* () {
         Effect.asVoid
       )
 
-  return { system, schema, seedAggregate, loads, seedLog, catchUp, readAll, tail }
+  return { system, coalesced, schema, seedAggregate, loads, seedLog, catchUp, readAll, tail }
 })

@@ -54,11 +54,20 @@ export const kindOf = (expected: ExpectedVersion.ExpectedVersion): readonly [num
 }
 
 /** Appends through the store's `append` function: one statement per stream, one transaction per call. */
-export const make = (sql: SqlClient.SqlClient, schema: string) => {
+export const make = (
+  sql: SqlClient.SqlClient,
+  schema: string,
+  options: {
+    /** Whether each append sends its own NOTIFY, delivered at its commit. */
+    readonly notify: boolean
+    /** Called after appends that stored events, when the append does not notify itself. */
+    readonly appended: Effect.Effect<void>
+  }
+) => {
   const s = sql(schema)
   const storage = (cause: unknown) => new EventStoreError.StorageError({ operation: "append", cause })
 
-  const call = (p: EventStoreSupport.Prepared) => {
+  const call = (p: EventStoreSupport.Prepared, notify: boolean) => {
     const [kind, version] = kindOf(p.expected)
     return sql<AppendRow>`SELECT status, version, epoch, tx_id::text AS tx_id, positions FROM ${s}.append(
       ${p.streamId}, ${p.category}, ${kind}::smallint, ${version}::integer,
@@ -66,7 +75,8 @@ export const make = (sql: SqlClient.SqlClient, schema: string) => {
       ${p.events.map((e) => e.event.type)}::text[],
       ${p.events.map((e) => e.event.schemaVersion)}::smallint[],
       ${p.events.map((e) => e.dataJson)}::jsonb[],
-      ${p.events.map((e) => e.metadataJson)}::jsonb[])`
+      ${p.events.map((e) => e.metadataJson)}::jsonb[],
+      ${notify}::boolean)`
   }
 
   const lookup = (p: EventStoreSupport.Prepared) =>
@@ -124,8 +134,8 @@ export const make = (sql: SqlClient.SqlClient, schema: string) => {
       return retry instanceof EventStoreError.IdempotencyConflict ? Effect.fail(retry) : Effect.succeed(retry)
     })
 
-  const one = (p: EventStoreSupport.Prepared) =>
-    Effect.flatMap(call(p), ([row]) => {
+  const one = (p: EventStoreSupport.Prepared, notify: boolean) =>
+    Effect.flatMap(call(p, notify), ([row]) => {
       if (row === undefined) return Effect.die(new Error("append returned no row"))
       switch (row.status) {
         case AppendStatus.ok:
@@ -162,21 +172,27 @@ export const make = (sql: SqlClient.SqlClient, schema: string) => {
     if (!Array.isArray(prepared)) return Effect.fail(prepared as Exclude<typeof prepared, ReadonlyArray<unknown>>)
     const list = prepared as ReadonlyArray<EventStoreSupport.Prepared>
     let failedAt = 0
-    const run = Effect.forEach(list, (p, i) =>
-      Effect.suspend(() => {
-        failedAt = i
-        return one(p)
-      })
-    )
     // a serialization failure (the append would have ordered a stream's events out of version order, or the
     // caller's isolation level refused it) is settled by running again in a new transaction: only possible when the
-    // caller has not opened one around the append (then it is theirs to retry)
-    const retried = Effect.flatMap(Effect.serviceOption(sql.transactionService), (outer) =>
-      Effect.retry(list.length === 1 ? run : sql.withTransaction(run), {
+    // caller has not opened one around the append (then it is theirs to retry). Inside the caller's transaction the
+    // append always sends its own NOTIFY: only PostgreSQL knows when that transaction commits.
+    const retried = Effect.flatMap(Effect.serviceOption(sql.transactionService), (outer) => {
+      const notify = options.notify || Option.isSome(outer)
+      const run = Effect.forEach(list, (p, i) =>
+        Effect.suspend(() => {
+          failedAt = i
+          return one(p, notify)
+        })
+      )
+      return Effect.retry(list.length === 1 ? run : sql.withTransaction(run), {
         while: (error) => Option.isNone(outer) && isSerializationFailure(error),
         times: 8
-      })
-    )
+      }).pipe(
+        Effect.tap((results) =>
+          !notify && results.some((result) => result.positions.length > 0) ? options.appended : Effect.void
+        )
+      )
+    })
     return retried.pipe(
       Effect.catch((error) => {
         if (!isSqlError(error)) return Effect.fail(error)

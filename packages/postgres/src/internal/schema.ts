@@ -87,7 +87,8 @@ export const migrations = (s: string): ReadonlyArray<readonly [name: string, sta
         p_types text[],
         p_schema_versions smallint[],
         p_data jsonb[],
-        p_metadata jsonb[]
+        p_metadata jsonb[],
+        p_notify boolean
       ) RETURNS TABLE (status smallint, version integer, epoch integer, tx_id xid8, positions bigint[])
       LANGUAGE plpgsql
       -- PL/pgSQL caches generic plans; one made while the log was small would scan the whole log for every append
@@ -174,7 +175,9 @@ export const migrations = (s: string): ReadonlyArray<readonly [name: string, sta
         )
         SELECT 0::smallint, v, current_epoch, (array_agg(i.tx_id))[1], array_agg(i.global_position ORDER BY i.global_position)
         FROM inserted i;
-        PERFORM pg_notify('${s}_events', '');
+        IF p_notify THEN
+          PERFORM pg_notify('${s}_events', '');
+        END IF;
       END
       $fn$`,
       // Archive (p_delete false) or delete with tombstone (p_delete true), in one statement. The stream row is locked
