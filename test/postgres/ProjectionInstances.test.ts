@@ -1,5 +1,5 @@
 import { assert, layer } from "@effect/vitest"
-import { CheckpointStore, EventStore, Position, Projection } from "@facta/core"
+import { CheckpointStore, Position, Projection } from "@facta/core"
 import { PgCheckpointStore } from "@facta/postgres"
 import { Cause, Effect, Exit, Fiber, Layer, Option, References } from "effect"
 import { SqlClient } from "effect/sql"
@@ -125,9 +125,8 @@ const scenario = (label: string, count: number, kills: ReadonlyArray<"graceful" 
       yield* Effect.sleep("600 millis")
     }
 
-    yield* appending.stop
-    const head = yield* EventStore.EventStore.use((store) => store.head)
-    yield* Projection.waitFor({ name, version: 1 }, head, { timeout: "10 seconds" })
+    const last = yield* appending.stop
+    yield* Projection.waitFor({ name, version: 1 }, last, { timeout: "10 seconds" })
     yield* Fiber.interrupt(sampler)
 
     // at most one owner at any time, and never a stopped one after it released its lease

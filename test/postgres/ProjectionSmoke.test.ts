@@ -1,7 +1,7 @@
 import { assert, layer } from "@effect/vitest"
 import { EventCodec, EventStore, Projection } from "@facta/core"
 import { PgCheckpointStore } from "@facta/postgres"
-import { Effect, Fiber, Layer, Schema } from "effect"
+import { Deferred, Effect, Fiber, Layer, Schema } from "effect"
 import { SqlClient } from "effect/sql"
 import * as Database from "../support/database.ts"
 
@@ -57,6 +57,42 @@ layer(Live, { excludeTestServices: true })("Projection on PostgreSQL (smoke)", (
       yield* Projection.rebuild(Mailer, { batchWindow: "1 millis" })
       assert.includeMembers(sent, [1, 2])
       assert.strictEqual(sent.length, new Set(sent).size, "nothing sent twice")
+    })
+  )
+
+  it.effect("untilCaughtUp waits for events committed before it started, even when the horizon holds them back", () =>
+    Effect.gen(function* () {
+      const sql = yield* SqlClient.SqlClient
+      const handled: Array<number> = []
+      const Counter = Projection.make({
+        name: "held-back",
+        events: codec,
+        categories: ["Held"],
+        handle: (event) => Effect.sync(() => handled.push(event.data.amount))
+      })
+      // another transaction owns an older transaction id and stays open: what commits after it is held back
+      const owned = yield* Deferred.make<void>()
+      const release = yield* Deferred.make<void>()
+      const holder = yield* Effect.forkChild(
+        sql.withTransaction(
+          Effect.gen(function* () {
+            yield* sql`SELECT pg_current_xact_id()::text`
+            yield* Deferred.succeed(owned, undefined)
+            yield* Deferred.await(release)
+          })
+        )
+      )
+      yield* Deferred.await(owned)
+      yield* EventStore.appendEvents(codec, "Held-1", [Deposited.make({ amount: 7 })])
+      const run = yield* Effect.forkChild(
+        Projection.run(Counter, { untilCaughtUp: true, batchWindow: "1 millis", pollInterval: "50 millis" })
+      )
+      yield* Effect.sleep("300 millis")
+      assert.isUndefined(run.pollUnsafe(), "still waiting for the held-back event")
+      yield* Deferred.succeed(release, undefined)
+      yield* Fiber.join(holder)
+      yield* Fiber.join(run)
+      assert.deepStrictEqual(handled, [7])
     })
   )
 })

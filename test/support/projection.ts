@@ -183,20 +183,24 @@ export const randomInt = (min: number, max: number): number => min + Math.floor(
 export const startWriter = (category: string, options?: { readonly streams?: number; readonly pauseMillis?: number }) =>
   Effect.gen(function* () {
     let stopped = false
+    let last = Position.start
     const fiber = yield* Effect.forkChild(
       Effect.gen(function* () {
         while (!stopped) {
           const stream = `${category}-${randomInt(1, options?.streams ?? 5)}`
           const events = Array.from({ length: randomInt(1, 3) }, () => Counted.make({ n: randomInt(1, 1000) }))
-          yield* EventStore.appendEvents(codec, stream, events)
+          const appended = yield* EventStore.appendEvents(codec, stream, events)
+          last = Position.max(last, appended.positions.at(-1) ?? last)
           yield* Effect.sleep(randomInt(0, options?.pauseMillis ?? 10))
         }
       })
     )
     return {
+      /** Stops, and gives the last position it was acknowledged: waiting for a projection to pass it is waiting for
+       * every event it wrote (the log's head may still hide some behind another file's open transaction). */
       stop: Effect.suspend(() => {
         stopped = true
-        return Fiber.join(fiber)
+        return Effect.as(Fiber.join(fiber), last)
       })
     }
   })

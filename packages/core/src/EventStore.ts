@@ -177,6 +177,11 @@ export class EventStore extends Context.Service<
      */
     readonly head: Effect.Effect<Position, StorageError>
     /**
+     * The position of the last committed event, readable yet or not (on PostgreSQL a transaction still open elsewhere
+     * can hold newer commits back from `readAll` for a while): what "everything appended so far" reaches.
+     */
+    readonly lastCommitted: Effect.Effect<Position, StorageError>
+    /**
      * A signal each time events may have been committed, for subscriptions to wake up without waiting for their
      * next poll. Only a hint: it carries nothing, may come when nothing is new, and is lost while nobody listens.
      */

@@ -201,6 +201,13 @@ export const make = Effect.fnUntraced(function* (options?: Options) {
     ([row]) => (row === undefined ? Position.start : Position.make(row.epoch, BigInt(row.tx_id), row.global_position))
   ).pipe(Effect.mapError(storage("head")))
 
+  const lastCommitted = Effect.map(
+    sql<{ epoch: number; tx_id: string; global_position: bigint }>`
+      SELECT e.epoch, e.tx_id::text AS tx_id, e.global_position FROM ${s}.events e
+      ORDER BY e.epoch DESC, e.tx_id DESC, e.global_position DESC LIMIT 1`,
+    ([row]) => (row === undefined ? Position.start : Position.make(row.epoch, BigInt(row.tx_id), row.global_position))
+  ).pipe(Effect.mapError(storage("lastCommitted")))
+
   // LISTEN holds a connection of its own while someone listens; a (re)connected listener may have missed a
   // notification, so it wakes its reader once at once
   const wakeups = Stream.unwrap(
@@ -273,6 +280,7 @@ export const make = Effect.fnUntraced(function* (options?: Options) {
       read,
       readAll,
       head,
+      lastCommitted,
       wakeups,
       streamInfo,
       archive: (streamId, options) =>

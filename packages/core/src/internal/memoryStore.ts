@@ -296,6 +296,8 @@ export const make: Effect.Effect<EventStore["Service"]> = Effect.gen(function* (
     read,
     readAll,
     head,
+    // every committed event is readable at once here
+    lastCommitted: head,
     wakeups: Stream.fromPubSub(committed),
     streamInfo,
     archive,

@@ -153,6 +153,9 @@ const runLeased = <E extends { readonly _tag: string }, R>(
         Effect.uninterruptible
       )
 
+    // "caught up" for a run that stops there means: past everything committed before it started, even events a
+    // transaction still open elsewhere holds back from the log for now
+    const target = options.untilCaughtUp === true ? yield* events.lastCommitted : Position.start
     const batches = Subscription.pages({
       after: checkpoint,
       categories: projection.categories,
@@ -162,7 +165,16 @@ const runLeased = <E extends { readonly _tag: string }, R>(
     }).pipe(
       Stream.groupedWithin(8, options.batchWindow ?? "5 millis"),
       Stream.map(merge),
-      options.untilCaughtUp === true ? Stream.takeUntil((batch: Batch) => batch.caughtUp) : (s) => s
+      options.untilCaughtUp === true
+        ? Stream.takeUntilEffect((batch: Batch) =>
+            !batch.caughtUp
+              ? Effect.succeed(false)
+              : !Position.isBefore(batch.checkpoint, target)
+                ? Effect.succeed(true)
+                : // the events it waits for may have been deleted meanwhile
+                  Effect.map(events.lastCommitted, (now) => !Position.isBefore(batch.checkpoint, now))
+          )
+        : (s) => s
     )
     return yield* Stream.runForEach(batches, process)
   })
