@@ -200,7 +200,8 @@ export const startWriter = (category: string, options?: { readonly streams?: num
        * every event it wrote (the log's head may still hide some behind another file's open transaction). */
       stop: Effect.suspend(() => {
         stopped = true
-        return Effect.as(Fiber.join(fiber), last)
+        // read once the append in hand is done
+        return Effect.map(Fiber.join(fiber), () => last)
       })
     }
   })
