@@ -4,7 +4,7 @@
  * @since 0.1.0
  */
 import { randomUUID } from "node:crypto"
-import { CheckpointStore, CommandHandler, EventStore, Position, Snapshot } from "@facta/core"
+import { CheckpointStore, CommandHandler, EventStore, Position } from "@facta/core"
 import { DateTime, Effect, Option, Stream } from "effect"
 import { HttpApiBuilder, HttpApiSchema } from "effect/http-api"
 import * as Account from "../domain/Account.ts"
@@ -15,6 +15,7 @@ import { type Actor, CurrentActor, requireInspect, requireOperate, requireRead, 
 import { type CommandHeaders, etag, parsePositive, runCommand } from "./Commands.ts"
 import { Idempotency } from "./Idempotency.ts"
 import { BadRequest, Forbidden, mapErrors, NotFound, type Problem } from "./Problems.ts"
+import * as Stores from "./Stores.ts"
 import { accountStream, accountSummary, type LoadedAccount, loadAccount } from "./Stores.ts"
 
 /**
@@ -27,16 +28,11 @@ export const AccountHandlers = HttpApiBuilder.group(
   "accounts",
   Effect.fn(function* (handlers) {
     const store = yield* EventStore.EventStore
-    const snapshots = yield* Snapshot.SnapshotStore
     const readModels = yield* ReadModels
     yield* CheckpointStore.CheckpointStore
     yield* Idempotency
 
-    const withStores = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
-      effect.pipe(
-        Effect.provideService(EventStore.EventStore, store),
-        Effect.provideService(Snapshot.SnapshotStore, snapshots)
-      )
+    const withStores = yield* Stores.withStores
 
     /** Reads the account, 404 or 403 unless the actor may read it. */
     const readable = (actor: Actor, id: string) =>

@@ -4,12 +4,28 @@
  *
  * @since 0.1.0
  */
-import { Aggregate, CommandHandler, EventStore, type StreamId } from "@facta/core"
+import { Aggregate, CommandHandler, EventStore, Snapshot, type StreamId } from "@facta/core"
 import { DateTime, Effect, Option } from "effect"
 import * as Account from "../domain/Account.ts"
 import * as Transfer from "../domain/Transfer.ts"
 import type { AccountSummary, TransferSummary } from "../readmodels/ReadModels.ts"
 import { mapErrors, NotFound, type Problem } from "./Problems.ts"
+
+/**
+ * Takes the event and snapshot stores of the handlers' context, and gives a function that provides them to an effect
+ * run later in a handler.
+ *
+ * @since 0.1.0
+ */
+export const withStores = Effect.gen(function* () {
+  const store = yield* EventStore.EventStore
+  const snapshots = yield* Snapshot.SnapshotStore
+  return <A, E, R>(effect: Effect.Effect<A, E, R>) =>
+    effect.pipe(
+      Effect.provideService(EventStore.EventStore, store),
+      Effect.provideService(Snapshot.SnapshotStore, snapshots)
+    )
+})
 
 /**
  * An opened account with its stream id and version.

@@ -4,7 +4,7 @@
  * @since 0.1.0
  */
 import { randomUUID } from "node:crypto"
-import { CheckpointStore, CommandHandler, EventStore, Snapshot } from "@facta/core"
+import { CheckpointStore, CommandHandler } from "@facta/core"
 import { Effect, Option } from "effect"
 import { HttpApiBuilder, HttpApiSchema } from "effect/http-api"
 import * as Transfer from "../domain/Transfer.ts"
@@ -14,6 +14,7 @@ import { type Actor, CurrentActor, requireOperate, requireRole } from "./Auth.ts
 import { type CommandHeaders, etag, parsePositive, runCommand, Settings, thresholdIn } from "./Commands.ts"
 import { Idempotency } from "./Idempotency.ts"
 import { Forbidden, mapErrors, type Problem, Unprocessable } from "./Problems.ts"
+import * as Stores from "./Stores.ts"
 import { type LoadedTransfer, loadAccount, loadTransfer, transferStream, transferSummary } from "./Stores.ts"
 
 /**
@@ -25,18 +26,12 @@ export const TransferHandlers = HttpApiBuilder.group(
   Api,
   "transfers",
   Effect.fn(function* (handlers) {
-    const store = yield* EventStore.EventStore
-    const snapshots = yield* Snapshot.SnapshotStore
     const readModels = yield* ReadModels
     const settings = yield* Settings
     yield* CheckpointStore.CheckpointStore
     yield* Idempotency
 
-    const withStores = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
-      effect.pipe(
-        Effect.provideService(EventStore.EventStore, store),
-        Effect.provideService(Snapshot.SnapshotStore, snapshots)
-      )
+    const withStores = yield* Stores.withStores
 
     const fresh = (transferId: string) => readModels.transfer(transferId)
 
