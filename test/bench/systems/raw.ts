@@ -30,27 +30,8 @@ export const make = Effect.fnUntraced(function* (schema: string) {
   const s = sql(schema)
   // The same columns, defaults, constraints and indexes as Facta's events and streams.
   yield* sql.unsafe(`CREATE TABLE ${schema}.raw_streams (LIKE ${schema}.streams INCLUDING ALL)`)
-  yield* sql.unsafe(`CREATE TABLE ${schema}.raw_events (
-    global_position bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-    epoch integer NOT NULL,
-    tx_id xid8 NOT NULL DEFAULT pg_current_xact_id(),
-    stream_id text NOT NULL,
-    category text NOT NULL,
-    version integer NOT NULL CHECK (version >= 1),
-    event_id uuid NOT NULL,
-    type text NOT NULL,
-    schema_version smallint NOT NULL CHECK (schema_version >= 1),
-    data jsonb NOT NULL,
-    metadata jsonb NOT NULL,
-    recorded_at timestamptz NOT NULL DEFAULT now(),
-    CONSTRAINT raw_events_stream_version_key UNIQUE (stream_id, version),
-    CONSTRAINT raw_events_event_id_key UNIQUE (event_id)
-  )`)
-  yield* sql.unsafe(`CREATE INDEX raw_events_log_idx ON ${schema}.raw_events (epoch, tx_id, global_position)`)
-  yield* sql.unsafe(
-    `CREATE INDEX raw_events_category_idx ON ${schema}.raw_events (category, epoch, tx_id, global_position)`
-  )
-  yield* sql.unsafe(`CREATE INDEX raw_events_type_idx ON ${schema}.raw_events (type, epoch, tx_id, global_position)`)
+  // columns, identity, defaults (tx_id = pg_current_xact_id()), unique keys and the three log indexes
+  yield* sql.unsafe(`CREATE TABLE ${schema}.raw_events (LIKE ${schema}.events INCLUDING ALL)`)
   const channel = `${schema}_raw`
 
   /**
