@@ -44,7 +44,12 @@ interface ParkedRow {
   readonly parked_at: Date
 }
 
-const parsePosition = (text: string): Position.Position => Position.parse(text) ?? Position.start
+// written only by Position.format: anything else is a corrupted row, never a reason to start over from the beginning
+const parsePosition = (text: string): Position.Position => {
+  const position = Position.parse(text)
+  if (position === undefined) throw new Error(`corrupted checkpoint ${JSON.stringify(text)}`)
+  return position
+}
 
 /**
  * Builds the checkpoint store on the `SqlClient` in context, in `schema` (default `facta`); the tables come with the

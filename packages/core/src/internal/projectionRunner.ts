@@ -1,6 +1,6 @@
 import { Cause, Duration, Effect, Exit, Option, Stream } from "effect"
 import type { Key, Lease } from "../CheckpointStore.ts"
-import { CheckpointStore, formatKey } from "../CheckpointStore.ts"
+import { CheckpointStore, formatKey, LeaseLost } from "../CheckpointStore.ts"
 import type { RecordedEvent } from "../Event.ts"
 import { EventStore } from "../EventStore.ts"
 import type { StorageError } from "../EventStoreError.ts"
@@ -179,8 +179,7 @@ const runLeased = <E extends { readonly _tag: string }, R>(
     return yield* Stream.runForEach(batches, process)
   })
 
-export const isLeaseLost = (u: unknown): boolean =>
-  typeof u === "object" && u !== null && "_tag" in u && (u as { _tag: unknown })._tag === "LeaseLost"
+const isLeaseLost = (u: unknown): u is LeaseLost => u instanceof LeaseLost
 
 /** Renews the lease every third of its life; fails with LeaseLost when it is gone. */
 const heartbeat = (lease: Lease, ttl: Duration.Input, interval: number) =>
