@@ -112,3 +112,21 @@ describe("Projection.once", () => {
     }).pipe(Effect.provide(live))
   )
 })
+
+describe("Projection.waitFor with filters", () => {
+  it.live("resolves for the position of an event the projection does not handle (its checkpoint follows the log)", () =>
+    Effect.gen(function* () {
+      const Accounts = Projection.make({
+        name: "accounts-only",
+        events: codec,
+        categories: ["Account"],
+        handle: () => Effect.void
+      })
+      yield* deposit("Account-1", 1)
+      const fiber = yield* Effect.forkChild(Projection.run(Accounts, { pollInterval: "5 seconds" }))
+      const other = yield* deposit("Other-1", 2)
+      yield* Projection.waitFor(Accounts, other.positions[0]!, { timeout: "2 seconds" })
+      yield* Fiber.interrupt(fiber)
+    }).pipe(Effect.provide(live))
+  )
+})
