@@ -7,7 +7,8 @@
  * BENCH_READ_BATCH (1000) the page size of every catch-up reader; BENCH_READ_SECONDS (30) the time budget of one
  * catch-up (a reader that runs out of it is reported with the rows it managed, and marked); BENCH_LAG_RATE (200)
  * appends per second and BENCH_LAG_SECONDS (10 × scale, at least 2) the length of the lag test; BENCH_LAG_ROUNDS (2)
- * its rounds per system.
+ * its rounds per system; BENCH_ONLY (all) a comma-separated subset of the workloads `appends`, `loads`, `lag`,
+ * `catchup`, to iterate on one of them.
  */
 
 const positive = (name: string, fallback: number): number => {
@@ -29,6 +30,20 @@ export const readBatch = count("BENCH_READ_BATCH", 1000)
 export const lagRate = positive("BENCH_LAG_RATE", 200)
 export const lagSeconds = positive("BENCH_LAG_SECONDS", Math.max(2, 10 * scale))
 export const lagRounds = count("BENCH_LAG_ROUNDS", 2)
+
+const workloads = ["appends", "loads", "lag", "catchup"] as const
+export type Workload = (typeof workloads)[number]
+const only = (process.env.BENCH_ONLY ?? "")
+  .split(",")
+  .map((w) => w.trim())
+  .filter((w) => w !== "")
+for (const w of only) {
+  if (!(workloads as ReadonlyArray<string>).includes(w)) {
+    throw new Error(`BENCH_ONLY: unknown workload ${JSON.stringify(w)} (known: ${workloads.join(", ")})`)
+  }
+}
+/** Whether this run measures the workload (every workload unless BENCH_ONLY names a subset). */
+export const runs = (workload: Workload): boolean => only.length === 0 || only.includes(workload)
 
 const sized = (n: number, min: number) => Math.max(min, Math.round(n * scale))
 

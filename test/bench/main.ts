@@ -19,7 +19,17 @@ import { PgEventStore } from "@facta/postgres"
 import { Effect, Layer, Redacted } from "effect"
 import { SqlClient } from "effect/sql"
 import * as Embedded from "../support/embeddedPostgres.ts"
-import { batchSize, logStreams, poolSize, readBatch, readSeconds, sizes, snapshotEvery, writers } from "./config.ts"
+import {
+  batchSize,
+  logStreams,
+  poolSize,
+  readBatch,
+  readSeconds,
+  runs,
+  sizes,
+  snapshotEvery,
+  writers
+} from "./config.ts"
 import { eventData, now } from "./domain.ts"
 import { catchUpTable, type Environment, lagTable, loadsTable, machine, writesTable } from "./report.ts"
 import * as Emmett from "./systems/emmett.ts"
@@ -63,102 +73,114 @@ const program = (url: string, embedded: boolean, stamp: string) =>
     )
     for (const line of machine(env)) console.error(line)
 
+    const lines = ["## Facta vs Emmett vs raw SQL on PostgreSQL", "", ...machine(env), ""]
+
     // --- appends ------------------------------------------------------------------------------------------------
-    const systems = [facta.system, facta.coalesced, emmett.system, raw.plain, raw.notifying]
-    const single1 = yield* compareWrites("single1", systems, 1, sizes.single1, 1)
-    const single8 = yield* compareWrites("single8", systems, writers, sizes.single8PerWriter, 1)
-    const batches = yield* compareWrites("batch", systems, 1, sizes.batches, batchSize)
+    if (runs("appends")) {
+      const systems = [facta.system, facta.coalesced, emmett.system, raw.plain, raw.notifying]
+      const single1 = yield* compareWrites("single1", systems, 1, sizes.single1, 1)
+      const single8 = yield* compareWrites("single8", systems, writers, sizes.single8PerWriter, 1)
+      const batches = yield* compareWrites("batch", systems, 1, sizes.batches, batchSize)
+      lines.push(
+        writesTable([
+          [`single-event appends, 1 writer (${sizes.single1}/round)`, single1],
+          [`single-event appends, ${writers} writers (${writers * sizes.single8PerWriter}/round)`, single8],
+          [`${batchSize}-event batches, 1 writer (${sizes.batches * batchSize}/round)`, batches]
+        ]),
+        ""
+      )
+    }
 
     // --- aggregate loads ----------------------------------------------------------------------------------------
-    const loads = []
-    for (const size of [sizes.aggregateSmall, sizes.aggregateLarge]) {
-      const id = `Account-bench${size}`
-      yield* Effect.logInfo("load: seeding the aggregates").pipe(Effect.annotateLogs({ events: size }))
-      const version = yield* facta.seedAggregate(id, size)
-      yield* emmett.seedAggregate(id, version, eventData)
-      yield* raw.seedAggregate(id, version, eventData)
-      const f = facta.loads(id)
-      loads.push([
-        `${size.toLocaleString("en-US")} events`,
-        yield* compareLoads(`load ${size}`, [
-          { label: "Facta, no snapshot", load: f.plain, folded: version },
-          { label: "Facta, snapshot in PgSnapshotStore", load: f.pgSnapshot, folded: 0 },
-          { label: "Facta, snapshot in Snapshot.layerMemory", load: f.memorySnapshot, folded: 0 },
-          { label: "Facta, EventStore.read only (no decode, no fold)", load: f.readOnly },
-          { label: "Emmett aggregateStream", load: emmett.load(id), folded: version },
-          { label: "raw SELECT + JSON fold", load: raw.load(id), folded: version }
-        ])
-      ] as const)
+    if (runs("loads")) {
+      const loads = []
+      for (const size of [sizes.aggregateSmall, sizes.aggregateLarge]) {
+        const id = `Account-bench${size}`
+        yield* Effect.logInfo("load: seeding the aggregates").pipe(Effect.annotateLogs({ events: size }))
+        const version = yield* facta.seedAggregate(id, size)
+        yield* emmett.seedAggregate(id, version, eventData)
+        yield* raw.seedAggregate(id, version, eventData)
+        const f = facta.loads(id)
+        loads.push([
+          `${size.toLocaleString("en-US")} events`,
+          yield* compareLoads(`load ${size}`, [
+            { label: "Facta, no snapshot", load: f.plain, folded: version },
+            { label: "Facta, snapshot in PgSnapshotStore", load: f.pgSnapshot, folded: 0 },
+            { label: "Facta, snapshot in Snapshot.layerMemory", load: f.memorySnapshot, folded: 0 },
+            { label: "Facta, EventStore.fold only (no decode, no evolve)", load: f.foldOnly },
+            { label: "Emmett aggregateStream", load: emmett.load(id), folded: version },
+            { label: "raw SELECT + JSON fold", load: raw.load(id), folded: version }
+          ])
+        ] as const)
+      }
+      lines.push(
+        loadsTable(loads),
+        "",
+        `Aggregates: written with 100-event appends, then (Facta) one command through \`CommandHandler.handle\` whose ` +
+          `snapshot policy (every ${snapshotEvery} events) saved a snapshot at the head; Emmett and raw got the same ` +
+          "number of events. Emmett's PostgreSQL store has no snapshots.",
+        ""
+      )
     }
 
     // --- append-to-projection lag (before the big log, so the tails start near the end) --------------------------
-    const lag = yield* compareLag([
-      { system: facta.system, tail: (round) => facta.tail(`bench-lag-r${round}`) },
-      {
-        system: { ...facta.system, label: "Facta, batchWindow 1 ms" },
-        tail: (round) => facta.tail(`bench-lag-narrow-r${round}`, { batchWindow: "1 millis" })
-      },
-      { system: emmett.system, tail: (round) => emmett.tail(`bench-lag-r${round}`) },
-      { system: raw.notifying, tail: () => raw.tail }
-    ])
+    if (runs("lag")) {
+      const lag = yield* compareLag([
+        { system: facta.system, tail: (round) => facta.tail(`bench-lag-r${round}`) },
+        {
+          system: { ...facta.system, label: "Facta, batchWindow 1 ms" },
+          tail: (round) => facta.tail(`bench-lag-narrow-r${round}`, { batchWindow: "1 millis" })
+        },
+        { system: emmett.system, tail: (round) => emmett.tail(`bench-lag-r${round}`) },
+        { system: raw.notifying, tail: () => raw.tail }
+      ])
+      lines.push(lagTable(lag), "")
+    }
 
     // --- catch-up -----------------------------------------------------------------------------------------------
-    const seedStart = now()
-    const progress = (who: string) => (rows: number) =>
-      Effect.logInfo(`catch-up: seeding ${who}`).pipe(
-        Effect.annotateLogs({ rows, of: sizes.log, rowsPerSec: Math.round((rows / (now() - seedStart)) * 1000) })
+    if (runs("catchup")) {
+      const seedStart = now()
+      const progress = (who: string) => (rows: number) =>
+        Effect.logInfo(`catch-up: seeding ${who}`).pipe(
+          Effect.annotateLogs({ rows, of: sizes.log, rowsPerSec: Math.round((rows / (now() - seedStart)) * 1000) })
+        )
+      yield* facta.seedLog(sizes.log, progress("Facta's events (read by raw too)"))
+      yield* emmett.seedLog(sizes.log, progress("Emmett's emt_messages"))
+      const seedSeconds = (now() - seedStart) / 1000
+      const plan = yield* emmett.explainPage(Math.round(sizes.log / 3))
+      yield* Effect.logInfo(`catch-up: the plan of Emmett's page query\n${plan}`)
+      yield* drain(facta.readAll(), Math.min(sizes.log, 100_000)) // warms the cache
+      const factaLabel = "Facta Projection.run(untilCaughtUp), PgCheckpointStore"
+      const catchUp = yield* compareCatchUps([
+        { label: factaLabel, run: (r) => facta.catchUp(`bench-catchup-pg-r${r}`, "pg", readSeconds) },
+        {
+          label: "Facta Projection.run(untilCaughtUp), CheckpointStore.layerMemory",
+          run: (r) => facta.catchUp(`bench-catchup-mem-r${r}`, "memory", readSeconds)
+        },
+        { label: "Facta EventStore.readAll (no projection)", run: () => drain(facta.readAll()) },
+        {
+          label: "Emmett consumer + reactor (stopWhen noMessagesLeft)",
+          run: (r) => emmett.catchUp(`catchup-r${r}`, readSeconds)
+        },
+        { label: `raw keyset pages of ${readBatch} below the horizon`, run: () => drain(raw.readPaged()) },
+        { label: "raw one streamed SELECT (reference)", run: () => drain(raw.readStreamed()) }
+      ])
+      lines.push(
+        catchUpTable(catchUp, factaLabel),
+        "",
+        `Catch-up: ${sizes.log.toLocaleString("en-US")} events seeded on the server into Facta's events table and ` +
+          `into Emmett's emt_messages (100,000-row transactions, ${logStreams} streams, real transaction ids), then ` +
+          `VACUUM (ANALYZE), in ${seedSeconds.toFixed(1)} s. The raw readers read Facta's table.`,
+        "",
+        "Emmett's page query at a third of the log:",
+        "",
+        "```",
+        plan,
+        "```"
       )
-    yield* facta.seedLog(sizes.log, progress("Facta's events (read by raw too)"))
-    yield* emmett.seedLog(sizes.log, progress("Emmett's emt_messages"))
-    const seedSeconds = (now() - seedStart) / 1000
-    const plan = yield* emmett.explainPage(Math.round(sizes.log / 3))
-    yield* Effect.logInfo(`catch-up: the plan of Emmett's page query\n${plan}`)
-    yield* drain(facta.readAll(), Math.min(sizes.log, 100_000)) // warms the cache
-    const factaLabel = "Facta Projection.run(untilCaughtUp), PgCheckpointStore"
-    const catchUp = yield* compareCatchUps([
-      { label: factaLabel, run: (r) => facta.catchUp(`bench-catchup-pg-r${r}`, "pg", readSeconds) },
-      {
-        label: "Facta Projection.run(untilCaughtUp), CheckpointStore.layerMemory",
-        run: (r) => facta.catchUp(`bench-catchup-mem-r${r}`, "memory", readSeconds)
-      },
-      { label: "Facta EventStore.readAll (no projection)", run: () => drain(facta.readAll()) },
-      {
-        label: "Emmett consumer + reactor (stopWhen noMessagesLeft)",
-        run: (r) => emmett.catchUp(`catchup-r${r}`, readSeconds)
-      },
-      { label: `raw keyset pages of ${readBatch} below the horizon`, run: () => drain(raw.readPaged()) },
-      { label: "raw one streamed SELECT (reference)", run: () => drain(raw.readStreamed()) }
-    ])
+    }
 
     // --- report -------------------------------------------------------------------------------------------------
-    const lines = ["## Facta vs Emmett vs raw SQL on PostgreSQL", "", ...machine(env), ""]
-    lines.push(
-      writesTable([
-        [`single-event appends, 1 writer (${sizes.single1}/round)`, single1],
-        [`single-event appends, ${writers} writers (${writers * sizes.single8PerWriter}/round)`, single8],
-        [`${batchSize}-event batches, 1 writer (${sizes.batches * batchSize}/round)`, batches]
-      ]),
-      "",
-      loadsTable(loads),
-      "",
-      catchUpTable(catchUp, factaLabel),
-      "",
-      lagTable(lag),
-      "",
-      `Aggregates: written with 100-event appends, then (Facta) one command through \`CommandHandler.handle\` whose ` +
-        `snapshot policy (every ${snapshotEvery} events) saved a snapshot at the head; Emmett and raw got the same ` +
-        "number of events. Emmett's PostgreSQL store has no snapshots.",
-      "",
-      `Catch-up: ${sizes.log.toLocaleString("en-US")} events seeded on the server into Facta's events table and into ` +
-        `Emmett's emt_messages (100,000-row transactions, ${logStreams} streams, real transaction ids), then VACUUM ` +
-        `(ANALYZE), in ${seedSeconds.toFixed(1)} s. The raw readers read Facta's table.`,
-      "",
-      "Emmett's page query at a third of the log:",
-      "",
-      "```",
-      plan,
-      "```"
-    )
     console.log(`\n${lines.join("\n")}\n`)
   })
 

@@ -7,12 +7,12 @@
  *
  * @since 0.1.0
  */
-import { Clock, Context, DateTime, Effect, Option, Schedule, Schema, Stream } from "effect"
+import { Clock, Context, DateTime, Effect, Option, Result, Schedule, Schema, Stream } from "effect"
 import type { Aggregate, SnapshotSettings } from "./Aggregate.ts"
 import * as Decider from "./Decider.ts"
 import type { EventMetadata } from "./Event.ts"
 import { makeEventId, mergeMetadata } from "./Event.ts"
-import type { EventDecodeError, EventEncodeError } from "./EventCodec.ts"
+import type { EventCodec, EventDecodeError, EventEncodeError } from "./EventCodec.ts"
 import { EventStore } from "./EventStore.ts"
 import type { AppendError, StorageError, StreamArchived, StreamDeleted } from "./EventStoreError.ts"
 import { WrongExpectedVersion } from "./EventStoreError.ts"
@@ -91,7 +91,7 @@ export type LoadError = StorageError | StreamArchived | StreamDeleted | InvalidS
 export type HandleError = LoadError | AppendError | EventEncodeError
 
 // a load reads the whole rest of a stream: few round trips beat small pages
-const loadBatchSize = 5_000
+const loadBatchSize = 10_000
 
 const loadSnapshot = Effect.fnUntraced(function* <State>(settings: SnapshotSettings<State>, streamId: string) {
   const snapshots = yield* Effect.serviceOption(SnapshotStore)
@@ -106,32 +106,54 @@ const loadSnapshot = Effect.fnUntraced(function* <State>(settings: SnapshotSetti
   return Option.some({ state: decoded.value, version: snapshot.value.version })
 })
 
+/** The events after `start`, folded with the decider (the store's fold: no envelope per event). */
 const fromVersion = <Command, Event extends { readonly _tag: string }, State, Error>(
   aggregate: Aggregate<Command, Event, State, Error>,
   streamId: string,
   start: { readonly state: State; readonly version: number },
   history?: { readonly to: number }
 ): Effect.Effect<Loaded<State>, LoadError, EventStore> =>
-  EventStore.use((store) =>
-    store
-      .read(streamId, {
-        from: start.version + 1,
-        to: history?.to,
-        includeArchived: history !== undefined,
-        batchSize: loadBatchSize
-      })
+  EventStore.use((store) => {
+    const { decodeStored } = aggregate.events
+    const { evolve } = aggregate.decider
+    // one accumulator, updated in place: it never escapes before the fold ends
+    const loaded = { state: start.state, version: start.version, folded: 0 }
+    return store
+      .fold(
+        streamId,
+        loaded,
+        (acc, event) => {
+          const decoded = decodeStored(event.type, event.schemaVersion, event.data)
+          if (Result.isFailure(decoded)) return Result.fail(event.version)
+          acc.state = evolve(acc.state, decoded.success)
+          acc.version = event.version
+          acc.folded++
+          return Result.succeed(acc)
+        },
+        { from: start.version + 1, to: history?.to, includeArchived: history !== undefined, batchSize: loadBatchSize }
+      )
       .pipe(
-        Stream.catchTag("StreamNotFound", () => Stream.empty),
-        Stream.mapEffect(aggregate.events.decode),
-        Stream.runFold(
-          () => ({ state: start.state, version: start.version, folded: 0 }),
-          (acc, event) => ({
-            state: aggregate.decider.evolve(acc.state, event.data),
-            version: event.version,
-            folded: acc.folded + 1
-          })
+        Effect.catchTag("StreamNotFound", () => Effect.succeed(loaded)),
+        // an event that does not decode: read it whole for an error that names it
+        Effect.catchIf(
+          (failure): failure is number => typeof failure === "number",
+          (version) => undecodable(store, aggregate.events, streamId, version)
         )
       )
+  })
+
+const undecodable = <A extends { readonly _tag: string }>(
+  store: EventStore["Service"],
+  codec: EventCodec<A>,
+  streamId: string,
+  version: number
+): Effect.Effect<never, LoadError> =>
+  store.read(streamId, { from: version, to: version, includeArchived: true }).pipe(
+    Stream.mapEffect(codec.decode),
+    Stream.runDrain,
+    // streams are never removed (a deleted one leaves its tombstone), and this one was just read
+    Effect.catchTag("StreamNotFound", (error) => Effect.die(error)),
+    Effect.andThen(Effect.die(new Error(`${streamId}@${version} did not decode in a fold but did when read whole`)))
   )
 
 /**

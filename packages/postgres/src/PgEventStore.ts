@@ -13,7 +13,20 @@
  */
 import { PgClient } from "@effect/sql-pg"
 import { EventStore, EventStoreError, ExpectedVersion, Position, StreamId } from "@facta/core"
-import { Config, Context, DateTime, type Duration, Effect, Layer, Option, Queue, Schedule, Stream } from "effect"
+import {
+  Config,
+  Context,
+  DateTime,
+  type Duration,
+  Effect,
+  Layer,
+  Option,
+  Queue,
+  Result,
+  Schedule,
+  type Schema,
+  Stream
+} from "effect"
 import type { Migrator, SqlClient, SqlError } from "effect/sql"
 import * as Append from "./internal/append.ts"
 import { type EventRow, eventColumns, toRecorded } from "./internal/rows.ts"
@@ -81,6 +94,26 @@ export class PgEventStore extends Context.Service<
     readonly horizon: Effect.Effect<Horizon, EventStoreError.StorageError>
   }
 >()("@facta/postgres/PgEventStore") {}
+
+interface FoldRow {
+  readonly version: number
+  readonly type: string
+  readonly schema_version: number
+  readonly data: Schema.Json
+}
+
+/** The first page of a fold: the stream row, then (when it may be folded) its events, or one row of nulls. */
+interface FirstFoldRow {
+  readonly head: number
+  readonly archived: boolean
+  readonly deleted: boolean
+  readonly version: number | null
+  readonly type: string
+  readonly schema_version: number
+  readonly data: Schema.Json
+}
+
+const maxVersion = 2_147_483_647
 
 const storage = (operation: string) => (cause: SqlError.SqlError) =>
   new EventStoreError.StorageError({ operation, cause })
@@ -165,6 +198,56 @@ export const make = Effect.fnUntraced(function* (options?: Options) {
         }).pipe(Stream.mapError(storage("read")))
       })
     )
+
+  // versions of a stream are dense (1..version, all deleted at once), so every page but the last is full
+  const fold: EventStore.EventStore["Service"]["fold"] = (streamId, initial, step, options) =>
+    Effect.gen(function* () {
+      yield* StreamId.parse(streamId)
+      const includeArchived = options?.includeArchived === true
+      const batchSize = Math.max(1, options?.batchSize ?? 10_000)
+      const until = Math.min(maxVersion, options?.to ?? maxVersion)
+      let next = Math.max(1, options?.from ?? 1)
+      // the stream row and the first page in one round trip, from one snapshot
+      const first = yield* sql<FirstFoldRow>`
+        SELECT st.version AS head, st.archived_at IS NOT NULL AS archived, st.deleted_at IS NOT NULL AS deleted,
+          e.version, e.type, e.schema_version, e.data
+        FROM ${s}.streams st
+        LEFT JOIN LATERAL (
+          SELECT ev.version, ev.type, ev.schema_version, ev.data FROM ${s}.events ev
+          WHERE ev.stream_id = st.stream_id AND ev.version >= ${next} AND ev.version <= least(st.version, ${until})
+            AND st.deleted_at IS NULL AND (st.archived_at IS NULL OR ${includeArchived})
+          ORDER BY ev.version LIMIT ${batchSize}
+        ) e ON true
+        WHERE st.stream_id = ${streamId}`.pipe(Effect.mapError(storage("fold")))
+      const stream = first[0]
+      if (stream === undefined) return yield* new EventStoreError.StreamNotFound({ streamId })
+      if (stream.deleted) return yield* new EventStoreError.StreamDeleted({ streamId, version: stream.head })
+      if (stream.archived && !includeArchived) {
+        return yield* new EventStoreError.StreamArchived({ streamId, version: stream.head })
+      }
+      const to = Math.min(stream.head, until)
+      let page: ReadonlyArray<FoldRow> = stream.version === null ? [] : (first as ReadonlyArray<FoldRow>)
+      let state = initial
+      while (true) {
+        for (const row of page) {
+          const stepped = step(state, {
+            version: row.version,
+            type: row.type,
+            schemaVersion: row.schema_version,
+            data: row.data
+          })
+          if (Result.isFailure(stepped)) return yield* Effect.fail(stepped.failure)
+          state = stepped.success
+        }
+        next += page.length
+        if (next > to) return state
+        // a short page before the end: the stream was deleted since the fold began
+        if (page.length < batchSize) return yield* new EventStoreError.StreamDeleted({ streamId, version: stream.head })
+        page = yield* sql<FoldRow>`SELECT version, type, schema_version, data FROM ${s}.events
+          WHERE stream_id = ${streamId} AND version >= ${next} AND version <= ${to}
+          ORDER BY version LIMIT ${batchSize}`.pipe(Effect.mapError(storage("fold")))
+      }
+    })
 
   const readAll: EventStore.EventStore["Service"]["readAll"] = (options) => {
     const batchSize = Math.max(1, options?.batchSize ?? 1000)
@@ -278,6 +361,7 @@ export const make = Effect.fnUntraced(function* (options?: Options) {
         Effect.map(append.transaction([{ streamId, events, ...options }]), (results) => results[0]!),
       appendMany: append.transaction,
       read,
+      fold,
       readAll,
       head,
       lastCommitted,

@@ -3,7 +3,7 @@
  * own) runs the same cases, so that an application can switch stores without changing behaviour.
  *
  * The cases cover appends and expected versions, idempotent retries, the events and stream ids a store must refuse,
- * reading a stream, the global log and its filters, `appendMany` atomicity, stream info, payload fidelity, decoding
+ * reading and folding a stream, the global log and its filters, `appendMany` atomicity, stream info, payload fidelity, decoding
  * through an {@link EventCodec.EventCodec}, concurrent writers, and archiving and deleting streams (alone and racing
  * writers).
  *
@@ -18,6 +18,7 @@ import type { EventStore } from "@facta/core"
 import type { Layer } from "effect"
 import * as Append from "./internal/conformanceAppend.ts"
 import * as AppendMany from "./internal/conformanceAppendMany.ts"
+import * as Fold from "./internal/conformanceFold.ts"
 import * as Idempotency from "./internal/conformanceIdempotency.ts"
 import * as Lifecycle from "./internal/conformanceLifecycle.ts"
 import * as Payload from "./internal/conformancePayload.ts"
@@ -85,6 +86,7 @@ export const run = (name: string, storeLayer: Layer.Layer<EventStore.EventStore,
     Idempotency.register(it)
     Validation.register(it)
     Read.register(it)
+    Fold.register(it, resolved)
     ReadAll.register(it)
     AppendMany.register(it)
     Payload.register(it)

@@ -1,9 +1,11 @@
-import { Clock, DateTime, Effect, Option, PubSub, Stream } from "effect"
+import { Clock, DateTime, Effect, Option, PubSub, Result, Stream } from "effect"
 import type { EventId, RecordedEvent } from "../Event.ts"
 import type {
   AppendRequest,
   AppendResult,
   EventStore,
+  FoldEvent,
+  FoldOptions,
   LifecycleOptions,
   ReadAllOptions,
   ReadOptions,
@@ -201,6 +203,35 @@ export const make: Effect.Effect<EventStore["Service"]> = Effect.gen(function* (
       })
     )
 
+  const fold = <S, E>(
+    streamId: string,
+    initial: S,
+    step: (state: S, event: FoldEvent) => Result.Result<S, E>,
+    options?: FoldOptions
+  ): Effect.Effect<S, E | ReadError | StreamId.InvalidStreamId> =>
+    Effect.flatMap(StreamId.parse(streamId), (id): Effect.Effect<S, E | ReadError> => {
+      const stream = streams.get(id)
+      if (stream === undefined) return Effect.fail(new StreamNotFound({ streamId }))
+      const refusal = closed(stream)
+      if (refusal?._tag === "StreamDeleted" || (refusal !== undefined && options?.includeArchived !== true)) {
+        return Effect.fail(refusal)
+      }
+      const to = Math.min(stream.version, options?.to ?? stream.version)
+      let state = initial
+      for (let i = Math.max(1, options?.from ?? 1) - 1; i < to; i++) {
+        const event = stream.events[i]!
+        const next = step(state, {
+          version: event.version,
+          type: event.type,
+          schemaVersion: event.schemaVersion,
+          data: JSON.parse(event.dataJson)
+        })
+        if (Result.isFailure(next)) return Effect.fail(next.failure)
+        state = next.success
+      }
+      return Effect.succeed(state)
+    })
+
   /** Index of the first logged event after `after` (the log is in position order). */
   const firstAfter = (after: Position.Position): number => {
     let lo = 0
@@ -294,6 +325,7 @@ export const make: Effect.Effect<EventStore["Service"]> = Effect.gen(function* (
     append,
     appendMany,
     read,
+    fold,
     readAll,
     head,
     // every committed event is readable at once here
