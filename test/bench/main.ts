@@ -77,7 +77,7 @@ const program = (url: string, embedded: boolean, stamp: string) =>
 
     // --- appends ------------------------------------------------------------------------------------------------
     if (runs("appends")) {
-      const systems = [facta.system, facta.coalesced, emmett.system, raw.plain, raw.notifying]
+      const systems = [facta.system, facta.perAppend, emmett.system, raw.plain, raw.notifying]
       const single1 = yield* compareWrites("single1", systems, 1, sizes.single1, 1)
       const single8 = yield* compareWrites("single8", systems, writers, sizes.single8PerWriter, 1)
       const batches = yield* compareWrites("batch", systems, 1, sizes.batches, batchSize)

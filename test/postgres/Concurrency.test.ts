@@ -98,10 +98,11 @@ layer(Database.eventStore("concurrency", { maxConnections: 40 }), { timeout: 60_
             { concurrency: "unbounded", discard: true }
           )
 
-          // the pool really spread the fibers over separate backends (idle pooled sessions keep their last query)
+          // the pool really spread the fibers over separate backends (idle pooled sessions keep their last query: an
+          // append, or the wake-up the store sent after overlapping appends on the session one of them freed)
           const [backends] = yield* sql<{ n: bigint }>`
           SELECT count(DISTINCT pid) AS n FROM pg_stat_activity
-          WHERE datname = current_database() AND query LIKE ${`%${schema}%`}`
+          WHERE datname = current_database() AND (query LIKE ${`%${schema}%`} OR query LIKE 'SELECT pg_notify(%')`
           // (a freed session may go to the next waiting fiber, so allow a few fewer backends than fibers)
           assert.isAtLeast(Number(backends!.n), fibers - 4, "distinct backends that served the appends")
 

@@ -1,3 +1,4 @@
+import { PgClient } from "@effect/sql-pg"
 import { assert, layer } from "@effect/vitest"
 import { Event, EventStore, Subscription } from "@facta/core"
 import { PgEventStore } from "@facta/postgres"
@@ -51,7 +52,7 @@ layer(Database.eventStoreIn(schema), { excludeTestServices: true })("Subscriptio
 
 const coalescedSchema = Database.uniqueSchema("coalesced")
 const Coalesced = Layer.mergeAll(
-  PgEventStore.layer({ schema: coalescedSchema, wakeups: "coalesced" }),
+  PgEventStore.layer({ schema: coalescedSchema }),
   Database.dropSchemaOnRelease(coalescedSchema)
 ).pipe(Layer.provideMerge(Database.client()))
 
@@ -79,6 +80,42 @@ layer(Coalesced, { excludeTestServices: true })("Subscription on PostgreSQL, coa
       const inTransaction = event()
       yield* sql.withTransaction(Effect.andThen(store.append("Tick-2", [inTransaction]), Effect.sleep("50 millis")))
       assert.strictEqual(yield* within(Queue.take(seen)), inTransaction.eventId)
+    })
+  )
+})
+
+const autoSchema = Database.uniqueSchema("autowake")
+const Auto = Layer.mergeAll(
+  // a long interval, so that a burst is announced by few process-sent wake-ups, whatever the machine's speed
+  PgEventStore.layer({ schema: autoSchema, coalesceInterval: "200 millis" }),
+  Database.dropSchemaOnRelease(autoSchema)
+).pipe(Layer.provideMerge(Database.client()))
+
+layer(Auto, { excludeTestServices: true })("Subscription on PostgreSQL, automatic wake-ups (the default)", (it) => {
+  it.effect("a lone append notifies in its own transaction; overlapping appends share one wake-up per burst", () =>
+    Effect.gen(function* () {
+      const store = yield* EventStore.EventStore
+      const sql = yield* PgClient.PgClient
+      const notifications = yield* sql.listen(`${autoSchema}_events`)
+      const settle = Effect.sleep("400 millis")
+      yield* settle // the LISTEN is in place, and nothing is pending
+      yield* Queue.clear(notifications)
+
+      // one append at a time: each notifies at its own commit, none waits for the process
+      for (let i = 0; i < 5; i++) yield* store.append("Lone-1", [event()])
+      yield* settle
+      assert.strictEqual((yield* Queue.clear(notifications)).length, 5, "one wake-up per lone append")
+
+      // 40 appends, 8 at a time: the first notifies itself, the rest are announced by the process after they commit
+      yield* Effect.forEach(
+        Array.from({ length: 40 }, (_, i) => i),
+        (i) => store.append(`Burst-${i % 8}`, [event()]),
+        { concurrency: 8, discard: true }
+      )
+      yield* settle
+      const burst = (yield* Queue.clear(notifications)).length
+      assert.isAtLeast(burst, 1, "a burst wakes subscribers")
+      assert.isBelow(burst, 40, "overlapping appends do not each notify")
     })
   )
 })

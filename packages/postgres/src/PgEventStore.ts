@@ -44,14 +44,20 @@ export interface Options {
   /** Run pending migrations when the layer starts (default `true`). */
   readonly migrate?: boolean | undefined
   /**
-   * How subscriptions are woken (default `"per-append"`):
-   * - `"per-append"`: every append sends a payload-free `NOTIFY`, delivered at its commit. The lowest latency, but a
-   *   notifying commit holds a cluster-wide lock until it is flushed, so concurrent writers stop sharing flushes.
-   * - `"coalesced"`: appends send none; after appends commit, this process sends at most one `NOTIFY` per
-   *   `coalesceInterval` (default 5 ms) on its own. Concurrent writers keep group commit. Appends inside the
-   *   caller's transaction still notify at their commit; writers outside Facta are found by polling.
+   * How appends wake subscriptions (default `"auto"`). A `NOTIFY` is delivered at its transaction's commit, but a
+   * notifying commit holds a cluster-wide lock until it is flushed, so concurrent notifying writers stop sharing WAL
+   * flushes (group commit), which halves their throughput.
+   * - `"auto"`: an append that starts while no other append of this store is in flight sends its own `NOTIFY`;
+   *   appends that overlap others send none, and this process sends one `NOTIFY` per burst after they commit (at
+   *   most one per `coalesceInterval`, default 5 ms). A lone writer gets per-append wake-ups, concurrent writers keep
+   *   group commit.
+   * - `"per-append"`: every append sends its own `NOTIFY`.
+   * - `"coalesced"`: no append sends one; this process sends one per burst after they commit.
+   *
+   * Appends inside the caller's transaction always send their own (only PostgreSQL knows when it commits). Writers
+   * outside Facta that send none are found by the subscriptions' polling.
    */
-  readonly wakeups?: "per-append" | "coalesced" | undefined
+  readonly wakeups?: "auto" | "per-append" | "coalesced" | undefined
   readonly coalesceInterval?: Duration.Input | undefined
 }
 
@@ -140,9 +146,9 @@ export const make = Effect.fnUntraced(function* (options?: Options) {
   if (options?.migrate !== false) yield* Migrations.run(schema)
   const sql = yield* PgClient.PgClient
   const s = sql(schema)
-  const coalesced = options?.wakeups === "coalesced"
+  const wakeupMode = options?.wakeups ?? "auto"
   const pending = yield* Queue.sliding<void>(1)
-  if (coalesced) {
+  if (wakeupMode !== "per-append") {
     // one NOTIFY for every burst of appends: wait for an append, notify, rest, repeat
     yield* Queue.take(pending).pipe(
       Effect.andThen(sql`SELECT pg_notify(${notifyChannel(schema)}, '')`),
@@ -153,7 +159,7 @@ export const make = Effect.fnUntraced(function* (options?: Options) {
     )
   }
   const append = Append.make(sql, schema, {
-    notify: !coalesced,
+    notify: wakeupMode === "auto" ? "alone" : wakeupMode === "coalesced" ? "never" : "always",
     appended: Effect.asVoid(Queue.offer(pending, undefined))
   })
   // the global log's horizon: every transaction below it has finished, so nothing can commit behind a reader

@@ -38,12 +38,12 @@ export const make = Effect.gen(function* () {
       store.append(streamId, events, { expectedVersion: ExpectedVersion.exact(expected) })
   }
 
-  // the same store with `wakeups: "coalesced"`: appends send no NOTIFY of their own, the process one per burst
-  const coalescedStore = (yield* PgEventStore.make({ schema, migrate: false, wakeups: "coalesced" })).store
-  const coalesced: System = {
-    label: "Facta, coalesced wake-ups",
+  // the same store with `wakeups: "per-append"`: every append sends its own NOTIFY, overlapping ones too
+  const perAppendStore = (yield* PgEventStore.make({ schema, migrate: false, wakeups: "per-append" })).store
+  const perAppend: System = {
+    label: "Facta, per-append NOTIFY",
     append: (streamId, expected, events) =>
-      coalescedStore.append(streamId, events, { expectedVersion: ExpectedVersion.exact(expected) })
+      perAppendStore.append(streamId, events, { expectedVersion: ExpectedVersion.exact(expected) })
   }
 
   /** Writes `n` events with 100-event appends, then one command that snapshots at the new head. */
@@ -147,5 +147,5 @@ export const make = Effect.gen(function* () {
         Effect.asVoid
       )
 
-  return { system, coalesced, schema, seedAggregate, loads, seedLog, catchUp, readAll, tail }
+  return { system, perAppend, schema, seedAggregate, loads, seedLog, catchUp, readAll, tail }
 })

@@ -58,13 +58,17 @@ export const make = (
   sql: SqlClient.SqlClient,
   schema: string,
   options: {
-    /** Whether each append sends its own NOTIFY, delivered at its commit. */
-    readonly notify: boolean
-    /** Called after appends that stored events, when the append does not notify itself. */
+    /**
+     * Which appends send their own NOTIFY, delivered at their commit: all of them, none, or (`"alone"`) those that
+     * start while no other append of this store is in flight.
+     */
+    readonly notify: "always" | "never" | "alone"
+    /** Called after appends that stored events, when the append did not notify itself. */
     readonly appended: Effect.Effect<void>
   }
 ) => {
   const s = sql(schema)
+  let inFlight = 0
   const storage = (cause: unknown) => new EventStoreError.StorageError({ operation: "append", cause })
 
   const call = (p: EventStoreSupport.Prepared, notify: boolean) => {
@@ -177,7 +181,9 @@ export const make = (
     // caller has not opened one around the append (then it is theirs to retry). Inside the caller's transaction the
     // append always sends its own NOTIFY: only PostgreSQL knows when that transaction commits.
     const retried = Effect.flatMap(Effect.serviceOption(sql.transactionService), (outer) => {
-      const notify = options.notify || Option.isSome(outer)
+      const notify =
+        Option.isSome(outer) || options.notify === "always" || (options.notify === "alone" && inFlight === 0)
+      inFlight++
       const run = Effect.forEach(list, (p, i) =>
         Effect.suspend(() => {
           failedAt = i
@@ -188,6 +194,7 @@ export const make = (
         while: (error) => Option.isNone(outer) && isSerializationFailure(error),
         times: 8
       }).pipe(
+        Effect.ensuring(Effect.sync(() => inFlight--)),
         Effect.tap((results) =>
           !notify && results.some((result) => result.positions.length > 0) ? options.appended : Effect.void
         )

@@ -267,5 +267,19 @@ export const migrations = (s: string): ReadonlyArray<readonly [name: string, sta
         PRIMARY KEY (name, key)
       )`
     ]
+  ],
+  [
+    "log_key",
+    [
+      // Every append maintains every index of the log, so it keeps only those a read needs. The log's order
+      // (epoch, tx_id, global_position) becomes the table's key instead of an index beside a key on global_position,
+      // which nothing looks up alone; the type index goes: a type filter walks the log or the category index in order
+      // (and no longer tempts the planner into sorting a whole bitmap scan when the statistics are stale).
+      `CREATE UNIQUE INDEX events_log_key ON ${s}.events (epoch, tx_id, global_position)`,
+      `ALTER TABLE ${s}.events DROP CONSTRAINT events_pkey,
+        ADD CONSTRAINT events_pkey PRIMARY KEY USING INDEX events_log_key`,
+      `DROP INDEX ${s}.events_log_idx`,
+      `DROP INDEX ${s}.events_type_idx`
+    ]
   ]
 ]
