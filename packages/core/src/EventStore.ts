@@ -1,10 +1,13 @@
 /**
- * The `EventStore` service: append with optimistic concurrency and idempotency, read a stream, read the global log.
+ * The `EventStore` service: append with optimistic concurrency and idempotency, read or fold a stream, read the global
+ * log.
  *
  * Every implementation (the in-memory one here, PostgreSQL in `@facta/postgres`) keeps the same laws, checked by the
  * conformance suite in `@facta/testing`:
  *
  * - versions within a stream are 1-based and contiguous; an append lands whole or not at all;
+ * - `fold` hands its step exactly the events `read` returns, in the same order, and never a part of a stream that
+ *   was deleted meanwhile;
  * - `expectedVersion` is enforced exactly, and a conflict reports the stream's real version;
  * - appending event ids that are already stored, in the same stream, in the same order, with the same type, schema
  *   version and data, writes nothing and returns the original result (metadata may differ: a retry has a new trace);
