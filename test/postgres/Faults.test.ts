@@ -36,6 +36,7 @@ const lockWaiter = (schema: string) =>
   })
 
 const Deposited = Schema.TaggedStruct("Deposited", { amount: Schema.Int })
+type Deposited = typeof Deposited.Type
 const codec = EventCodec.make(Deposited)
 const Balance = Aggregate.make({
   category: "Corrupt",
@@ -46,7 +47,6 @@ const Balance = Aggregate.make({
     evolve: (balance: number, event: Deposited) => balance + event.amount
   })
 })
-type Deposited = typeof Deposited.Type
 
 layer(Database.eventStore("faults", { maxConnections: 6 }), { timeout: 60_000, excludeTestServices: true })(
   "PgEventStore faults",
@@ -139,56 +139,54 @@ layer(Database.eventStore("faults", { maxConnections: 6 }), { timeout: 60_000, e
       })
     )
 
-    it.effect(
-      "corrupted rows decode to a typed EventDecodeError naming stream, version and event, in reads and loads",
-      () =>
-        Effect.gen(function* () {
-          const store = yield* EventStore.EventStore
-          const sql = yield* SqlClient.SqlClient
-          const { schema } = yield* PgEventStore.PgEventStore
-          const s = sql(schema)
-          const good = yield* codec.encode(Deposited.make({ amount: 5 }))
-          const cases: ReadonlyArray<readonly [string, string, number, string, string]> = [
-            ["Corrupt-shape", "Deposited", 1, `{"amount":"five"}`, "amount"],
-            ["Corrupt-type", "Mystery", 1, `{"amount":1}`, "unknown event type"],
-            ["Corrupt-newer", "Deposited", 7, `{"amount":1}`, "newer schema"],
-            ["Corrupt-array", "Deposited", 1, `[1,2]`, "JSON object"]
-          ]
-          for (const [streamId, type, schemaVersion, data, issue] of cases) {
-            const corruptId = Event.makeEventIdUnsafe()
-            yield* store.append(streamId, [{ ...event(good.type, good.data) }])
-            yield* sql`UPDATE ${s}.streams SET version = 2 WHERE stream_id = ${streamId}`
-            yield* sql`INSERT INTO ${s}.events (epoch, stream_id, category, version, event_id, type, schema_version, data,
+    it.effect("corrupted rows fail reads and loads with an EventDecodeError naming stream, version and event", () =>
+      Effect.gen(function* () {
+        const store = yield* EventStore.EventStore
+        const sql = yield* SqlClient.SqlClient
+        const { schema } = yield* PgEventStore.PgEventStore
+        const s = sql(schema)
+        const good = yield* codec.encode(Deposited.make({ amount: 5 }))
+        const cases: ReadonlyArray<readonly [string, string, number, string, string]> = [
+          ["Corrupt-shape", "Deposited", 1, `{"amount":"five"}`, "amount"],
+          ["Corrupt-type", "Mystery", 1, `{"amount":1}`, "unknown event type"],
+          ["Corrupt-newer", "Deposited", 7, `{"amount":1}`, "newer schema"],
+          ["Corrupt-array", "Deposited", 1, `[1,2]`, "JSON object"]
+        ]
+        for (const [streamId, type, schemaVersion, data, issue] of cases) {
+          const corruptId = Event.makeEventIdUnsafe()
+          yield* store.append(streamId, [{ ...event(good.type, good.data) }])
+          yield* sql`UPDATE ${s}.streams SET version = 2 WHERE stream_id = ${streamId}`
+          yield* sql`INSERT INTO ${s}.events (epoch, stream_id, category, version, event_id, type, schema_version, data,
               metadata)
             SELECT epoch, ${streamId}, 'Corrupt', 2, ${corruptId}::uuid, ${type}, ${schemaVersion},
               ${data}::jsonb, '{}'::jsonb
             FROM ${s}.store`
-            const error = yield* Effect.flip(Stream.runCollect(EventStore.readEvents(codec, streamId)))
-            assert.strictEqual(error._tag, "EventDecodeError")
-            if (error._tag !== "EventDecodeError") continue
-            // loading the aggregate (the store's fold, which reads no event ids) fails with the very same error
-            assert.deepStrictEqual(yield* Effect.flip(CommandHandler.load(Balance, streamId)), error)
-            assert.strictEqual(error.eventId, corruptId)
-            assert.strictEqual(error.streamId, streamId)
-            assert.strictEqual(error.version, 2)
-            assert.strictEqual(error.type, type)
-            assert.strictEqual(error.schemaVersion, schemaVersion)
-            assert.include(error.issue, issue)
-            // the first, intact event is still readable on its own
-            const first = yield* Stream.runCollect(EventStore.readEvents(codec, streamId, { to: 1 }))
-            assert.deepStrictEqual(
-              first.map((e) => e.data),
-              [Deposited.make({ amount: 5 })]
-            )
-          }
-          // other streams stay readable
-          yield* EventStore.appendEvents(codec, "Intact-1", [Deposited.make({ amount: 9 })])
-          const intact = yield* Stream.runCollect(EventStore.readEvents(codec, "Intact-1"))
+          const error = yield* Effect.flip(Stream.runCollect(EventStore.readEvents(codec, streamId)))
+          assert.strictEqual(error._tag, "EventDecodeError")
+          if (error._tag !== "EventDecodeError") continue
+          // loading the aggregate (the store's fold, which reads no event ids) fails with the very same error
+          assert.deepStrictEqual(yield* Effect.flip(CommandHandler.load(Balance, streamId)), error)
+          assert.strictEqual(error.eventId, corruptId)
+          assert.strictEqual(error.streamId, streamId)
+          assert.strictEqual(error.version, 2)
+          assert.strictEqual(error.type, type)
+          assert.strictEqual(error.schemaVersion, schemaVersion)
+          assert.include(error.issue, issue)
+          // the first, intact event is still readable on its own
+          const first = yield* Stream.runCollect(EventStore.readEvents(codec, streamId, { to: 1 }))
           assert.deepStrictEqual(
-            intact.map((e) => e.data),
-            [Deposited.make({ amount: 9 })]
+            first.map((e) => e.data),
+            [Deposited.make({ amount: 5 })]
           )
-        })
+        }
+        // other streams stay readable
+        yield* EventStore.appendEvents(codec, "Intact-1", [Deposited.make({ amount: 9 })])
+        const intact = yield* Stream.runCollect(EventStore.readEvents(codec, "Intact-1"))
+        assert.deepStrictEqual(
+          intact.map((e) => e.data),
+          [Deposited.make({ amount: 9 })]
+        )
+      })
     )
 
     it.effect("hostile stream ids, types and metadata are stored exactly or refused with a typed error", () =>
