@@ -15,20 +15,26 @@ const event = (): Event.EventData => ({
   data: {}
 })
 
+/** A subscriber from the log's head whose poll interval outlasts the test: only wake-ups deliver in time. */
+const subscriber = Effect.gen(function* () {
+  const seen = yield* Queue.unbounded<string>()
+  yield* Subscription.subscribe({ pollInterval: "1 hour" }).pipe(
+    Stream.runForEach((e) => Queue.offer(seen, e.eventId)),
+    Effect.forkScoped
+  )
+  return seen
+})
+
+const within = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
+  effect.pipe(Effect.timeoutOrElse({ duration: "5 seconds", orElse: () => Effect.die("no wake-up in time") }))
+
 layer(Database.eventStoreIn(schema), { excludeTestServices: true })("Subscription on PostgreSQL", (it) => {
   it.effect("wakes through LISTEN, and listens again after its connection is killed", () =>
     Effect.gen(function* () {
       const store = yield* EventStore.EventStore
       const sql = yield* SqlClient.SqlClient
       const { schema: storeSchema } = yield* PgEventStore.PgEventStore
-      const seen = yield* Queue.unbounded<string>()
-      // a poll interval far longer than the test: only wake-ups can deliver in time
-      yield* Subscription.subscribe({ pollInterval: "1 hour" }).pipe(
-        Stream.runForEach((e) => Queue.offer(seen, e.eventId)),
-        Effect.forkScoped
-      )
-      const within = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
-        effect.pipe(Effect.timeoutOrElse({ duration: "5 seconds", orElse: () => Effect.die("no wake-up in time") }))
+      const seen = yield* subscriber
 
       const first = event()
       yield* store.append("Tick-1", [first])
@@ -61,13 +67,7 @@ layer(Coalesced, { excludeTestServices: true })("Subscription on PostgreSQL, coa
     Effect.gen(function* () {
       const store = yield* EventStore.EventStore
       const sql = yield* SqlClient.SqlClient
-      const seen = yield* Queue.unbounded<string>()
-      yield* Subscription.subscribe({ pollInterval: "1 hour" }).pipe(
-        Stream.runForEach((e) => Queue.offer(seen, e.eventId)),
-        Effect.forkScoped
-      )
-      const within = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
-        effect.pipe(Effect.timeoutOrElse({ duration: "5 seconds", orElse: () => Effect.die("no wake-up in time") }))
+      const seen = yield* subscriber
       // a burst: many appends, at least one wake-up, every event delivered
       const burst = Array.from({ length: 20 }, () => event())
       yield* Effect.forEach(burst, (e) => store.append("Tick-2", [e]), { concurrency: 4, discard: true })
