@@ -33,7 +33,9 @@ interface StoredRow {
 
 const isSqlError = (u: unknown): u is SqlError.SqlError => SqlError.isSqlError(u)
 
-const isSerializationFailure = (u: unknown): boolean => isSqlError(u) && u.reason._tag === "SerializationError"
+/** Failures that running the whole transaction again settles. */
+const isRetryable = (u: unknown): boolean =>
+  isSqlError(u) && (u.reason._tag === "SerializationError" || u.reason._tag === "DeadlockError")
 
 type AppendFailure = EventStoreError.AppendError
 
@@ -176,24 +178,34 @@ export const make = (
     if (!Array.isArray(prepared)) return Effect.fail(prepared as Exclude<typeof prepared, ReadonlyArray<unknown>>)
     const list = prepared as ReadonlyArray<EventStoreSupport.Prepared>
     let failedAt = 0
+    const attempt = (
+      notify: boolean
+    ): Effect.Effect<ReadonlyArray<EventStore.AppendResult>, AppendFailure | SqlError.SqlError> =>
+      list.length === 1
+        ? Effect.map(one(list[0]!, notify), (result) => [result])
+        : sql.withTransaction(
+            Effect.forEach(list, (p, i) =>
+              Effect.suspend(() => {
+                failedAt = i
+                return one(p, notify)
+              })
+            )
+          )
     // a serialization failure (the append would have ordered a stream's events out of version order, or the
-    // caller's isolation level refused it) is settled by running again in a new transaction: only possible when the
-    // caller has not opened one around the append (then it is theirs to retry). Inside the caller's transaction the
-    // append always sends its own NOTIFY: only PostgreSQL knows when that transaction commits.
+    // caller's isolation level refused it) or a deadlock with another client's transaction is settled by running
+    // again in a new transaction: only possible when the caller has not opened one around the append (then it is
+    // theirs to retry)
+    const retrying = (notify: boolean, retries: number): ReturnType<typeof attempt> =>
+      retries === 0
+        ? attempt(notify)
+        : Effect.catchIf(attempt(notify), isRetryable, () => retrying(notify, retries - 1))
     const retried = Effect.flatMap(Effect.serviceOption(sql.transactionService), (outer) => {
-      const notify =
-        Option.isSome(outer) || options.notify === "always" || (options.notify === "alone" && inFlight === 0)
+      // inside the caller's transaction the append always sends its own NOTIFY: only PostgreSQL knows when that
+      // transaction commits
+      const inside = Option.isSome(outer)
+      const notify = inside || options.notify === "always" || (options.notify === "alone" && inFlight === 0)
       inFlight++
-      const run = Effect.forEach(list, (p, i) =>
-        Effect.suspend(() => {
-          failedAt = i
-          return one(p, notify)
-        })
-      )
-      return Effect.retry(list.length === 1 ? run : sql.withTransaction(run), {
-        while: (error) => Option.isNone(outer) && isSerializationFailure(error),
-        times: 8
-      }).pipe(
+      return retrying(notify, inside ? 0 : 8).pipe(
         Effect.ensuring(Effect.sync(() => inFlight--)),
         Effect.tap((results) =>
           !notify && results.some((result) => result.positions.length > 0) ? options.appended : Effect.void
