@@ -4,7 +4,8 @@
  *
  * - An append is one round trip: a server-side function that checks the expected version on the stream row (the
  *   first write of its transaction), inserts the batch with `unnest`, and (unless other appends of the process
- *   overlap it, see {@link Options}) sends a payload-free `NOTIFY` delivered at its commit.
+ *   overlap it, see {@link Options}) sends a payload-free `NOTIFY` delivered at its commit. A transaction of the
+ *   store's own that PostgreSQL refuses as out of order or as a deadlock victim runs again (up to 8 times).
  * - The global log is read below the transaction-id horizon (`pg_snapshot_xmin(pg_current_snapshot())`), ordered by
  *   `(epoch, tx_id, global_position)`: every transaction below the horizon has finished, so a reader never skips an
  *   event that commits late. A long-running writing transaction anywhere in the cluster stalls readers (never makes
