@@ -53,6 +53,23 @@ const someoneWaitsFor = (pid: number) =>
     assert.fail(`nobody waited for session ${pid}`)
   })
 
+/**
+ * Starts `appendMany(requests)`, lets the other transaction go on once the append waits for it, and returns the
+ * append's results after checking that the other transaction committed.
+ */
+const appendManyAgainst = (
+  other: Effect.Success<ReturnType<typeof otherTransaction>>,
+  requests: ReadonlyArray<EventStore.AppendRequest>
+) =>
+  Effect.gen(function* () {
+    const store = yield* EventStore.EventStore
+    const appending = yield* Effect.forkChild(store.appendMany(requests))
+    yield* someoneWaitsFor(other.pid)
+    yield* other.go
+    assert.isTrue(Exit.isSuccess(yield* other.done), "the other transaction committed")
+    return yield* Fiber.join(appending)
+  })
+
 const versionsAndPositions = (streamId: string) =>
   Effect.flatMap(EventStore.EventStore, (store) => Stream.runCollect(store.read(streamId)))
 
@@ -66,18 +83,12 @@ layer(Database.eventStore("appendmany", { maxConnections: 6 }), { timeout: 60_00
         const theirs = event("Theirs")
         const other = yield* otherTransaction("Retry-b", store.append("Retry-b", [theirs]))
         const ours = [event("OursOnA"), event("OursOnB")]
-        const appending = yield* Effect.forkChild(
-          store.appendMany([
-            { streamId: "Retry-a", events: [ours[0]!] },
-            { streamId: "Retry-b", events: [ours[1]!] }
-          ])
-        )
-        yield* someoneWaitsFor(other.pid)
-        // the other transaction writes B with a newer transaction id and commits: appendMany's older id would put
-        // its B event before theirs in the log, so PostgreSQL refuses it and the store runs it again
-        yield* other.go
-        assert.isTrue(Exit.isSuccess(yield* other.done))
-        const results = yield* Fiber.join(appending)
+        // once appendMany waits, the other transaction writes B with a newer transaction id and commits: appendMany's
+        // older id would put its B event before theirs in the log, so PostgreSQL refuses it and the store runs it again
+        const results = yield* appendManyAgainst(other, [
+          { streamId: "Retry-a", events: [ours[0]!] },
+          { streamId: "Retry-b", events: [ours[1]!] }
+        ])
         assert.deepStrictEqual(
           results.map((r) => [r.streamId, r.nextExpectedVersion]),
           [
@@ -103,16 +114,10 @@ layer(Database.eventStore("appendmany", { maxConnections: 6 }), { timeout: 60_00
         // the other transaction holds B's lock; appendMany takes A, waits for B; then the other one wants A. The
         // first to wait (appendMany) finds the cycle after deadlock_timeout and is aborted, then runs again
         const other = yield* otherTransaction("Deadlock-b", store.append("Deadlock-a", [event("Theirs")]))
-        const appending = yield* Effect.forkChild(
-          store.appendMany([
-            { streamId: "Deadlock-a", events: [event("OursOnA")] },
-            { streamId: "Deadlock-b", events: [event("OursOnB")] }
-          ])
-        )
-        yield* someoneWaitsFor(other.pid)
-        yield* other.go
-        assert.isTrue(Exit.isSuccess(yield* other.done))
-        const results = yield* Fiber.join(appending)
+        const results = yield* appendManyAgainst(other, [
+          { streamId: "Deadlock-a", events: [event("OursOnA")] },
+          { streamId: "Deadlock-b", events: [event("OursOnB")] }
+        ])
         assert.deepStrictEqual(
           results.map((r) => [r.streamId, r.nextExpectedVersion]),
           [
