@@ -2,8 +2,7 @@ import { type ChildProcess, spawn } from "node:child_process"
 import { fileURLToPath } from "node:url"
 import { assert, layer } from "@effect/vitest"
 import { CheckpointStore, Position, Projection } from "@facta/core"
-import { PgCheckpointStore } from "@facta/postgres"
-import { Cause, Effect, Exit, Fiber, Layer, References, Schedule } from "effect"
+import { Cause, Effect, Exit, Fiber, References, Schedule } from "effect"
 import { SqlClient } from "effect/sql"
 import * as Database from "../support/database.ts"
 import {
@@ -25,9 +24,7 @@ import {
 // equal to a fold of the log from scratch: every event counted exactly once.
 
 const schema = Database.uniqueSchema("projcrash")
-const Live = PgCheckpointStore.layer({ schema }).pipe(
-  Layer.provideMerge(Database.eventStoreIn(schema, { maxConnections: 8 }))
-)
+const Live = Database.projectionStoresIn(schema, { maxConnections: 8 })
 const quiet = Effect.provideService(References.MinimumLogLevel, "Warn")
 
 /** Runs the projection to the end of the log with a fresh owner (after the dead holder's lease expired). */

@@ -1,7 +1,6 @@
 import { assert, layer } from "@effect/vitest"
 import { CheckpointStore, Event, EventStore, Position, Projection } from "@facta/core"
-import { PgCheckpointStore } from "@facta/postgres"
-import { Cause, Effect, Exit, Fiber, Layer, Option, References } from "effect"
+import { Cause, Effect, Exit, Fiber, Option, References } from "effect"
 import { SqlClient } from "effect/sql"
 import * as Database from "../support/database.ts"
 import {
@@ -25,9 +24,7 @@ import {
 // live meanwhile. Then: a handler that keeps failing on one event, with "stop" and with "park".
 
 const schema = Database.uniqueSchema("projgaps")
-const Live = PgCheckpointStore.layer({ schema }).pipe(
-  Layer.provideMerge(Database.eventStoreIn(schema, { maxConnections: 16 }))
-)
+const Live = Database.projectionStoresIn(schema, { maxConnections: 16 })
 const quiet = Effect.provideService(References.MinimumLogLevel, "Error")
 
 interface Acked {

@@ -1,7 +1,6 @@
 import { assert, layer } from "@effect/vitest"
 import { CheckpointStore, Position, Projection } from "@facta/core"
-import { PgCheckpointStore } from "@facta/postgres"
-import { Cause, Effect, Exit, Fiber, Layer, Option, References } from "effect"
+import { Cause, Effect, Exit, Fiber, Option, References } from "effect"
 import { SqlClient } from "effect/sql"
 import * as Database from "../support/database.ts"
 import {
@@ -23,9 +22,7 @@ import {
 // read model never sees an event twice. Then the fencing itself: a zombie holder's commit after a takeover.
 
 const schema = Database.uniqueSchema("projinst")
-const Live = PgCheckpointStore.layer({ schema }).pipe(
-  Layer.provideMerge(Database.eventStoreIn(schema, { maxConnections: 8 }))
-)
+const Live = Database.projectionStoresIn(schema, { maxConnections: 8 })
 const quiet = Effect.provideService(References.MinimumLogLevel, "Warn")
 const leaseTtlMillis = 1000
 

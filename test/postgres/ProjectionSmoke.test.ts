@@ -1,12 +1,11 @@
 import { assert, layer } from "@effect/vitest"
 import { EventCodec, EventStore, Projection } from "@facta/core"
-import { PgCheckpointStore } from "@facta/postgres"
-import { Deferred, Effect, Fiber, Layer, Schema } from "effect"
+import { Deferred, Effect, Fiber, Schema } from "effect"
 import { SqlClient } from "effect/sql"
 import * as Database from "../support/database.ts"
 
 const schema = Database.uniqueSchema("projsmoke")
-const Live = PgCheckpointStore.layer({ schema }).pipe(Layer.provideMerge(Database.eventStoreIn(schema)))
+const Live = Database.projectionStoresIn(schema)
 
 const Deposited = Schema.TaggedStruct("Deposited", { amount: Schema.Int })
 const codec = EventCodec.make(Deposited)

@@ -1,5 +1,5 @@
 import { PgClient } from "@effect/sql-pg"
-import { PgEventStore } from "@facta/postgres"
+import { PgCheckpointStore, PgEventStore } from "@facta/postgres"
 import { Effect, Layer, Redacted } from "effect"
 import { SqlClient } from "effect/sql"
 import { inject } from "vitest"
@@ -30,3 +30,7 @@ export const eventStoreIn = (schema: string, options?: { readonly maxConnections
 /** A migrated PostgreSQL event store in a schema of its own, on its own pool. */
 export const eventStore = (prefix: string, options?: { readonly maxConnections?: number }) =>
   eventStoreIn(uniqueSchema(prefix), options)
+
+/** A migrated PostgreSQL event store and checkpoint store in the given schema, on its own pool (dropped afterwards). */
+export const projectionStoresIn = (schema: string, options?: { readonly maxConnections?: number }) =>
+  PgCheckpointStore.layer({ schema }).pipe(Layer.provideMerge(eventStoreIn(schema, options)))
