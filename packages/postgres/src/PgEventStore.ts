@@ -61,6 +61,15 @@ export interface Options {
    */
   readonly wakeups?: "auto" | "per-append" | "coalesced" | undefined
   readonly coalesceInterval?: Duration.Input | undefined
+  /**
+   * Group commit for concurrent appends (default on, `maxInFlight` 2, `maxAppends` 100). A single-stream append
+   * that starts while fewer than `maxInFlight` appends of this store run goes at once, on its own; the ones that
+   * start while that many run wait, and go together in the next run: one statement, one transaction and one commit
+   * for up to `maxAppends` of them. Each keeps its own expected version and its own result: a refused append does
+   * not affect the others. `false` runs every append in its own transaction. Multi-stream appends (`appendMany`)
+   * and appends inside the caller's transaction always run on their own.
+   */
+  readonly batching?: false | { readonly maxInFlight?: number | undefined; readonly maxAppends?: number | undefined }
 }
 
 /**
@@ -160,9 +169,13 @@ export const make = Effect.fnUntraced(function* (options?: Options) {
       Effect.forkScoped
     )
   }
-  const append = Append.make(sql, schema, {
+  const append = yield* Append.make(sql, schema, {
     notify: wakeupMode === "auto" ? "alone" : wakeupMode === "coalesced" ? "never" : "always",
-    appended: Effect.asVoid(Queue.offer(pending, undefined))
+    appended: Effect.asVoid(Queue.offer(pending, undefined)),
+    batching:
+      options?.batching === false
+        ? false
+        : { maxInFlight: options?.batching?.maxInFlight ?? 2, maxAppends: options?.batching?.maxAppends ?? 100 }
   })
   // the global log's horizon: every transaction below it has finished, so nothing can commit behind a reader
   const visible = sql`(e.epoch < (SELECT epoch FROM ${s}.store) OR e.tx_id < pg_snapshot_xmin(pg_current_snapshot()))`

@@ -6,9 +6,10 @@ import {
   Position,
   type StreamId
 } from "@facta/core"
-import { Effect, Option } from "effect"
+import { Effect, Exit, Option } from "effect"
 import type { SqlClient } from "effect/sql"
 import { SqlError } from "effect/sql"
+import * as Batcher from "./batcher.ts"
 import { AppendStatus, ExpectedKind } from "./schema.ts"
 
 interface AppendRow {
@@ -55,8 +56,8 @@ export const kindOf = (expected: ExpectedVersion.ExpectedVersion): readonly [num
   }
 }
 
-/** Appends through the store's `append` function: one statement per stream, one transaction per call. */
-export const make = (
+/** Appends through the store's `append_batch` function: one statement per transaction, one transaction per call. */
+export const make = Effect.fnUntraced(function* (
   sql: SqlClient.SqlClient,
   schema: string,
   options: {
@@ -67,21 +68,28 @@ export const make = (
     readonly notify: "always" | "never" | "alone"
     /** Called after appends that stored events, when the append did not notify itself. */
     readonly appended: Effect.Effect<void>
+    /** How concurrent single-stream appends share transactions (`false`: each runs its own). */
+    readonly batching: false | { readonly maxInFlight: number; readonly maxAppends: number }
   }
-) => {
+) {
   const s = sql(schema)
   let inFlight = 0
   const storage = (cause: unknown) => new EventStoreError.StorageError({ operation: "append", cause })
 
-  const call = (p: EventStoreSupport.Prepared, notify: boolean) => {
-    const [kind, version] = kindOf(p.expected)
-    return sql<AppendRow>`SELECT status, version, epoch, tx_id::text AS tx_id, positions FROM ${s}.append(
-      ${p.streamId}, ${p.category}, ${kind}::smallint, ${version}::integer,
-      ${p.events.map((e) => e.event.eventId)}::uuid[],
-      ${p.events.map((e) => e.event.type)}::text[],
-      ${p.events.map((e) => e.event.schemaVersion)}::smallint[],
-      ${p.events.map((e) => e.dataJson)}::jsonb[],
-      ${p.events.map((e) => e.metadataJson)}::jsonb[],
+  const call = (list: ReadonlyArray<EventStoreSupport.Prepared>, notify: boolean) => {
+    const kinds = list.map((p) => kindOf(p.expected))
+    const events = list.flatMap((p) => p.events)
+    return sql<AppendRow>`SELECT status, version, epoch, tx_id::text AS tx_id, positions FROM ${s}.append_batch(
+      ${list.map((p) => p.streamId)}::text[],
+      ${list.map((p) => p.category)}::text[],
+      ${kinds.map(([kind]) => kind)}::smallint[],
+      ${kinds.map(([, version]) => version)}::integer[],
+      ${list.map((p) => p.events.length)}::integer[],
+      ${events.map((e) => e.event.eventId)}::uuid[],
+      ${events.map((e) => e.event.type)}::text[],
+      ${events.map((e) => e.event.schemaVersion)}::smallint[],
+      ${events.map((e) => e.dataJson)}::jsonb[],
+      ${events.map((e) => e.metadataJson)}::jsonb[],
       ${notify}::boolean)`
   }
 
@@ -140,36 +148,159 @@ export const make = (
       return retry instanceof EventStoreError.IdempotencyConflict ? Effect.fail(retry) : Effect.succeed(retry)
     })
 
-  const one = (p: EventStoreSupport.Prepared, notify: boolean) =>
-    Effect.flatMap(call(p, notify), ([row]) => {
-      if (row === undefined) return Effect.die(new Error("append returned no row"))
-      switch (row.status) {
-        case AppendStatus.ok:
-          return Effect.succeed<EventStore.AppendResult>({
-            streamId: p.streamId,
-            nextExpectedVersion: row.version!,
-            positions: (row.positions ?? []).map((position) => Position.make(row.epoch!, BigInt(row.tx_id!), position))
-          })
-        case AppendStatus.idsExist:
-          return settle(p, currentRefusal(p))
-        case AppendStatus.wrongVersion:
-        case AppendStatus.archived:
-          // a retry that landed earlier (the function looks for its ids only for `any` and `streamExists`), or the
-          // same append landing concurrently after the function looked
-          return settle(p, Effect.succeed(refusal(p, row.status, row.version ?? 0)))
-        default:
-          return Effect.fail(refusal(p, row.status, row.version ?? 0))
-      }
-    })
-
-  /** A database-side refusal, seen only when the transaction failed: re-examined outside it. */
-  const classify = (p: EventStoreSupport.Prepared, error: SqlError.SqlError) => {
-    const reason = error.reason
-    const isConflict =
-      reason._tag === "UniqueViolation" &&
-      (reason.constraint === "events_event_id_key" || reason.constraint === "events_stream_version_key")
-    return isConflict ? settle(p, currentRefusal(p)) : Effect.fail(storage(error))
+  /** What one request's status row means. */
+  const outcome = (
+    p: EventStoreSupport.Prepared,
+    row: AppendRow | undefined
+  ): Effect.Effect<EventStore.AppendResult, AppendFailure | SqlError.SqlError> => {
+    if (row === undefined) return Effect.die(new Error("append_batch returned too few rows"))
+    switch (row.status) {
+      case AppendStatus.ok:
+        return Effect.succeed({
+          streamId: p.streamId,
+          nextExpectedVersion: row.version!,
+          positions: (row.positions ?? []).map((position) => Position.make(row.epoch!, BigInt(row.tx_id!), position))
+        })
+      case AppendStatus.idsExist:
+        return settle(p, currentRefusal(p))
+      case AppendStatus.wrongVersion:
+      case AppendStatus.archived:
+        // a retry that landed earlier (the function looks for its ids only for `any` and `streamExists`), or the
+        // same append landing concurrently after the function looked
+        return settle(p, Effect.succeed(refusal(p, row.status, row.version ?? 0)))
+      default:
+        return Effect.fail(refusal(p, row.status, row.version ?? 0))
+    }
   }
+
+  /** A unique key the database refused, seen only when the transaction failed: examined outside it. */
+  const isConflict = (error: SqlError.SqlError) =>
+    error.reason._tag === "UniqueViolation" &&
+    (error.reason.constraint === "events_event_id_key" || error.reason.constraint === "events_stream_version_key")
+
+  /** A lone append: its refusal may turn out to be a retry of one that landed. */
+  const classifyOne = (p: EventStoreSupport.Prepared, error: SqlError.SqlError) =>
+    isConflict(error) ? settle(p, currentRefusal(p)) : Effect.fail(storage(error))
+
+  /** A multi-stream append: the first request whose ids are stored with other content is the conflict. */
+  const classifyMany = Effect.fnUntraced(function* (
+    list: ReadonlyArray<EventStoreSupport.Prepared>,
+    error: SqlError.SqlError
+  ) {
+    if (isConflict(error)) {
+      for (const p of list) {
+        const retry = EventStoreSupport.matchRetry(p, yield* lookup(p))
+        if (retry instanceof EventStoreError.IdempotencyConflict) return yield* Effect.fail(retry)
+      }
+    }
+    return yield* Effect.fail(storage(error))
+  })
+
+  /**
+   * Runs `attempt` as one of the store's appends in flight: whether it sends its own NOTIFY (`alone`: it is a single
+   * request, so it may when nothing else is in flight), and a wake-up after it when it stored events without one.
+   */
+  const tracked = <A, E>(
+    alone: boolean,
+    attempt: (notify: boolean) => Effect.Effect<A, E>,
+    wrote: (a: A) => boolean
+  ): Effect.Effect<A, E> =>
+    Effect.suspend(() => {
+      const notify = options.notify === "always" || (options.notify === "alone" && alone && inFlight === 0)
+      inFlight++
+      return attempt(notify).pipe(
+        Effect.ensuring(Effect.sync(() => inFlight--)),
+        Effect.tap((a) => (!notify && wrote(a) ? options.appended : Effect.void))
+      )
+    })
+  const storedAny = (results: ReadonlyArray<EventStore.AppendResult>) =>
+    results.some((result) => result.positions.length > 0)
+
+  /**
+   * The requests of one call in a transaction of the store's own. A serialization failure (the caller's isolation
+   * level refused it) or a deadlock with another client's transaction is settled by running it again.
+   */
+  const ownTransaction = (
+    list: ReadonlyArray<EventStoreSupport.Prepared>
+  ): Effect.Effect<ReadonlyArray<EventStore.AppendResult>, AppendFailure> => {
+    const attempt = (notify: boolean) =>
+      list.length === 1
+        ? Effect.flatMap(call(list, notify), ([row]) => Effect.map(outcome(list[0]!, row), (result) => [result]))
+        : sql.withTransaction(
+            Effect.flatMap(call(list, notify), (rows) => Effect.forEach(list, (p, i) => outcome(p, rows[i])))
+          )
+    const retrying = (
+      notify: boolean,
+      retries: number
+    ): Effect.Effect<ReadonlyArray<EventStore.AppendResult>, AppendFailure | SqlError.SqlError> =>
+      retries === 0
+        ? attempt(notify)
+        : Effect.catchIf(attempt(notify), isRetryable, () => retrying(notify, retries - 1))
+    return tracked(list.length === 1, (notify) => retrying(notify, 8), storedAny).pipe(
+      Effect.catch((error) => {
+        if (!isSqlError(error)) return Effect.fail(error)
+        return list.length === 1
+          ? Effect.map(classifyOne(list[0]!, error), (result) => [result])
+          : classifyMany(list, error)
+      }),
+      Effect.mapError((error) => (isSqlError(error) ? storage(error) : error))
+    )
+  }
+
+  /** The requests of one call in the caller's transaction: its to retry, and it always notifies (only PostgreSQL knows when that transaction commits). */
+  const callersTransaction = (list: ReadonlyArray<EventStoreSupport.Prepared>) =>
+    sql
+      .withTransaction(
+        Effect.flatMap(call(list, true), (rows) => Effect.forEach(list, (p, i) => outcome(p, rows[i])))
+      )
+      .pipe(
+        Effect.catch((error) => {
+          if (!isSqlError(error)) return Effect.fail(error)
+          return list.length === 1
+            ? Effect.map(classifyOne(list[0]!, error), (result) => [result])
+            : classifyMany(list, error)
+        }),
+        Effect.mapError((error) => (isSqlError(error) ? storage(error) : error))
+      )
+
+  /**
+   * Independent single-stream appends of several callers in one statement, autocommitted: each gets its own
+   * result. When the statement fails as a whole (a unique key, a deadlock, a lost connection), nothing of it is
+   * written and each runs again alone, where its own refusal is told apart; ids make that safe even if the lost
+   * connection did commit.
+   */
+  const together = (
+    list: ReadonlyArray<EventStoreSupport.Prepared>
+  ): Effect.Effect<ReadonlyArray<Exit.Exit<EventStore.AppendResult, AppendFailure>>> =>
+    tracked(
+      false,
+      (notify) =>
+        Effect.matchEffect(call(list, notify), {
+          onFailure: () => Effect.succeed(undefined),
+          onSuccess: (rows) =>
+            Effect.forEach(list, (p, i) => Effect.exit(outcome(p, rows[i])), { concurrency: "unbounded" })
+        }),
+      (exits) => exits !== undefined && exits.some((exit) => Exit.isSuccess(exit) && exit.value.positions.length > 0)
+    ).pipe(
+      Effect.flatMap((exits) =>
+        exits === undefined
+          ? Effect.forEach(list, (p) => Effect.exit(single(p)), { concurrency: "unbounded" })
+          : Effect.succeed(
+              exits.map((exit) => Exit.mapError(exit, (error) => (isSqlError(error) ? storage(error) : error)))
+            )
+      )
+    )
+
+  const single = (p: EventStoreSupport.Prepared) => Effect.map(ownTransaction([p]), (results) => results[0]!)
+  const batched =
+    options.batching === false
+      ? single
+      : yield* Batcher.make({
+          maxInFlight: options.batching.maxInFlight,
+          maxSize: options.batching.maxAppends,
+          one: single,
+          many: together
+        })
 
   const transaction = (
     requests: ReadonlyArray<EventStore.AppendRequest>
@@ -177,53 +308,11 @@ export const make = (
     const prepared = EventStoreSupport.prepareAll(requests)
     if (!Array.isArray(prepared)) return Effect.fail(prepared as Exclude<typeof prepared, ReadonlyArray<unknown>>)
     const list = prepared as ReadonlyArray<EventStoreSupport.Prepared>
-    let failedAt = 0
-    const attempt = (
-      notify: boolean
-    ): Effect.Effect<ReadonlyArray<EventStore.AppendResult>, AppendFailure | SqlError.SqlError> =>
-      list.length === 1
-        ? Effect.map(one(list[0]!, notify), (result) => [result])
-        : sql.withTransaction(
-            Effect.forEach(list, (p, i) =>
-              Effect.suspend(() => {
-                failedAt = i
-                return one(p, notify)
-              })
-            )
-          )
-    // a serialization failure (the append would have ordered a stream's events out of version order, or the
-    // caller's isolation level refused it) or a deadlock with another client's transaction is settled by running
-    // again in a new transaction: only possible when the caller has not opened one around the append (then it is
-    // theirs to retry)
-    const retrying = (notify: boolean, retries: number): ReturnType<typeof attempt> =>
-      retries === 0
-        ? attempt(notify)
-        : Effect.catchIf(attempt(notify), isRetryable, () => retrying(notify, retries - 1))
-    const retried = Effect.flatMap(Effect.serviceOption(sql.transactionService), (outer) => {
-      // inside the caller's transaction the append always sends its own NOTIFY: only PostgreSQL knows when that
-      // transaction commits
-      const inside = Option.isSome(outer)
-      const notify = inside || options.notify === "always" || (options.notify === "alone" && inFlight === 0)
-      inFlight++
-      return retrying(notify, inside ? 0 : 8).pipe(
-        Effect.ensuring(Effect.sync(() => inFlight--)),
-        Effect.tap((results) =>
-          !notify && results.some((result) => result.positions.length > 0) ? options.appended : Effect.void
-        )
-      )
+    return Effect.flatMap(Effect.serviceOption(sql.transactionService), (outer) => {
+      if (Option.isSome(outer)) return callersTransaction(list)
+      return list.length === 1 ? Effect.map(batched(list[0]!), (result) => [result]) : ownTransaction(list)
     })
-    return retried.pipe(
-      Effect.catch((error) => {
-        if (!isSqlError(error)) return Effect.fail(error)
-        // a refusal the database raised aborted the transaction, so it is examined outside; only a lone append can
-        // turn out to be a retry of one that landed
-        return Effect.flatMap(classify(list[failedAt]!, error), (result) =>
-          list.length === 1 ? Effect.succeed([result]) : Effect.fail(storage(error))
-        )
-      }),
-      Effect.mapError((error) => (isSqlError(error) ? storage(error) : error))
-    )
   }
 
   return { transaction }
-}
+})

@@ -1,0 +1,80 @@
+/**
+ * Group commit for independent requests. A request that finds fewer than `maxInFlight` runs going runs at once, in
+ * its caller's fiber, as it would without the batcher. One that finds them all busy waits; when a run ends, the
+ * requests waiting by then go together in the next one. A lone caller never waits, and concurrent callers share
+ * round trips and commits instead of queueing for connections one by one.
+ */
+import { Deferred, Effect, Exit, type Scope } from "effect"
+
+interface Waiting<I, A, E> {
+  readonly item: I
+  readonly deferred: Deferred.Deferred<A, E>
+}
+
+export const make = Effect.fnUntraced(function* <I, A, E>(options: {
+  readonly maxInFlight: number
+  readonly maxSize: number
+  /** Runs one request, in its caller's fiber when the caller did not wait. */
+  readonly one: (item: I) => Effect.Effect<A, E>
+  /** Runs several requests together; one exit per request, in order. */
+  readonly many: (items: ReadonlyArray<I>) => Effect.Effect<ReadonlyArray<Exit.Exit<A, E>>>
+}): Effect.fn.Return<(item: I) => Effect.Effect<A, E>, never, Scope.Scope> {
+  const scope = yield* Effect.scope
+  const waiting: Array<Waiting<I, A, E>> = []
+  let inFlight = 0
+
+  const runWaiting = (batch: ReadonlyArray<Waiting<I, A, E>>): Effect.Effect<void> => {
+    const run =
+      batch.length === 1
+        ? Effect.map(Effect.exit(options.one(batch[0]!.item)), (exit) => [exit])
+        : options.many(batch.map((w) => w.item))
+    // a run that ends as a whole (a defect, or interrupted at shutdown) ends every request in it the same way
+    return Effect.asVoid(
+      Effect.onExit(run, (exit) =>
+        Effect.sync(() => {
+          for (let i = 0; i < batch.length; i++) {
+            Deferred.doneUnsafe(batch[i]!.deferred, Exit.isSuccess(exit) ? exit.value[i]! : exit)
+          }
+        })
+      )
+    )
+  }
+
+  // the slot of a run that ends passes to the requests waiting by then, until none is left
+  const release: Effect.Effect<void> = Effect.suspend(() => {
+    if (waiting.length === 0) {
+      inFlight--
+      return Effect.void
+    }
+    return Effect.andThen(runWaiting(waiting.splice(0, options.maxSize)), release)
+  })
+  const releaseInBackground = Effect.forkIn(
+    Effect.onInterrupt(release, () =>
+      Effect.sync(() => {
+        for (const w of waiting.splice(0)) Deferred.doneUnsafe(w.deferred, Exit.interrupt())
+      })
+    ),
+    scope
+  )
+
+  return (item: I): Effect.Effect<A, E> =>
+    Effect.suspend(() => {
+      if (inFlight < options.maxInFlight) {
+        inFlight++
+        // the caller's own run; the next batch goes on in a fiber of the store's, so interrupting this caller
+        // cannot abandon the requests that wait
+        return Effect.ensuring(
+          options.one(item),
+          Effect.suspend(() => (waiting.length === 0 ? Effect.sync(() => void inFlight--) : releaseInBackground))
+        )
+      }
+      const waiter: Waiting<I, A, E> = { item, deferred: Deferred.makeUnsafe<A, E>() }
+      waiting.push(waiter)
+      return Effect.onInterrupt(Deferred.await(waiter.deferred), () =>
+        Effect.sync(() => {
+          const at = waiting.indexOf(waiter)
+          if (at >= 0) waiting.splice(at, 1)
+        })
+      )
+    })
+})
