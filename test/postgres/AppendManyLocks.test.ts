@@ -1,13 +1,18 @@
+import { PgClient } from "@effect/sql-pg"
 import { assert, layer } from "@effect/vitest"
 import { Event, EventStore, Position } from "@facta/core"
 import { PgEventStore } from "@facta/postgres"
-import { Deferred, Effect, Exit, Fiber, Stream } from "effect"
+import { Effect, Exit, Fiber, Layer, Redacted, Stream } from "effect"
 import { SqlClient } from "effect/sql"
 import * as Database from "../support/database.ts"
+import { otherTransaction, someoneWaitsFor } from "../support/locks.ts"
 
 // How a multi-stream append (`appendMany`, one transaction) meets other transactions on the same streams. A second
 // connection plays the other transaction: it holds a stream's writer lock (the advisory lock every append of the
 // stream queues on first) and writes when the test says so.
+
+const repeatableSchema = Database.uniqueSchema("repeatable")
+const range = (n: number) => Array.from({ length: n }, (_, i) => i)
 
 const event = (type: string): Event.EventData => ({
   eventId: Event.makeEventIdUnsafe(),
@@ -16,54 +21,16 @@ const event = (type: string): Event.EventData => ({
   data: { type }
 })
 
-/** Another client's transaction: takes `lockedStream`'s writer lock, waits for `go`, then runs `then`. */
-const otherTransaction = <A, E, R>(lockedStream: string, then: Effect.Effect<A, E, R>) =>
-  Effect.gen(function* () {
-    const sql = yield* SqlClient.SqlClient
-    const { schema } = yield* PgEventStore.PgEventStore
-    const holding = yield* Deferred.make<number>()
-    const go = yield* Deferred.make<void>()
-    const fiber = yield* Effect.forkChild(
-      sql
-        .withTransaction(
-          Effect.gen(function* () {
-            const [row] = yield* sql<{ pid: number }>`SELECT pg_backend_pid() AS pid,
-            pg_advisory_xact_lock(hashtext(${schema}), hashtext(${lockedStream}))::text AS locked`
-            yield* Deferred.succeed(holding, row!.pid)
-            yield* Deferred.await(go)
-            return yield* then
-          })
-        )
-        .pipe(Effect.exit)
-    )
-    const pid = yield* Deferred.await(holding)
-    return { pid, go: Deferred.succeed(go, undefined), done: Fiber.join(fiber) }
-  })
-
-/** Waits until some session waits for a lock that the session `pid` holds. */
-const someoneWaitsFor = (pid: number) =>
-  Effect.gen(function* () {
-    const sql = yield* SqlClient.SqlClient
-    for (let tries = 0; tries < 200; tries++) {
-      const [row] = yield* sql<{ n: bigint }>`SELECT count(*) AS n FROM pg_stat_activity
-        WHERE ${pid}::integer = ANY (pg_blocking_pids(pid))`
-      if (row!.n > 0n) return
-      yield* Effect.sleep("25 millis")
-    }
-    assert.fail(`nobody waited for session ${pid}`)
-  })
-
 /**
- * Starts `appendMany(requests)`, lets the other transaction go on once the append waits for it, and returns the
- * append's results after checking that the other transaction committed.
+ * Starts `append`, lets the other transaction go on once the append waits for it, and returns the append's results
+ * after checking that the other transaction committed.
  */
-const appendManyAgainst = (
+const appendAgainst = <A, E, R>(
   other: Effect.Success<ReturnType<typeof otherTransaction>>,
-  requests: ReadonlyArray<EventStore.AppendRequest>
+  append: Effect.Effect<A, E, R>
 ) =>
   Effect.gen(function* () {
-    const store = yield* EventStore.EventStore
-    const appending = yield* Effect.forkChild(store.appendMany(requests))
+    const appending = yield* Effect.forkChild(append)
     yield* someoneWaitsFor(other.pid)
     yield* other.go
     assert.isTrue(Exit.isSuccess(yield* other.done), "the other transaction committed")
@@ -73,30 +40,44 @@ const appendManyAgainst = (
 const versionsAndPositions = (streamId: string) =>
   Effect.flatMap(EventStore.EventStore, (store) => Stream.runCollect(store.read(streamId)))
 
+/** The two streams in the order of their writer locks' keys, which is the order appendMany takes them in. */
+const inLockOrder = (a: string, b: string) =>
+  Effect.flatMap(SqlClient.SqlClient, (sql) =>
+    Effect.map(sql<{ before: boolean }>`SELECT hashtext(${a}) < hashtext(${b}) AS before`, ([row]) =>
+      row!.before ? ([a, b] as const) : ([b, a] as const)
+    )
+  )
+
 layer(Database.eventStore("appendmany", { maxConnections: 6 }), { timeout: 60_000, excludeTestServices: true })(
   "PgEventStore appendMany against other transactions",
   (it) => {
-    it.effect("a transaction that would order a stream's events before its last ones is run again, after them", () =>
+    it.effect("appendMany takes every writer lock before its transaction id, so its events follow the other's", () =>
       Effect.gen(function* () {
         const store = yield* EventStore.EventStore
-        // the other transaction holds B's lock; appendMany takes A (and with it its transaction id), then waits for B
+        const sql = yield* SqlClient.SqlClient
+        // the other transaction holds B's lock and then writes B. appendMany runs in the caller's transaction, where
+        // the store never runs it again: had it written A (taking a transaction id) before waiting for B, its B
+        // event would order before theirs, and PostgreSQL would refuse it
         const theirs = event("Theirs")
-        const other = yield* otherTransaction("Retry-b", store.append("Retry-b", [theirs]))
+        const other = yield* otherTransaction("Order-b", store.append("Order-b", [theirs]))
         const ours = [event("OursOnA"), event("OursOnB")]
-        // once appendMany waits, the other transaction writes B with a newer transaction id and commits: appendMany's
-        // older id would put its B event before theirs in the log, so PostgreSQL refuses it and the store runs it again
-        const results = yield* appendManyAgainst(other, [
-          { streamId: "Retry-a", events: [ours[0]!] },
-          { streamId: "Retry-b", events: [ours[1]!] }
-        ])
+        const results = yield* appendAgainst(
+          other,
+          sql.withTransaction(
+            store.appendMany([
+              { streamId: "Order-a", events: [ours[0]!] },
+              { streamId: "Order-b", events: [ours[1]!] }
+            ])
+          )
+        )
         assert.deepStrictEqual(
           results.map((r) => [r.streamId, r.nextExpectedVersion]),
           [
-            ["Retry-a", 1],
-            ["Retry-b", 2]
+            ["Order-a", 1],
+            ["Order-b", 2]
           ]
         )
-        const b = yield* versionsAndPositions("Retry-b")
+        const b = yield* versionsAndPositions("Order-b")
         assert.deepStrictEqual(
           b.map((e) => [e.version, e.eventId]),
           [
@@ -111,21 +92,61 @@ layer(Database.eventStore("appendmany", { maxConnections: 6 }), { timeout: 60_00
     it.effect("a deadlock with another client's transaction is settled by running the append again", () =>
       Effect.gen(function* () {
         const store = yield* EventStore.EventStore
-        // the other transaction holds B's lock; appendMany takes A, waits for B; then the other one wants A. The
-        // first to wait (appendMany) finds the cycle after deadlock_timeout and is aborted, then runs again
-        const other = yield* otherTransaction("Deadlock-b", store.append("Deadlock-a", [event("Theirs")]))
-        const results = yield* appendManyAgainst(other, [
-          { streamId: "Deadlock-a", events: [event("OursOnA")] },
-          { streamId: "Deadlock-b", events: [event("OursOnB")] }
-        ])
+        // appendMany takes the first lock, then waits for the second, which the other transaction holds; then the
+        // other one wants the first. The first to wait (appendMany) finds the cycle after deadlock_timeout and is
+        // aborted, then runs again
+        const [first, second] = yield* inLockOrder("Deadlock-a", "Deadlock-b")
+        const other = yield* otherTransaction(second, store.append(first, [event("Theirs")]))
+        const results = yield* appendAgainst(
+          other,
+          store.appendMany([
+            { streamId: first, events: [event("OursOnFirst")] },
+            { streamId: second, events: [event("OursOnSecond")] }
+          ])
+        )
         assert.deepStrictEqual(
           results.map((r) => [r.streamId, r.nextExpectedVersion]),
           [
-            ["Deadlock-a", 2],
-            ["Deadlock-b", 1]
+            [first, 2],
+            [second, 1]
           ]
         )
       })
     )
   }
 )
+
+// A database whose transactions default to REPEATABLE READ: an append's snapshot is taken before it waits for the
+// stream's writer, so the stream row it then finds changed refuses it with a serialization failure, which the store
+// settles by running the append again.
+layer(
+  Layer.mergeAll(
+    PgEventStore.layer({ schema: repeatableSchema, batching: false }),
+    Database.dropSchemaOnRelease(repeatableSchema)
+  ).pipe(
+    Layer.provideMerge(
+      PgClient.layer({
+        url: Redacted.make(Database.databaseUrl()),
+        maxConnections: 8,
+        startupParameters: { default_transaction_isolation: "repeatable read" }
+      })
+    )
+  ),
+  { timeout: 60_000, excludeTestServices: true }
+)("PgEventStore under REPEATABLE READ", (it) => {
+  it.effect("concurrent appends to one stream that PostgreSQL refuses for serialization are run again", () =>
+    Effect.gen(function* () {
+      const store = yield* EventStore.EventStore
+      const sql = yield* SqlClient.SqlClient
+      const [isolation] = yield* sql<{ level: string }>`SELECT current_setting('transaction_isolation') AS level`
+      assert.strictEqual(isolation!.level, "repeatable read")
+      const results = yield* Effect.forEach(range(8), () => store.append("Repeatable-1", [event("Raced")]), {
+        concurrency: "unbounded"
+      })
+      assert.deepStrictEqual(
+        results.map((r) => r.nextExpectedVersion).sort((x, y) => x - y),
+        range(8).map((i) => i + 1)
+      )
+    })
+  )
+})

@@ -1,0 +1,150 @@
+import { assert, layer } from "@effect/vitest"
+import { Event, EventStore, EventStoreError, ExpectedVersion, Position } from "@facta/core"
+import { PgEventStore } from "@facta/postgres"
+import { Cause, Effect, Exit, Fiber, Layer, Option } from "effect"
+import * as Database from "../support/database.ts"
+import { otherTransaction, someoneWaitsFor } from "../support/locks.ts"
+
+// Group commit: with one append in flight at a time, the appends that start meanwhile wait and then go together in
+// one statement. The append in flight is held on a stream's writer lock by another connection, so the test decides
+// when the waiting ones go.
+
+const schema = Database.uniqueSchema("batching")
+
+const event = (type: string): Event.EventData => ({
+  eventId: Event.makeEventIdUnsafe(),
+  type,
+  schemaVersion: 1,
+  data: { type }
+})
+
+const failureOf = <A, E>(exit: Exit.Exit<A, E>) =>
+  Exit.isFailure(exit) ? Cause.findErrorOption(exit.cause) : Option.none()
+
+/** The transaction an append's events were written in. */
+const transactionOf = (result: EventStore.AppendResult) => result.positions[0]!.commit
+
+/**
+ * Holds the store's one slot with an append to `Blocker-n` waiting on another transaction, runs `waiting` (forked
+ * appends that queue meanwhile), lets the blocker go, and returns the blocker's result and the forked fibers.
+ */
+const whileBusy = <A>(n: number, waiting: Effect.Effect<A>) =>
+  Effect.gen(function* () {
+    const store = yield* EventStore.EventStore
+    const blocker = `Blocker-${n}`
+    const other = yield* otherTransaction(blocker, Effect.void)
+    const busy = yield* Effect.forkChild(store.append(blocker, [event("Busy")]))
+    yield* someoneWaitsFor(other.pid)
+    const queued = yield* waiting
+    // the forked appends reach the queue at their first step; give the scheduler a moment to run them
+    yield* Effect.sleep("50 millis")
+    yield* other.go
+    yield* other.done
+    return { blocked: yield* Fiber.join(busy), queued }
+  })
+
+const fork = <A, E>(append: Effect.Effect<A, E>) => Effect.forkChild(Effect.exit(append))
+
+layer(
+  Layer.mergeAll(
+    PgEventStore.layer({ schema, batching: { maxInFlight: 1 } }),
+    Database.dropSchemaOnRelease(schema)
+  ).pipe(Layer.provideMerge(Database.client({ maxConnections: 6 }))),
+  { timeout: 60_000, excludeTestServices: true }
+)("PgEventStore batching", (it) => {
+  it.effect("appends that wait go together in one transaction, each with its own expectation and result", () =>
+    Effect.gen(function* () {
+      const store = yield* EventStore.EventStore
+      yield* store.append("Moved-1", [event("A"), event("B")])
+      yield* store.append("Closed-1", [event("A")])
+      yield* store.archive("Closed-1")
+      const earlier = [event("Earlier")]
+      const original = yield* store.append("Again-1", earlier, { expectedVersion: ExpectedVersion.noStream })
+
+      const { blocked, queued } = yield* whileBusy(
+        1,
+        Effect.all([
+          fork(store.append("New-1", [event("A")], { expectedVersion: ExpectedVersion.noStream })),
+          fork(store.append("Moved-1", [event("C")], { expectedVersion: ExpectedVersion.exact(1) })),
+          fork(store.append("Closed-1", [event("B")])),
+          fork(store.append("Again-1", earlier, { expectedVersion: ExpectedVersion.noStream })),
+          fork(store.append("Twice-1", [event("First")], { expectedVersion: ExpectedVersion.noStream })),
+          fork(store.append("Twice-1", [event("Second")], { expectedVersion: ExpectedVersion.noStream })),
+          fork(store.append("New-2", [event("A"), event("B")], { expectedVersion: ExpectedVersion.noStream }))
+        ])
+      )
+      const [created, moved, closed, again, first, second, created2] = yield* Effect.forEach(queued, Fiber.join)
+
+      assert.isTrue(Exit.isSuccess(created) && created.value.nextExpectedVersion === 1)
+      assert.deepStrictEqual(
+        Option.getOrUndefined(failureOf(moved!)),
+        new EventStoreError.WrongExpectedVersion({
+          streamId: "Moved-1",
+          expected: ExpectedVersion.exact(1),
+          actual: 2
+        })
+      )
+      assert.strictEqual(Option.getOrUndefined(failureOf(closed!))?._tag, "StreamArchived")
+      assert.deepStrictEqual(again, Exit.succeed(original), "a retry of a landed append gets the original result")
+      // the same stream twice: in the order they started, the second seeing the first's event
+      assert.isTrue(Exit.isSuccess(first) && first.value.nextExpectedVersion === 1)
+      assert.strictEqual(Option.getOrUndefined(failureOf(second!))?._tag, "WrongExpectedVersion")
+      assert.isTrue(Exit.isSuccess(created2) && created2.value.nextExpectedVersion === 2)
+
+      // the ones that wrote shared one transaction, after the blocked append's
+      const transactions = [created, first, created2].map((exit) =>
+        Exit.isSuccess(exit) ? transactionOf(exit.value) : -1n
+      )
+      assert.strictEqual(new Set(transactions).size, 1, "one transaction for the waiting appends")
+      assert.notStrictEqual(transactions[0], transactionOf(blocked))
+      assert.isTrue(
+        Position.isBefore(
+          blocked.positions[0]!,
+          Exit.isSuccess(created) ? created.value.positions[0]! : blocked.positions[0]!
+        )
+      )
+      // nothing of the refused ones was written
+      const moved1 = yield* store.streamInfo("Moved-1")
+      assert.strictEqual(Option.getOrThrow(moved1).version, 2)
+    })
+  )
+
+  it.effect("a batch that fails as a whole runs each append again on its own", () =>
+    Effect.gen(function* () {
+      const store = yield* EventStore.EventStore
+      const reused = event("Reused")
+      yield* store.append("Owner-1", [reused])
+      // an exact expectation does not look for its ids first, so the reused id fails the batch's statement on the
+      // unique key; on its own, the append is told apart as a conflict, and the other one lands
+      const { queued } = yield* whileBusy(
+        2,
+        Effect.all([
+          fork(store.append("Good-1", [event("A")], { expectedVersion: ExpectedVersion.noStream })),
+          fork(store.append("Thief-1", [reused], { expectedVersion: ExpectedVersion.noStream }))
+        ])
+      )
+      const [good, thief] = yield* Effect.forEach(queued, Fiber.join)
+      assert.isTrue(Exit.isSuccess(good) && good.value.nextExpectedVersion === 1, String(good))
+      assert.strictEqual(Option.getOrUndefined(failureOf(thief!))?._tag, "IdempotencyConflict")
+      assert.isTrue(Option.isNone(yield* store.streamInfo("Thief-1")))
+    })
+  )
+
+  it.effect("an append interrupted while it waits is never written", () =>
+    Effect.gen(function* () {
+      const store = yield* EventStore.EventStore
+      const { queued } = yield* whileBusy(
+        3,
+        Effect.gen(function* () {
+          const dropped = yield* Effect.forkChild(store.append("Dropped-1", [event("A")]))
+          const kept = yield* Effect.forkChild(store.append("Kept-1", [event("A")]))
+          yield* Effect.sleep("20 millis")
+          yield* Fiber.interrupt(dropped)
+          return kept
+        })
+      )
+      assert.strictEqual((yield* Fiber.join(queued)).nextExpectedVersion, 1)
+      assert.isTrue(Option.isNone(yield* store.streamInfo("Dropped-1")))
+    })
+  )
+})
