@@ -2,7 +2,7 @@ import { PgClient } from "@effect/sql-pg"
 import { assert, describe, it, layer } from "@effect/vitest"
 import { Event, EventStore } from "@facta/core"
 import { Migrations, PgEventStore } from "@facta/postgres"
-import { ConfigProvider, Deferred, Effect, Fiber, Layer, Queue, Schedule } from "effect"
+import { Cause, ConfigProvider, Deferred, Effect, Exit, Fiber, Layer, Queue, Schedule } from "effect"
 import { SqlClient } from "effect/sql"
 import * as Database from "../support/database.ts"
 
@@ -83,6 +83,16 @@ describe("Migrations", () => {
     Effect.gen(function* () {
       const exit = yield* Effect.exit(Migrations.run("x; drop table y"))
       assert.strictEqual(exit._tag, "Failure")
+    }).pipe(Effect.provide(Database.client()))
+  )
+
+  it.effect("batching limits that would stop appends are refused when the store is built", () =>
+    Effect.gen(function* () {
+      for (const batching of [{ maxInFlight: 0 }, { maxAppends: 0 }, { maxInFlight: 1.5 }]) {
+        const exit = yield* Effect.exit(Effect.scoped(PgEventStore.make({ migrate: false, batching })))
+        const defect = Exit.isFailure(exit) ? Cause.squash(exit.cause) : undefined
+        assert.match(String(defect), /must be a positive integer/, JSON.stringify(batching))
+      }
     }).pipe(Effect.provide(Database.client()))
   )
 })

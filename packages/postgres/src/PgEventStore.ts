@@ -2,10 +2,12 @@
  * The PostgreSQL `EventStore`: the same laws as the in-memory store (checked by the same conformance suite), on
  * `effect/sql` and `@effect/sql-pg`.
  *
- * - An append is one round trip: a server-side function that checks the expected version on the stream row (the
- *   first write of its transaction), inserts the batch with `unnest`, and (unless other appends of the process
- *   overlap it, see {@link Options}) sends a payload-free `NOTIFY` delivered at its commit. A transaction of the
- *   store's own that PostgreSQL refuses as out of order or as a deadlock victim runs again (up to 8 times).
+ * - An append is one round trip: a server-side function that takes every stream's writer lock first, then checks
+ *   the expected version on the stream row (the first write of its transaction), inserts the events with `unnest`,
+ *   and (unless other appends of the process overlap it, see {@link Options}) sends a payload-free `NOTIFY`
+ *   delivered at its commit. Concurrent single-stream appends share that round trip and its commit (`batching`),
+ *   each with its own result. A transaction of the store's own that PostgreSQL refuses for serialization or as a
+ *   deadlock victim runs again (up to 8 times).
  * - The global log is read below the transaction-id horizon (`pg_snapshot_xmin(pg_current_snapshot())`), ordered by
  *   `(epoch, tx_id, global_position)`: every transaction below the horizon has finished, so a reader never skips an
  *   event that commits late. A long-running writing transaction anywhere in the cluster stalls readers (never makes
@@ -154,6 +156,15 @@ const storage = (operation: string) => (cause: SqlError.SqlError) =>
  */
 export const make = Effect.fnUntraced(function* (options?: Options) {
   const schema = options?.schema ?? Migrations.defaultSchema
+  const batching =
+    options?.batching === false
+      ? false
+      : { maxInFlight: options?.batching?.maxInFlight ?? 2, maxAppends: options?.batching?.maxAppends ?? 100 }
+  for (const [name, value] of Object.entries(batching || {})) {
+    if (!(Number.isSafeInteger(value) && value >= 1)) {
+      return yield* Effect.die(new Error(`batching.${name} must be a positive integer, got ${value}`))
+    }
+  }
   if (options?.migrate !== false) yield* Migrations.run(schema)
   const sql = yield* PgClient.PgClient
   const s = sql(schema)
@@ -172,10 +183,7 @@ export const make = Effect.fnUntraced(function* (options?: Options) {
   const append = yield* Append.make(sql, schema, {
     notify: wakeupMode === "auto" ? "alone" : wakeupMode === "coalesced" ? "never" : "always",
     appended: Effect.asVoid(Queue.offer(pending, undefined)),
-    batching:
-      options?.batching === false
-        ? false
-        : { maxInFlight: options?.batching?.maxInFlight ?? 2, maxAppends: options?.batching?.maxAppends ?? 100 }
+    batching
   })
   // the global log's horizon: every transaction below it has finished, so nothing can commit behind a reader
   const visible = sql`(e.epoch < (SELECT epoch FROM ${s}.store) OR e.tx_id < pg_snapshot_xmin(pg_current_snapshot()))`

@@ -216,27 +216,23 @@ export const make = Effect.fnUntraced(function* (
   const storedAny = (results: ReadonlyArray<EventStore.AppendResult>) =>
     results.some((result) => result.positions.length > 0)
 
-  /**
-   * The requests of one call in a transaction of the store's own. A serialization failure (the caller's isolation
-   * level refused it) or a deadlock with another client's transaction is settled by running it again.
-   */
-  const ownTransaction = (
-    list: ReadonlyArray<EventStoreSupport.Prepared>
-  ): Effect.Effect<ReadonlyArray<EventStore.AppendResult>, AppendFailure> => {
-    const attempt = (notify: boolean) =>
-      list.length === 1
-        ? Effect.flatMap(call(list, notify), ([row]) => Effect.map(outcome(list[0]!, row), (result) => [result]))
-        : sql.withTransaction(
-            Effect.flatMap(call(list, notify), (rows) => Effect.forEach(list, (p, i) => outcome(p, rows[i])))
-          )
-    const retrying = (
-      notify: boolean,
-      retries: number
-    ): Effect.Effect<ReadonlyArray<EventStore.AppendResult>, AppendFailure | SqlError.SqlError> =>
-      retries === 0
-        ? attempt(notify)
-        : Effect.catchIf(attempt(notify), isRetryable, () => retrying(notify, retries - 1))
-    return tracked(list.length === 1, (notify) => retrying(notify, 8), storedAny).pipe(
+  /** The requests of one call in one transaction: the statement alone for one request, else in a transaction. */
+  const attempt = (
+    list: ReadonlyArray<EventStoreSupport.Prepared>,
+    notify: boolean
+  ): Effect.Effect<ReadonlyArray<EventStore.AppendResult>, AppendFailure | SqlError.SqlError> =>
+    list.length === 1
+      ? Effect.flatMap(call(list, notify), ([row]) => Effect.map(outcome(list[0]!, row), (result) => [result]))
+      : sql.withTransaction(
+          Effect.flatMap(call(list, notify), (rows) => Effect.forEach(list, (p, i) => outcome(p, rows[i])))
+        )
+
+  /** A database refusal aborted the transaction, so it is examined outside it; other errors stay as they are. */
+  const examined = (
+    list: ReadonlyArray<EventStoreSupport.Prepared>,
+    effect: Effect.Effect<ReadonlyArray<EventStore.AppendResult>, AppendFailure | SqlError.SqlError>
+  ): Effect.Effect<ReadonlyArray<EventStore.AppendResult>, AppendFailure> =>
+    effect.pipe(
       Effect.catch((error) => {
         if (!isSqlError(error)) return Effect.fail(error)
         return list.length === 1
@@ -245,23 +241,27 @@ export const make = Effect.fnUntraced(function* (
       }),
       Effect.mapError((error) => (isSqlError(error) ? storage(error) : error))
     )
+
+  /**
+   * The requests of one call in a transaction of the store's own. A serialization failure (the database's isolation
+   * level refused it) or a deadlock with another client's transaction is settled by running it again.
+   */
+  const ownTransaction = (list: ReadonlyArray<EventStoreSupport.Prepared>) => {
+    const retrying = (notify: boolean, retries: number): ReturnType<typeof attempt> =>
+      retries === 0
+        ? attempt(list, notify)
+        : Effect.catchIf(attempt(list, notify), isRetryable, () => retrying(notify, retries - 1))
+    return examined(
+      list,
+      tracked(list.length === 1, (notify) => retrying(notify, 8), storedAny)
+    )
   }
 
-  /** The requests of one call in the caller's transaction: its to retry, and it always notifies (only PostgreSQL knows when that transaction commits). */
-  const callersTransaction = (list: ReadonlyArray<EventStoreSupport.Prepared>) =>
-    sql
-      .withTransaction(
-        Effect.flatMap(call(list, true), (rows) => Effect.forEach(list, (p, i) => outcome(p, rows[i])))
-      )
-      .pipe(
-        Effect.catch((error) => {
-          if (!isSqlError(error)) return Effect.fail(error)
-          return list.length === 1
-            ? Effect.map(classifyOne(list[0]!, error), (result) => [result])
-            : classifyMany(list, error)
-        }),
-        Effect.mapError((error) => (isSqlError(error) ? storage(error) : error))
-      )
+  /**
+   * The requests of one call in the caller's transaction: the caller's to retry. It always notifies: only PostgreSQL
+   * knows when that transaction commits.
+   */
+  const callersTransaction = (list: ReadonlyArray<EventStoreSupport.Prepared>) => examined(list, attempt(list, true))
 
   /**
    * Independent single-stream appends of several callers in one statement, autocommitted: each gets its own
@@ -280,7 +280,7 @@ export const make = Effect.fnUntraced(function* (
           onSuccess: (rows) =>
             Effect.forEach(list, (p, i) => Effect.exit(outcome(p, rows[i])), { concurrency: "unbounded" })
         }),
-      (exits) => exits !== undefined && exits.some((exit) => Exit.isSuccess(exit) && exit.value.positions.length > 0)
+      (exits) => exits?.some((exit) => Exit.isSuccess(exit) && exit.value.positions.length > 0)
     ).pipe(
       Effect.flatMap((exits) =>
         exits === undefined
