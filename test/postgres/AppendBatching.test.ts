@@ -18,8 +18,15 @@ const event = (type: string): Event.EventData => ({
   data: { type }
 })
 
-const failureOf = <A, E>(exit: Exit.Exit<A, E>) =>
-  Exit.isFailure(exit) ? Cause.findErrorOption(exit.cause) : Option.none()
+/** The value of an exit that must be a success. */
+const succeeded = <A, E>(exit: Exit.Exit<A, E> | undefined): A => {
+  if (exit === undefined || Exit.isFailure(exit)) return assert.fail(`expected a success, got ${exit}`)
+  return exit.value
+}
+
+/** The typed error of an exit that must be a failure. */
+const failed = <A, E>(exit: Exit.Exit<A, E> | undefined): E | undefined =>
+  exit !== undefined && Exit.isFailure(exit) ? Option.getOrUndefined(Cause.findErrorOption(exit.cause)) : undefined
 
 /** The transaction an append's events were written in. */
 const transactionOf = (result: EventStore.AppendResult) => result.positions[0]!.commit
@@ -75,34 +82,23 @@ layer(
       )
       const [created, moved, closed, again, first, second, created2] = yield* Effect.forEach(queued, Fiber.join)
 
-      assert.isTrue(Exit.isSuccess(created) && created.value.nextExpectedVersion === 1)
+      assert.strictEqual(succeeded(created).nextExpectedVersion, 1)
       assert.deepStrictEqual(
-        Option.getOrUndefined(failureOf(moved!)),
-        new EventStoreError.WrongExpectedVersion({
-          streamId: "Moved-1",
-          expected: ExpectedVersion.exact(1),
-          actual: 2
-        })
+        failed(moved),
+        new EventStoreError.WrongExpectedVersion({ streamId: "Moved-1", expected: ExpectedVersion.exact(1), actual: 2 })
       )
-      assert.strictEqual(Option.getOrUndefined(failureOf(closed!))?._tag, "StreamArchived")
-      assert.deepStrictEqual(again, Exit.succeed(original), "a retry of a landed append gets the original result")
+      assert.strictEqual(failed(closed)?._tag, "StreamArchived")
+      assert.deepStrictEqual(succeeded(again), original, "a retry of a landed append gets the original result")
       // the same stream twice: in the order they started, the second seeing the first's event
-      assert.isTrue(Exit.isSuccess(first) && first.value.nextExpectedVersion === 1)
-      assert.strictEqual(Option.getOrUndefined(failureOf(second!))?._tag, "WrongExpectedVersion")
-      assert.isTrue(Exit.isSuccess(created2) && created2.value.nextExpectedVersion === 2)
+      assert.strictEqual(succeeded(first).nextExpectedVersion, 1)
+      assert.strictEqual(failed(second)?._tag, "WrongExpectedVersion")
+      assert.strictEqual(succeeded(created2).nextExpectedVersion, 2)
 
       // the ones that wrote shared one transaction, after the blocked append's
-      const transactions = [created, first, created2].map((exit) =>
-        Exit.isSuccess(exit) ? transactionOf(exit.value) : -1n
-      )
+      const transactions = [created, first, created2].map((exit) => transactionOf(succeeded(exit)))
       assert.strictEqual(new Set(transactions).size, 1, "one transaction for the waiting appends")
       assert.notStrictEqual(transactions[0], transactionOf(blocked))
-      assert.isTrue(
-        Position.isBefore(
-          blocked.positions[0]!,
-          Exit.isSuccess(created) ? created.value.positions[0]! : blocked.positions[0]!
-        )
-      )
+      assert.isTrue(Position.isBefore(blocked.positions[0]!, succeeded(created).positions[0]!))
       // nothing of the refused ones was written
       const moved1 = yield* store.streamInfo("Moved-1")
       assert.strictEqual(Option.getOrThrow(moved1).version, 2)
@@ -124,8 +120,8 @@ layer(
         ])
       )
       const [good, thief] = yield* Effect.forEach(queued, Fiber.join)
-      assert.isTrue(Exit.isSuccess(good) && good.value.nextExpectedVersion === 1, String(good))
-      assert.strictEqual(Option.getOrUndefined(failureOf(thief!))?._tag, "IdempotencyConflict")
+      assert.strictEqual(succeeded(good).nextExpectedVersion, 1)
+      assert.strictEqual(failed(thief)?._tag, "IdempotencyConflict")
       assert.isTrue(Option.isNone(yield* store.streamInfo("Thief-1")))
     })
   )

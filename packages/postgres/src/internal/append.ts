@@ -271,25 +271,25 @@ export const make = Effect.fnUntraced(function* (
    */
   const together = (
     list: ReadonlyArray<EventStoreSupport.Prepared>
-  ): Effect.Effect<ReadonlyArray<Exit.Exit<EventStore.AppendResult, AppendFailure>>> =>
-    tracked(
-      false,
-      (notify) =>
-        Effect.matchEffect(call(list, notify), {
-          onFailure: () => Effect.succeed(undefined),
-          onSuccess: (rows) =>
-            Effect.forEach(list, (p, i) => Effect.exit(outcome(p, rows[i])), { concurrency: "unbounded" })
-        }),
-      (exits) => exits?.some((exit) => Exit.isSuccess(exit) && exit.value.positions.length > 0)
-    ).pipe(
-      Effect.flatMap((exits) =>
-        exits === undefined
-          ? Effect.forEach(list, (p) => Effect.exit(single(p)), { concurrency: "unbounded" })
-          : Effect.succeed(
-              exits.map((exit) => Exit.mapError(exit, (error) => (isSqlError(error) ? storage(error) : error)))
-            )
-      )
+  ): Effect.Effect<ReadonlyArray<Exit.Exit<EventStore.AppendResult, AppendFailure>>> => {
+    type Outcomes = ReadonlyArray<Exit.Exit<EventStore.AppendResult, AppendFailure | SqlError.SqlError>>
+    // undefined: the statement failed as a whole
+    const statement = (notify: boolean): Effect.Effect<Outcomes | undefined> =>
+      Effect.matchEffect(call(list, notify), {
+        onFailure: () => Effect.undefined,
+        onSuccess: (rows) =>
+          Effect.forEach(list, (p, i) => Effect.exit(outcome(p, rows[i])), { concurrency: "unbounded" })
+      })
+    const wrote = (outcomes: Outcomes | undefined) =>
+      outcomes?.some((exit) => Exit.isSuccess(exit) && exit.value.positions.length > 0) === true
+    return Effect.flatMap(tracked(false, statement, wrote), (outcomes) =>
+      outcomes === undefined
+        ? Effect.forEach(list, (p) => Effect.exit(single(p)), { concurrency: "unbounded" })
+        : Effect.succeed(
+            outcomes.map((exit) => Exit.mapError(exit, (error) => (isSqlError(error) ? storage(error) : error)))
+          )
     )
+  }
 
   const single = (p: EventStoreSupport.Prepared) => Effect.map(ownTransaction([p]), (results) => results[0]!)
   const batched =

@@ -33,7 +33,7 @@ export const make = Effect.fnUntraced(function* <I, A, E>(options: {
       Effect.onExit(run, (exit) =>
         Effect.sync(() => {
           for (let i = 0; i < batch.length; i++) {
-            Deferred.doneUnsafe(batch[i]!.deferred, Exit.isSuccess(exit) ? exit.value[i]! : exit)
+            Deferred.doneUnsafe(batch[i]!.deferred, Exit.isSuccess(exit) ? exit.value[i]! : Exit.failCause(exit.cause))
           }
         })
       )
