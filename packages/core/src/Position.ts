@@ -47,7 +47,9 @@ export class Position extends Schema.Class<Position>("@facta/core/Position")({
  * @since 0.1.0
  */
 export const make = (epoch: number, commit: bigint, sequence: bigint): Position =>
-  new Position({ epoch, commit, sequence }, { disableChecks: true })
+  // the same instance the class constructor builds, without parsing the three fields again: stores make one per
+  // event they read or append, from values they already hold as numbers
+  Object.assign(Object.create(Position.prototype) as Position, { epoch, commit, sequence })
 
 /**
  * The position before every event: reading the log after it reads from the beginning.

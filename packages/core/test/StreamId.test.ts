@@ -1,6 +1,6 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Position, StreamId } from "@facta/core"
-import { Effect, Schema } from "effect"
+import { Effect, Equal, Hash, Schema } from "effect"
 
 describe("StreamId", () => {
   it.effect("accepts Category-id and splits it at the first dash", () =>
@@ -52,6 +52,21 @@ describe("Position", () => {
       Position.start
     ].sort(Position.order)
     assert.deepStrictEqual(sorted.map(Position.format), ["0.0.0", "1.2.100", "1.5.3", "1.5.9", "2.1.1"])
+  })
+
+  it("make builds the instance the class builds: equal, encodable, a Position to the schema", () => {
+    const made = Position.make(3, 18446744073709551615n, 42n)
+    const constructed = new Position.Position({ epoch: 3, commit: 18446744073709551615n, sequence: 42n })
+    assert.isTrue(Equal.equals(made, constructed))
+    assert.strictEqual(Hash.hash(made), Hash.hash(constructed))
+    assert.instanceOf(made, Position.Position)
+    assert.isTrue(Schema.is(Position.Position)(made))
+    assert.deepStrictEqual(
+      Schema.encodeSync(Position.Position)(made),
+      Schema.encodeSync(Position.Position)(constructed)
+    )
+    assert.deepStrictEqual({ ...made }, { ...constructed })
+    assert.strictEqual(String(made), "3.18446744073709551615.42")
   })
 
   it("formats and parses checkpoints", () => {

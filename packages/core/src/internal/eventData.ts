@@ -75,39 +75,52 @@ export const validateEvents = (
 ): ReadonlyArray<ValidEvent> | InvalidEvent => {
   const seen = new Set<string>()
   const valid: Array<ValidEvent> = []
+  // most events of an append share one metadata object (the request's): serialised once
+  let lastMetadata: unknown
+  let lastMetadataJson: string | undefined
   for (const event of events) {
-    const invalid = (reason: string) =>
-      new InvalidEvent({
-        streamId,
-        ...(typeof event?.eventId === "string" ? { eventId: event.eventId } : {}),
-        reason
-      })
-    if (typeof event !== "object" || event === null) return invalid("an event must be an object")
+    if (typeof event !== "object" || event === null) return refuse(streamId, event, "an event must be an object")
     if (typeof event.eventId !== "string" || !uuidPattern.test(event.eventId)) {
-      return invalid("an event id must be a UUID")
+      return refuse(streamId, event, "an event id must be a UUID")
     }
     const eventId = event.eventId.toLowerCase()
-    if (seen.has(eventId)) return invalid("the same event id appears twice in one append")
+    if (seen.has(eventId)) return refuse(streamId, event, "the same event id appears twice in one append")
     seen.add(eventId)
-    if (typeof event.type !== "string" || event.type.length === 0) return invalid("an event type must not be empty")
-    if (event.type.length > maxTypeLength) return invalid(`an event type must be at most ${maxTypeLength} characters`)
-    if (controlCharacters.test(event.type)) return invalid("an event type must not contain control characters")
-    if (!event.type.isWellFormed()) return invalid("an event type must be valid Unicode")
+    const type = event.type
+    if (typeof type !== "string" || type.length === 0) return refuse(streamId, event, "an event type must not be empty")
+    if (type.length > maxTypeLength) {
+      return refuse(streamId, event, `an event type must be at most ${maxTypeLength} characters`)
+    }
+    if (controlCharacters.test(type))
+      return refuse(streamId, event, "an event type must not contain control characters")
+    if (!type.isWellFormed()) return refuse(streamId, event, "an event type must be valid Unicode")
     if (!Number.isSafeInteger(event.schemaVersion) || event.schemaVersion < 1 || event.schemaVersion > 32767) {
-      return invalid("a schema version must be an integer from 1 to 32767")
+      return refuse(streamId, event, "a schema version must be an integer from 1 to 32767")
     }
     const dataJson = serialize(event.data, "event data")
-    if (dataJson instanceof InvalidReason) return invalid(dataJson.reason)
-    const metadataJson = serialize(metadataFor(event), "event metadata")
-    if (metadataJson instanceof InvalidReason) return invalid(metadataJson.reason)
+    if (dataJson instanceof InvalidReason) return refuse(streamId, event, dataJson.reason)
+    const metadata = metadataFor(event)
+    if (lastMetadataJson === undefined || metadata !== lastMetadata) {
+      const metadataJson = serialize(metadata, "event metadata")
+      if (metadataJson instanceof InvalidReason) return refuse(streamId, event, metadataJson.reason)
+      lastMetadata = metadata
+      lastMetadataJson = metadataJson
+    }
     valid.push({
       event: eventId === event.eventId ? event : { ...event, eventId: eventId as never },
       dataJson,
-      metadataJson
+      metadataJson: lastMetadataJson
     })
   }
   return valid
 }
+
+const refuse = (streamId: string, event: EventData | null | undefined, reason: string) =>
+  new InvalidEvent({
+    streamId,
+    ...(typeof event?.eventId === "string" ? { eventId: event.eventId } : {}),
+    reason
+  })
 
 /** Structural equality of two JSON values, key order aside (as `jsonb` compares them). */
 export const jsonEquals = (a: Schema.Json | undefined, b: Schema.Json | undefined): boolean => {

@@ -155,12 +155,14 @@ export const make = Effect.fnUntraced(function* (
   ): Effect.Effect<EventStore.AppendResult, AppendFailure | SqlError.SqlError> => {
     if (row === undefined) return Effect.die(new Error("append_batch returned too few rows"))
     switch (row.status) {
-      case AppendStatus.ok:
+      case AppendStatus.ok: {
+        const commit = row.tx_id === null ? 0n : BigInt(row.tx_id)
         return Effect.succeed({
           streamId: p.streamId,
           nextExpectedVersion: row.version!,
-          positions: (row.positions ?? []).map((position) => Position.make(row.epoch!, BigInt(row.tx_id!), position))
+          positions: (row.positions ?? []).map((position) => Position.make(row.epoch!, commit, position))
         })
+      }
       case AppendStatus.idsExist:
         return settle(p, currentRefusal(p))
       case AppendStatus.wrongVersion:
