@@ -78,6 +78,11 @@ export const prepare = (request: AppendRequest): Prepared | StreamId.InvalidStre
 export const prepareAll = (
   requests: ReadonlyArray<AppendRequest>
 ): ReadonlyArray<Prepared> | StreamId.InvalidStreamId | InvalidEvent | IdempotencyConflict => {
+  if (requests.length === 1) {
+    // `prepare` already refuses an id twice within one request
+    const one = prepare(requests[0]!)
+    return "events" in one ? [one] : one
+  }
   const ids = new Set<string>()
   const prepared: Array<Prepared> = []
   for (const request of requests) {
