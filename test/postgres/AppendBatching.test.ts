@@ -1,7 +1,7 @@
 import { assert, layer } from "@effect/vitest"
 import { Event, EventStore, EventStoreError, ExpectedVersion, Position } from "@facta/core"
 import { PgEventStore } from "@facta/postgres"
-import { Cause, Effect, Exit, Fiber, Layer, Option } from "effect"
+import { Cause, Effect, Exit, Fiber, Layer, Option, Tracer } from "effect"
 import * as Database from "../support/database.ts"
 import { otherTransaction, someoneWaitsFor } from "../support/locks.ts"
 
@@ -123,6 +123,40 @@ layer(
       assert.strictEqual(succeeded(good).nextExpectedVersion, 1)
       assert.strictEqual(failed(thief)?._tag, "IdempotencyConflict")
       assert.isTrue(Option.isNone(yield* store.streamInfo("Thief-1")))
+    })
+  )
+
+  it.effect("appends that waited run under a root span linked to each caller's span", () =>
+    Effect.gen(function* () {
+      const store = yield* EventStore.EventStore
+      const spans: Array<Tracer.NativeSpan> = []
+      const tracer = Tracer.make({
+        span: (options) => {
+          const span = new Tracer.NativeSpan(options)
+          spans.push(span)
+          return span
+        }
+      })
+      const { queued } = yield* whileBusy(
+        4,
+        Effect.all([
+          fork(store.append("Traced-1", [event("A")]).pipe(Effect.withSpan("caller-1"))),
+          fork(store.append("Traced-2", [event("A")]).pipe(Effect.withSpan("caller-2")))
+        ])
+      ).pipe(Effect.withSpan("blocked caller"), Effect.withTracer(tracer))
+      for (const exit of yield* Effect.forEach(queued, Fiber.join)) succeeded(exit)
+      const batch = spans.filter((span) => span.name === "PgEventStore.appendBatch")
+      assert.strictEqual(batch.length, 1)
+      // not a child of the caller whose run ended before it (the blocked one), whose fiber started it
+      assert.isTrue(Option.isNone(batch[0]!.parent))
+      assert.deepStrictEqual(
+        batch[0]!.links.map((link) => (link.span as Tracer.Span).name),
+        ["caller-1", "caller-2"]
+      )
+      assert.strictEqual(batch[0]!.attributes.get("requests"), 2)
+      // the batch's statement is traced under the batch
+      const children = spans.filter((span) => Option.getOrUndefined(span.parent) === batch[0])
+      assert.isAbove(children.length, 0)
     })
   )
 

@@ -300,6 +300,7 @@ export const make = Effect.fnUntraced(function* (
       : yield* Batcher.make({
           maxInFlight: options.batching.maxInFlight,
           maxSize: options.batching.maxAppends,
+          span: "PgEventStore.appendBatch",
           one: single,
           many: together
         })

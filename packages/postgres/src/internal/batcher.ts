@@ -3,17 +3,24 @@
  * its caller's fiber, as it would without the batcher. One that finds them all busy waits; when a run ends, the
  * requests waiting by then go together in the next one. A lone caller never waits, and concurrent callers share
  * round trips and commits instead of queueing for connections one by one.
+ *
+ * Requests that waited run in a fiber of the batcher's scope, under a root span of their own (`span`) linked to the
+ * span each caller was in: a trace shows every batch a request went through, and no caller's trace shows the others'
+ * work.
  */
-import { Deferred, Effect, Exit, type Scope } from "effect"
+import { Deferred, Effect, Exit, Option, type Scope, type Tracer } from "effect"
 
 interface Waiting<I, A, E> {
   readonly item: I
   readonly deferred: Deferred.Deferred<A, E>
+  readonly caller: Option.Option<Tracer.AnySpan>
 }
 
 export const make = Effect.fnUntraced(function* <I, A, E>(options: {
   readonly maxInFlight: number
   readonly maxSize: number
+  /** The name of the span each run of waiting requests gets. */
+  readonly span: string
   /** Runs one request, in its caller's fiber when the caller did not wait. */
   readonly one: (item: I) => Effect.Effect<A, E>
   /** Runs several requests together; one exit per request, in order. */
@@ -28,9 +35,11 @@ export const make = Effect.fnUntraced(function* <I, A, E>(options: {
       batch.length === 1
         ? Effect.map(Effect.exit(options.one(batch[0]!.item)), (exit) => [exit])
         : options.many(batch.map((w) => w.item))
+    const links = batch.flatMap((w) => (Option.isSome(w.caller) ? [{ span: w.caller.value, attributes: {} }] : []))
+    const traced = Effect.withSpan(run, options.span, { root: true, links, attributes: { requests: batch.length } })
     // a run that ends as a whole (a defect, or interrupted at shutdown) ends every request in it the same way
     return Effect.asVoid(
-      Effect.onExit(run, (exit) =>
+      Effect.onExit(traced, (exit) =>
         Effect.sync(() => {
           for (let i = 0; i < batch.length; i++) {
             Deferred.doneUnsafe(batch[i]!.deferred, Exit.isSuccess(exit) ? exit.value[i]! : Exit.failCause(exit.cause))
@@ -68,13 +77,15 @@ export const make = Effect.fnUntraced(function* <I, A, E>(options: {
           Effect.suspend(() => (waiting.length === 0 ? Effect.sync(() => void inFlight--) : releaseInBackground))
         )
       }
-      const waiter: Waiting<I, A, E> = { item, deferred: Deferred.makeUnsafe<A, E>() }
-      waiting.push(waiter)
-      return Effect.onInterrupt(Deferred.await(waiter.deferred), () =>
-        Effect.sync(() => {
-          const at = waiting.indexOf(waiter)
-          if (at >= 0) waiting.splice(at, 1)
-        })
-      )
+      return Effect.flatMap(Effect.option(Effect.currentParentSpan), (caller) => {
+        const waiter: Waiting<I, A, E> = { item, deferred: Deferred.makeUnsafe<A, E>(), caller }
+        waiting.push(waiter)
+        return Effect.onInterrupt(Deferred.await(waiter.deferred), () =>
+          Effect.sync(() => {
+            const at = waiting.indexOf(waiter)
+            if (at >= 0) waiting.splice(at, 1)
+          })
+        )
+      })
     })
 })
