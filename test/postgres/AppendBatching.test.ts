@@ -1,9 +1,10 @@
 import { assert, layer } from "@effect/vitest"
 import { Event, EventStore, EventStoreError, ExpectedVersion, Position } from "@facta/core"
 import { PgEventStore } from "@facta/postgres"
-import { Cause, Effect, Exit, Fiber, Layer, Option, Tracer } from "effect"
+import { Cause, Deferred, Effect, Exit, Fiber, Layer, Option, Tracer } from "effect"
+import { SqlClient } from "effect/sql"
 import * as Database from "../support/database.ts"
-import { otherTransaction, someoneWaitsFor } from "../support/locks.ts"
+import { inLockOrder, otherTransaction, someoneWaitsFor } from "../support/locks.ts"
 
 // Group commit: with one append in flight at a time, the appends that start meanwhile wait and then go together in
 // one statement. The append in flight is held on a stream's writer lock by another connection, so the test decides
@@ -157,6 +158,42 @@ layer(
       // the batch's statement is traced under the batch
       const children = spans.filter((span) => Option.getOrUndefined(span.parent) === batch[0])
       assert.isAbove(children.length, 0)
+    })
+  )
+
+  it.effect("a batch caught in a deadlock with a caller's transaction gives way, and its appends land one by one", () =>
+    Effect.gen(function* () {
+      const store = yield* EventStore.EventStore
+      const sql = yield* SqlClient.SqlClient
+      // the batch takes `first`'s lock, then waits for `second`'s, which the caller's transaction holds; then that
+      // transaction appends to `first`. The batch waited first, so its deadlock check runs first and aborts it
+      const [first, second] = yield* inLockOrder("Cycle-a", "Cycle-b")
+      const holding = yield* Deferred.make<number>()
+      const go = yield* Deferred.make<void>()
+      const caller = yield* Effect.forkChild(
+        sql.withTransaction(
+          Effect.gen(function* () {
+            const [row] = yield* sql<{ pid: number }>`SELECT pg_backend_pid() AS pid`
+            yield* store.append(second, [event("Theirs")])
+            yield* Deferred.succeed(holding, row!.pid)
+            yield* Deferred.await(go)
+            return yield* store.append(first, [event("Theirs")])
+          })
+        )
+      )
+      const pid = yield* Deferred.await(holding)
+      const { queued } = yield* whileBusy(
+        5,
+        Effect.all([fork(store.append(first, [event("Ours")])), fork(store.append(second, [event("Ours")]))])
+      )
+      yield* someoneWaitsFor(pid)
+      yield* Deferred.succeed(go, undefined)
+      assert.strictEqual((yield* Fiber.join(caller)).nextExpectedVersion, 1, "the caller's transaction committed")
+      const [ours1, ours2] = yield* Effect.forEach(queued, Fiber.join)
+      assert.strictEqual(succeeded(ours1).nextExpectedVersion, 2)
+      assert.strictEqual(succeeded(ours2).nextExpectedVersion, 2)
+      // one by one: each in a transaction of its own
+      assert.notStrictEqual(transactionOf(succeeded(ours1)), transactionOf(succeeded(ours2)))
     })
   )
 

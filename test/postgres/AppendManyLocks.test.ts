@@ -5,7 +5,7 @@ import { PgEventStore } from "@facta/postgres"
 import { Effect, Exit, Fiber, Layer, Redacted, Stream } from "effect"
 import { SqlClient } from "effect/sql"
 import * as Database from "../support/database.ts"
-import { otherTransaction, someoneWaitsFor } from "../support/locks.ts"
+import { inLockOrder, otherTransaction, someoneWaitsFor } from "../support/locks.ts"
 
 // How a multi-stream append (`appendMany`, one transaction) meets other transactions on the same streams. A second
 // connection plays the other transaction: it holds a stream's writer lock (the advisory lock every append of the
@@ -39,14 +39,6 @@ const appendAgainst = <A, E, R>(
 
 const versionsAndPositions = (streamId: string) =>
   Effect.flatMap(EventStore.EventStore, (store) => Stream.runCollect(store.read(streamId)))
-
-/** The two streams in the order of their writer locks' keys, which is the order appendMany takes them in. */
-const inLockOrder = (a: string, b: string) =>
-  Effect.flatMap(SqlClient.SqlClient, (sql) =>
-    Effect.map(sql<{ before: boolean }>`SELECT hashtext(${a}) < hashtext(${b}) AS before`, ([row]) =>
-      row!.before ? ([a, b] as const) : ([b, a] as const)
-    )
-  )
 
 layer(Database.eventStore("appendmany", { maxConnections: 6 }), { timeout: 60_000, excludeTestServices: true })(
   "PgEventStore appendMany against other transactions",

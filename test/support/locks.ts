@@ -42,3 +42,11 @@ export const someoneWaitsFor = (pid: number) =>
     }
     assert.fail(`nobody waited for session ${pid}`)
   })
+
+/** The two streams in the order of their writer locks' keys, the order in which one statement takes them. */
+export const inLockOrder = (a: string, b: string) =>
+  Effect.flatMap(SqlClient.SqlClient, (sql) =>
+    Effect.map(sql<{ before: boolean }>`SELECT hashtext(${a}) < hashtext(${b}) AS before`, ([row]) =>
+      row!.before ? ([a, b] as const) : ([b, a] as const)
+    )
+  )
