@@ -1,7 +1,6 @@
 import { assert, layer } from "@effect/vitest"
 import { Event, EventStore, EventStoreError, ExpectedVersion, Position } from "@facta/core"
-import { PgEventStore } from "@facta/postgres"
-import { Cause, Deferred, Effect, Exit, Fiber, Layer, Option, Tracer } from "effect"
+import { Cause, Deferred, Effect, Exit, Fiber, Option, Tracer } from "effect"
 import { SqlClient } from "effect/sql"
 import * as Database from "../support/database.ts"
 import { inLockOrder, otherTransaction, someoneWaitsFor } from "../support/locks.ts"
@@ -9,8 +8,6 @@ import { inLockOrder, otherTransaction, someoneWaitsFor } from "../support/locks
 // Group commit: with one append in flight at a time, the appends that start meanwhile wait and then go together in
 // one statement. The append in flight is held on a stream's writer lock by another connection, so the test decides
 // when the waiting ones go.
-
-const schema = Database.uniqueSchema("batching")
 
 const event = (type: string): Event.EventData => ({
   eventId: Event.makeEventIdUnsafe(),
@@ -53,13 +50,10 @@ const whileBusy = <A>(n: number, waiting: Effect.Effect<A>) =>
 
 const fork = <A, E>(append: Effect.Effect<A, E>) => Effect.forkChild(Effect.exit(append))
 
-layer(
-  Layer.mergeAll(
-    PgEventStore.layer({ schema, batching: { maxInFlight: 1 } }),
-    Database.dropSchemaOnRelease(schema)
-  ).pipe(Layer.provideMerge(Database.client({ maxConnections: 6 }))),
-  { timeout: 60_000, excludeTestServices: true }
-)("PgEventStore batching", (it) => {
+layer(Database.eventStore("batching", { maxConnections: 6, store: { batching: { maxInFlight: 1 } } }), {
+  timeout: 60_000,
+  excludeTestServices: true
+})("PgEventStore batching", (it) => {
   it.effect("appends that wait go together in one transaction, each with its own expectation and result", () =>
     Effect.gen(function* () {
       const store = yield* EventStore.EventStore

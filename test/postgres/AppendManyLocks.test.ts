@@ -1,8 +1,6 @@
-import { PgClient } from "@effect/sql-pg"
 import { assert, layer } from "@effect/vitest"
 import { Event, EventStore, Position } from "@facta/core"
-import { PgEventStore } from "@facta/postgres"
-import { Effect, Exit, Fiber, Layer, Redacted, Stream } from "effect"
+import { Effect, Exit, Fiber, Stream } from "effect"
 import { SqlClient } from "effect/sql"
 import * as Database from "../support/database.ts"
 import { inLockOrder, otherTransaction, someoneWaitsFor } from "../support/locks.ts"
@@ -11,7 +9,6 @@ import { inLockOrder, otherTransaction, someoneWaitsFor } from "../support/locks
 // connection plays the other transaction: it holds a stream's writer lock (the advisory lock every append of the
 // stream queues on first) and writes when the test says so.
 
-const repeatableSchema = Database.uniqueSchema("repeatable")
 const range = (n: number) => Array.from({ length: n }, (_, i) => i)
 
 const event = (type: string): Event.EventData => ({
@@ -112,18 +109,11 @@ layer(Database.eventStore("appendmany", { maxConnections: 6 }), { timeout: 60_00
 // stream's writer, so the stream row it then finds changed refuses it with a serialization failure, which the store
 // settles by running the append again.
 layer(
-  Layer.mergeAll(
-    PgEventStore.layer({ schema: repeatableSchema, batching: false }),
-    Database.dropSchemaOnRelease(repeatableSchema)
-  ).pipe(
-    Layer.provideMerge(
-      PgClient.layer({
-        url: Redacted.make(Database.databaseUrl()),
-        maxConnections: 8,
-        startupParameters: { default_transaction_isolation: "repeatable read" }
-      })
-    )
-  ),
+  Database.eventStore("repeatable", {
+    maxConnections: 8,
+    startupParameters: { default_transaction_isolation: "repeatable read" },
+    store: { batching: false }
+  }),
   { timeout: 60_000, excludeTestServices: true }
 )("PgEventStore under REPEATABLE READ", (it) => {
   it.effect("concurrent appends to one stream that PostgreSQL refuses for serialization are run again", () =>

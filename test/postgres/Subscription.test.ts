@@ -2,7 +2,7 @@ import { PgClient } from "@effect/sql-pg"
 import { assert, layer } from "@effect/vitest"
 import { Event, EventStore, Subscription } from "@facta/core"
 import { PgEventStore } from "@facta/postgres"
-import { Effect, Layer, Queue, Stream } from "effect"
+import { Effect, Queue, Stream } from "effect"
 import { SqlClient } from "effect/sql"
 import * as Database from "../support/database.ts"
 
@@ -56,11 +56,7 @@ layer(Database.eventStoreIn(schema), { excludeTestServices: true })("Subscriptio
   )
 })
 
-const coalescedSchema = Database.uniqueSchema("coalesced")
-const Coalesced = Layer.mergeAll(
-  PgEventStore.layer({ schema: coalescedSchema }),
-  Database.dropSchemaOnRelease(coalescedSchema)
-).pipe(Layer.provideMerge(Database.client()))
+const Coalesced = Database.eventStore("coalesced", { store: { wakeups: "coalesced" } })
 
 layer(Coalesced, { excludeTestServices: true })("Subscription on PostgreSQL, coalesced wake-ups", (it) => {
   it.effect("appends wake a subscriber after commit, in their own transaction or the caller's", () =>
@@ -85,11 +81,8 @@ layer(Coalesced, { excludeTestServices: true })("Subscription on PostgreSQL, coa
 })
 
 const autoSchema = Database.uniqueSchema("autowake")
-const Auto = Layer.mergeAll(
-  // a long interval, so that a burst is announced by few process-sent wake-ups, whatever the machine's speed
-  PgEventStore.layer({ schema: autoSchema, coalesceInterval: "200 millis" }),
-  Database.dropSchemaOnRelease(autoSchema)
-).pipe(Layer.provideMerge(Database.client()))
+// a long interval, so that a burst is announced by few process-sent wake-ups, whatever the machine's speed
+const Auto = Database.eventStoreIn(autoSchema, { store: { coalesceInterval: "200 millis" } })
 
 layer(Auto, { excludeTestServices: true })("Subscription on PostgreSQL, automatic wake-ups (the default)", (it) => {
   it.effect("a lone append notifies in its own transaction; overlapping appends share one wake-up per burst", () =>

@@ -7,9 +7,22 @@ import { inject } from "vitest"
 /** The URL of the run's PostgreSQL server (see globalSetup.ts). */
 export const databaseUrl = (): string => inject("databaseUrl")
 
+/** How a test's pool and store differ from the defaults. */
+export interface StoreOptions {
+  readonly maxConnections?: number
+  /** Settings every connection of the pool starts with (`default_transaction_isolation`, ...). */
+  readonly startupParameters?: Readonly<Record<string, string>>
+  /** The store's options besides its schema. */
+  readonly store?: Omit<PgEventStore.Options, "schema">
+}
+
 /** A pool on the run's server. */
-export const client = (options?: { readonly maxConnections?: number }) =>
-  PgClient.layer({ url: Redacted.make(databaseUrl()), maxConnections: options?.maxConnections ?? 10 })
+export const client = (options?: StoreOptions) =>
+  PgClient.layer({
+    url: Redacted.make(databaseUrl()),
+    maxConnections: options?.maxConnections ?? 10,
+    ...(options?.startupParameters === undefined ? {} : { startupParameters: options.startupParameters })
+  })
 
 /** A schema name no other test file uses. */
 export const uniqueSchema = (prefix: string) =>
@@ -24,13 +37,14 @@ export const dropSchemaOnRelease = (schema: string) =>
   )
 
 /** A migrated PostgreSQL event store in the given schema, on its own pool (the schema is dropped afterwards). */
-export const eventStoreIn = (schema: string, options?: { readonly maxConnections?: number }) =>
-  Layer.mergeAll(PgEventStore.layer({ schema }), dropSchemaOnRelease(schema)).pipe(Layer.provideMerge(client(options)))
+export const eventStoreIn = (schema: string, options?: StoreOptions) =>
+  Layer.mergeAll(PgEventStore.layer({ ...options?.store, schema }), dropSchemaOnRelease(schema)).pipe(
+    Layer.provideMerge(client(options))
+  )
 
 /** A migrated PostgreSQL event store in a schema of its own, on its own pool. */
-export const eventStore = (prefix: string, options?: { readonly maxConnections?: number }) =>
-  eventStoreIn(uniqueSchema(prefix), options)
+export const eventStore = (prefix: string, options?: StoreOptions) => eventStoreIn(uniqueSchema(prefix), options)
 
 /** A migrated PostgreSQL event store and checkpoint store in the given schema, on its own pool (dropped afterwards). */
-export const projectionStoresIn = (schema: string, options?: { readonly maxConnections?: number }) =>
+export const projectionStoresIn = (schema: string, options?: StoreOptions) =>
   PgCheckpointStore.layer({ schema }).pipe(Layer.provideMerge(eventStoreIn(schema, options)))
