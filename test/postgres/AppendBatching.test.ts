@@ -209,3 +209,38 @@ layer(Database.eventStore("batching", { maxConnections: 6, store: { batching: { 
     })
   )
 })
+
+layer(Database.eventStore("batchcap", { maxConnections: 6, store: { batching: { maxInFlight: 1, maxAppends: 2 } } }), {
+  timeout: 60_000,
+  excludeTestServices: true
+})("PgEventStore batching, at most maxAppends per statement", (it) => {
+  it.effect("appends beyond maxAppends go in the next statement", () =>
+    Effect.gen(function* () {
+      const store = yield* EventStore.EventStore
+      const { queued } = yield* whileBusy(
+        1,
+        Effect.all([1, 2, 3].map((n) => fork(store.append(`Capped-${n}`, [event("A")]))))
+      )
+      const [first, second, third] = (yield* Effect.forEach(queued, Fiber.join)).map((exit) =>
+        transactionOf(succeeded(exit))
+      )
+      assert.strictEqual(first, second, "the first two share a statement")
+      assert.notStrictEqual(third, first, "the third waits for the next one")
+    })
+  )
+})
+
+layer(Database.eventStore("batchoff", { maxConnections: 10, store: { batching: false } }), {
+  timeout: 60_000,
+  excludeTestServices: true
+})("PgEventStore without batching", (it) => {
+  it.effect("concurrent appends each run in a transaction of their own", () =>
+    Effect.gen(function* () {
+      const store = yield* EventStore.EventStore
+      const results = yield* Effect.forEach([1, 2, 3, 4, 5, 6, 7, 8], (n) => store.append(`Alone-${n}`, [event("A")]), {
+        concurrency: "unbounded"
+      })
+      assert.strictEqual(new Set(results.map(transactionOf)).size, 8)
+    })
+  )
+})
