@@ -3,9 +3,9 @@
  * own) runs the same cases, so that an application can switch stores without changing behaviour.
  *
  * The cases cover appends and expected versions, idempotent retries, the events and stream ids a store must refuse,
- * reading and folding a stream, the global log and its filters, `appendMany` atomicity, stream info, payload fidelity, decoding
- * through an {@link EventCodec.EventCodec}, concurrent writers, and archiving and deleting streams (alone and racing
- * writers).
+ * reading and folding a stream, the global log and its filters, `appendMany` atomicity, stream info, payload
+ * fidelity, decoding through an {@link EventCodec.EventCodec}, concurrent writers, and archiving and deleting streams
+ * (alone and racing writers).
  *
  * The store under test is built once per {@link run} and shared by all of its cases, which may find data written by
  * earlier cases or earlier runs: every case writes to categories of its own, and never relies on the global log being

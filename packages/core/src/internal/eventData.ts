@@ -91,8 +91,9 @@ export const validateEvents = (
     if (type.length > maxTypeLength) {
       return refuse(streamId, event, `an event type must be at most ${maxTypeLength} characters`)
     }
-    if (controlCharacters.test(type))
+    if (controlCharacters.test(type)) {
       return refuse(streamId, event, "an event type must not contain control characters")
+    }
     if (!type.isWellFormed()) return refuse(streamId, event, "an event type must be valid Unicode")
     if (!Number.isSafeInteger(event.schemaVersion) || event.schemaVersion < 1 || event.schemaVersion > 32767) {
       return refuse(streamId, event, "a schema version must be an integer from 1 to 32767")
