@@ -78,6 +78,34 @@ layer(Database.eventStore("appendmany", { maxConnections: 6 }), { timeout: 60_00
       })
     )
 
+    it.effect("appendMany calls over the same streams in opposite orders never deadlock each other", () =>
+      Effect.gen(function* () {
+        const store = yield* EventStore.EventStore
+        const sql = yield* SqlClient.SqlClient
+        // inside the caller's transaction nothing is run again, so a deadlock would surface as a StorageError; taking
+        // the locks stream by stream in request order, the two would deadlock in the first round or so
+        const both = (first: string, second: string) =>
+          sql.withTransaction(
+            store.appendMany([
+              { streamId: first, events: [event("Crossed")] },
+              { streamId: second, events: [event("Crossed")] }
+            ])
+          )
+        for (const round of range(10)) {
+          const [a, b] = [`Crossed-a${round}`, `Crossed-b${round}`]
+          yield* Effect.all([both(a, b), both(b, a)], { concurrency: 2 })
+          const versions = yield* Effect.forEach([a, b], (id) => versionsAndPositions(id))
+          assert.deepStrictEqual(
+            versions.map((events) => events.map((e) => e.version)),
+            [
+              [1, 2],
+              [1, 2]
+            ]
+          )
+        }
+      })
+    )
+
     it.effect("a deadlock with another client's transaction is settled by running the append again", () =>
       Effect.gen(function* () {
         const store = yield* EventStore.EventStore
