@@ -75,27 +75,27 @@ export const validateEvents = (
 ): ReadonlyArray<ValidEvent> | InvalidEvent => {
   const seen = new Set<string>()
   const valid: Array<ValidEvent> = []
-  // most events of an append share one metadata object (the request's): serialised once
+  // most events of an append share one metadata object (the request's) and one type: each is checked once
   let lastMetadata: unknown
   let lastMetadataJson: string | undefined
+  let lastType: string | undefined
   for (const event of events) {
     if (typeof event !== "object" || event === null) return refuse(streamId, event, "an event must be an object")
-    if (typeof event.eventId !== "string" || !uuidPattern.test(event.eventId)) {
-      return refuse(streamId, event, "an event id must be a UUID")
+    const id = event.eventId
+    if (typeof id !== "string" || !uuidPattern.test(id)) return refuse(streamId, event, "an event id must be a UUID")
+    const eventId = id.toLowerCase()
+    const before = seen.size
+    if (seen.add(eventId).size === before) {
+      return refuse(streamId, event, "the same event id appears twice in one append")
     }
-    const eventId = event.eventId.toLowerCase()
-    if (seen.has(eventId)) return refuse(streamId, event, "the same event id appears twice in one append")
-    seen.add(eventId)
     const type = event.type
-    if (typeof type !== "string" || type.length === 0) return refuse(streamId, event, "an event type must not be empty")
-    if (type.length > maxTypeLength) {
-      return refuse(streamId, event, `an event type must be at most ${maxTypeLength} characters`)
+    if (type !== lastType) {
+      const reason = typeProblem(type)
+      if (reason !== undefined) return refuse(streamId, event, reason)
+      lastType = type
     }
-    if (controlCharacters.test(type)) {
-      return refuse(streamId, event, "an event type must not contain control characters")
-    }
-    if (!type.isWellFormed()) return refuse(streamId, event, "an event type must be valid Unicode")
-    if (!Number.isSafeInteger(event.schemaVersion) || event.schemaVersion < 1 || event.schemaVersion > 32767) {
+    const schemaVersion = event.schemaVersion
+    if (!Number.isSafeInteger(schemaVersion) || schemaVersion < 1 || schemaVersion > 32767) {
       return refuse(streamId, event, "a schema version must be an integer from 1 to 32767")
     }
     const dataJson = serialize(event.data, "event data")
@@ -108,12 +108,21 @@ export const validateEvents = (
       lastMetadataJson = metadataJson
     }
     valid.push({
-      event: eventId === event.eventId ? event : { ...event, eventId: eventId as never },
+      event: eventId === id ? event : { ...event, eventId: eventId as never },
       dataJson,
       metadataJson: lastMetadataJson
     })
   }
   return valid
+}
+
+/** Why an event type cannot be stored, if it cannot. */
+const typeProblem = (type: unknown): string | undefined => {
+  if (typeof type !== "string" || type.length === 0) return "an event type must not be empty"
+  if (type.length > maxTypeLength) return `an event type must be at most ${maxTypeLength} characters`
+  if (controlCharacters.test(type)) return "an event type must not contain control characters"
+  if (!type.isWellFormed()) return "an event type must be valid Unicode"
+  return undefined
 }
 
 const refuse = (streamId: string, event: EventData | null | undefined, reason: string) =>
