@@ -128,8 +128,8 @@ const program = (url: string, embedded: boolean, stamp: string) =>
       const lag = yield* compareLag([
         { system: facta.system, tail: (round) => facta.tail(`bench-lag-r${round}`) },
         {
-          system: { ...facta.system, label: "Facta, batchWindow 1 ms" },
-          tail: (round) => facta.tail(`bench-lag-narrow-r${round}`, { batchWindow: "1 millis" })
+          system: { ...facta.system, label: "Facta, batchWindow 5 ms" },
+          tail: (round) => facta.tail(`bench-lag-window-r${round}`, { batchWindow: "5 millis" })
         },
         { system: emmett.system, tail: (round) => emmett.tail(`bench-lag-r${round}`) },
         { system: raw.notifying, tail: () => raw.tail }

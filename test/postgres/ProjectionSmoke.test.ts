@@ -38,6 +38,35 @@ layer(Live, { excludeTestServices: true })("Projection on PostgreSQL (smoke)", (
     })
   )
 
+  it.effect("pages read while a batch is handled form the next batch, handled in one transaction", () =>
+    Effect.gen(function* () {
+      const release = yield* Deferred.make<void>()
+      const batches: Array<ReadonlyArray<number>> = []
+      const Gathering = Projection.make({
+        name: "gathering",
+        events: codec,
+        categories: ["Gather"],
+        handleBatch: (events) =>
+          Effect.suspend(() => {
+            batches.push(events.map((e) => e.data.amount))
+            return batches.length === 1 ? Deferred.await(release) : Effect.void
+          })
+      })
+      const amounts = [101, 102, 103, 104, 105, 106]
+      for (const amount of amounts) {
+        yield* EventStore.appendEvents(codec, "Gather-1", [Deposited.make({ amount })])
+      }
+      // pages of one event: the first batch is held while the rest are read
+      const fiber = yield* Effect.forkChild(Projection.run(Gathering, { batchSize: 1, pollInterval: "30 seconds" }))
+      yield* Effect.sleep("300 millis")
+      yield* Deferred.succeed(release, undefined)
+      yield* Effect.sleep("100 millis")
+      yield* Fiber.interrupt(fiber)
+      assert.strictEqual(batches.length, 2, `batches: ${JSON.stringify(batches)}`)
+      assert.deepStrictEqual(batches.flat(), amounts)
+    })
+  )
+
   it.effect("once: an effect runs once per key through a rebuild, its claim committed with the checkpoint", () =>
     Effect.gen(function* () {
       const sent: Array<number> = []

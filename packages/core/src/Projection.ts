@@ -155,7 +155,11 @@ export interface RunOptions {
   readonly leaseTtl?: Duration.Input | undefined
   /** Events read per page (default 500). */
   readonly batchSize?: number | undefined
-  /** How long to gather small live pages into one batch (default 5 ms). */
+  /**
+   * How long to wait for more live pages before handling a batch (default none: a batch is the pages that arrived
+   * while the previous one was handled, so an idle projection handles an event at once and a busy one commits less
+   * often).
+   */
   readonly batchWindow?: Duration.Input | undefined
   readonly pollInterval?: Duration.Input | undefined
   /** Reset the read model and the checkpoint first (default false). */

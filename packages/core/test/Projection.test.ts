@@ -1,6 +1,6 @@
 import { assert, describe, it } from "@effect/vitest"
 import { CheckpointStore, EventCodec, EventStore, Position, Projection } from "@facta/core"
-import { Effect, Fiber, Layer, Option, Schedule, Schema } from "effect"
+import { Deferred, Effect, Fiber, Layer, Option, Schedule, Schema } from "effect"
 
 const Deposited = Schema.TaggedStruct("Deposited", { amount: Schema.Int })
 const codec = EventCodec.make(Deposited)
@@ -30,6 +30,24 @@ describe("Projection on memory", () => {
       assert.strictEqual(status?.state, "stopped")
       assert.isTrue(Option.isNone(status!.owner))
       assert.isTrue(Position.equals(status!.checkpoint, appended.positions[0]!))
+    }).pipe(Effect.provide(live))
+  )
+})
+
+describe("Projection batches", () => {
+  // the test clock stands still: a run that waited for a batch window to close would never handle the event
+  it.effect("handle a live page at once when no batch window is set", () =>
+    Effect.gen(function* () {
+      const handled = yield* Deferred.make<number>()
+      const Once = Projection.make({
+        name: "once",
+        events: codec,
+        handle: (event) => Deferred.succeed(handled, event.data.amount)
+      })
+      yield* deposit("Account-1", 42)
+      const fiber = yield* Effect.forkChild(Projection.run(Once))
+      assert.strictEqual(yield* Deferred.await(handled), 42)
+      yield* Fiber.interrupt(fiber)
     }).pipe(Effect.provide(live))
   )
 })

@@ -38,8 +38,6 @@ export type StreamEvents<E> = readonly [streamId: string, events: ReadonlyArray<
  * How a scenario runs its projection: any of `Projection.run`'s options except `untilCaughtUp` (always on) and
  * `rebuild`, plus `timeout`, how long each run may take to catch up before the check fails (default 10 seconds).
  *
- * `batchWindow` defaults to 5 ms here (instead of 50 ms) to keep scenarios quick.
- *
  * @example
  * ```ts
  * import type { ProjectionSpec } from "@facta/testing"
@@ -262,7 +260,7 @@ const makeScenario = <E extends { readonly _tag: string }, R>(
     )
 
   const runOnce = onLiveClock(
-    Projection.run(projection, { batchWindow: "5 millis", ...runOptions, untilCaughtUp: true }).pipe(
+    Projection.run(projection, { ...runOptions, untilCaughtUp: true }).pipe(
       Effect.timeoutOrElse({
         duration: limit,
         orElse: () =>

@@ -26,6 +26,15 @@ const merge = (pages: ReadonlyArray<Subscription.Page>): Batch => ({
   caughtUp: pages[pages.length - 1]!.caughtUp
 })
 
+/**
+ * Groups pages into batches of at most 8. By default a batch is every page that arrived while the previous one was
+ * handled: an idle projection handles a page at once, a busy one commits less often. A window waits for more pages.
+ */
+const gather =
+  (window: Duration.Input | undefined) =>
+  <E, R>(pages: Stream.Stream<Subscription.Page, E, R>): Stream.Stream<ReadonlyArray<Subscription.Page>, E, R> =>
+    window === undefined ? Stream.chunks(Stream.buffer(pages, { capacity: 8 })) : Stream.groupedWithin(pages, 8, window)
+
 export const keyOf = (projection: { readonly name: string; readonly version: number }, partition: number): Key => ({
   name: projection.name,
   version: projection.version,
@@ -163,7 +172,7 @@ const runLeased = <E extends { readonly _tag: string }, R>(
       batchSize: options.batchSize,
       pollInterval: options.pollInterval
     }).pipe(
-      Stream.groupedWithin(8, options.batchWindow ?? "5 millis"),
+      gather(options.batchWindow),
       Stream.map(merge),
       options.untilCaughtUp === true
         ? Stream.takeUntilEffect((batch: Batch) =>
