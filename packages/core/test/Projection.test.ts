@@ -50,6 +50,24 @@ describe("Projection batches", () => {
       yield* Fiber.interrupt(fiber)
     }).pipe(Effect.provide(live))
   )
+
+  it.live("wait for the batch window when one is set", () =>
+    Effect.gen(function* () {
+      const handled = yield* Deferred.make<number>()
+      const Windowed = Projection.make({
+        name: "windowed",
+        events: codec,
+        handle: (event) => Deferred.succeed(handled, event.data.amount)
+      })
+      yield* deposit("Account-1", 7)
+      const fiber = yield* Effect.forkChild(Projection.run(Windowed, { batchWindow: "1 second" }))
+      // without the window the event is handled within milliseconds
+      yield* Effect.sleep("300 millis")
+      assert.isFalse(yield* Deferred.isDone(handled), "handled before the window closed")
+      assert.strictEqual(yield* Deferred.await(handled), 7)
+      yield* Fiber.interrupt(fiber)
+    }).pipe(Effect.provide(live))
+  )
 })
 
 describe("Projection.replayParked and Projection.status", () => {
