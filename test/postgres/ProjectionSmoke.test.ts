@@ -53,14 +53,14 @@ layer(Live, { excludeTestServices: true })("Projection on PostgreSQL (smoke)", (
           })
       })
       const amounts = [101, 102, 103, 104, 105, 106]
-      for (const amount of amounts) {
-        yield* EventStore.appendEvents(codec, "Gather-1", [Deposited.make({ amount })])
-      }
+      const appended = yield* Effect.forEach(amounts, (amount) =>
+        EventStore.appendEvents(codec, "Gather-1", [Deposited.make({ amount })])
+      )
       // pages of one event: the first batch is held while the rest are read
       const fiber = yield* Effect.forkChild(Projection.run(Gathering, { batchSize: 1, pollInterval: "30 seconds" }))
       yield* Effect.sleep("300 millis")
       yield* Deferred.succeed(release, undefined)
-      yield* Effect.sleep("100 millis")
+      yield* Projection.waitFor(Gathering, appended.at(-1)!.positions[0]!, { timeout: "3 seconds" })
       yield* Fiber.interrupt(fiber)
       assert.strictEqual(batches.length, 2, `batches: ${JSON.stringify(batches)}`)
       assert.deepStrictEqual(batches.flat(), amounts)
