@@ -2,7 +2,8 @@
  * The benchmark's knobs, read from the environment, and the sizes they give.
  *
  * BENCH_SCALE (default 1) multiplies every size and the lag test's duration; BENCH_ROUNDS (5) measured rounds per
- * write and load workload after one warm-up round; BENCH_READ_ROUNDS (3) measured catch-ups per reader;
+ * write and load workload after one warm-up round; BENCH_SLICES (10) the turns a write round is cut into, each system
+ * making its share of the round's appends in every turn; BENCH_READ_ROUNDS (3) measured catch-ups per reader;
  * BENCH_LOADS (10) aggregate loads per round and system; BENCH_POOL (10) pool size of every system;
  * BENCH_READ_BATCH (1000) the page size of every catch-up reader; BENCH_READ_SECONDS (30) the time budget of one
  * catch-up (a reader that runs out of it is reported with the rows it managed, and marked); BENCH_LAG_RATE (200)
@@ -22,6 +23,7 @@ const count = (name: string, fallback: number) => Math.max(1, Math.round(positiv
 
 export const scale = positive("BENCH_SCALE", 1)
 export const rounds = count("BENCH_ROUNDS", 5)
+export const slices = count("BENCH_SLICES", 10)
 export const readRounds = count("BENCH_READ_ROUNDS", 3)
 export const loadsPerRound = count("BENCH_LOADS", 10)
 export const poolSize = count("BENCH_POOL", 10)

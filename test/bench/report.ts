@@ -11,9 +11,10 @@ import {
   readSeconds,
   rounds,
   scale,
-  sizes
+  sizes,
+  slices
 } from "./config.ts"
-import { markdownTable, ms, msSpread, rate, rateSpread, ratio } from "./stats.ts"
+import { markdownTable, ms, msSpread, pairedRatios, rate, rateSpread, ratio } from "./stats.ts"
 import type { WriteResult } from "./workloads/appends.ts"
 import type { CatchUpResult } from "./workloads/catchup.ts"
 import type { LagResult } from "./workloads/lag.ts"
@@ -38,7 +39,7 @@ export const machine = (env: Environment): Array<string> => {
     `Run: BENCH_SCALE=${scale}; writes and loads: ${rounds} measured rounds after a warm-up round (${loadsPerRound} loads ` +
       `per round and contender); catch-up: ${readRounds} rounds, pages of ${readBatch}, ${readSeconds} s budget per ` +
       `catch-up; lag: ${lagRounds} rounds of ${lagSeconds} s at ${lagRate} appends/s; pools of ${poolSize} ` +
-      "connections; the systems' order alternates between rounds."
+      `connections; the systems' order alternates between rounds (writes: between the ${slices} turns of a round).`
   ]
 }
 
@@ -53,7 +54,8 @@ export const writesTable = (workloads: ReadonlyArray<readonly [string, Map<strin
         rateSpread(r.rate),
         ms(r.latency.median),
         ms(r.latency.p99),
-        label === "Facta" ? "" : ratio(facta.rate.median, r.rate.median)
+        label === "Facta" ? "" : ratio(facta.rate.median, r.rate.median),
+        label === "Facta" ? "" : pairedRatios(facta.roundRates, r.roundRates)
       ])
     }
   }
@@ -64,7 +66,8 @@ export const writesTable = (workloads: ReadonlyArray<readonly [string, Map<strin
       "events/s min–max",
       "append p50 ms",
       "append p99 ms",
-      "Facta/this (events/s; > 1: Facta faster)"
+      "Facta/this (events/s; > 1: Facta faster)",
+      "same, round by round: median (min–max)"
     ],
     rows
   )

@@ -39,6 +39,17 @@ export const ratio = (a: number, b: number): string => {
   return `${r >= 0.1 ? r.toFixed(2) : r.toPrecision(2)}x`
 }
 
+/**
+ * Ratios of two systems' samples taken side by side (round `i` of one against round `i` of the other): their median
+ * and range. Drift between rounds cancels out of each ratio, so this spread is the comparison's own.
+ */
+export const pairedRatios = (a: ReadonlyArray<number>, b: ReadonlyArray<number>): string => {
+  const ratios = a.flatMap((x, i) => (b[i]! > 0 && Number.isFinite(x) ? [x / b[i]!] : []))
+  if (ratios.length === 0) return "n/a"
+  const s = summarize(ratios)
+  return `${ratio(s.median, 1)} (${ratio(s.min, 1)}–${ratio(s.max, 1)})`
+}
+
 /** Renders a markdown table with right-aligned numeric columns (every column but the first). */
 export const markdownTable = (header: ReadonlyArray<string>, rows: ReadonlyArray<ReadonlyArray<string>>): string => {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length)))
