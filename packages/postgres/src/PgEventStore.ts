@@ -282,18 +282,11 @@ export const make = Effect.fnUntraced(function* (options?: Options) {
     const batchSize = Math.max(1, options?.batchSize ?? 1000)
     const categories = options?.categories?.length ? [...options.categories] : undefined
     const types = options?.types?.length ? [...options.types] : undefined
-    const filters = sql.and([
-      ...(categories ? [sql`category = ANY(${categories}::text[])`] : []),
-      ...(types ? [sql`type = ANY(${types}::text[])`] : [])
-    ])
     return Stream.paginate(options?.after ?? Position.start, (after: Position.Position) =>
       Effect.map(
-        sql<EventRow>`SELECT ${sql.literal(eventColumns)} FROM ${s}.events e
-          WHERE (e.epoch, e.tx_id, e.global_position) > (${after.epoch}, ${String(after.commit)}::xid8, ${after.sequence})
-            AND ${visible}
-            AND ${filters}
-          ORDER BY e.epoch, e.tx_id, e.global_position
-          LIMIT ${batchSize}`,
+        sql<EventRow>`SELECT ${sql.literal(eventColumns)} FROM ${s}.read_log(${after.epoch},
+          ${String(after.commit)}::xid8, ${after.sequence}, ${categories ?? null}::text[], ${types ?? null}::text[],
+          ${batchSize})`,
         (rows) => {
           const events = rows.map(toRecorded)
           const last = events.at(-1)
