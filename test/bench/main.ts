@@ -131,10 +131,6 @@ const program = (url: string, embedded: boolean, stamp: string) =>
           system: { ...facta.system, label: "Facta, batchWindow 5 ms" },
           tail: (round) => facta.tail(`bench-lag-window-r${round}`, { batchWindow: "5 millis" })
         },
-        {
-          system: { ...facta.system, label: "Facta, synchronousCommit: false" },
-          tail: (round) => facta.tail(`bench-lag-async-r${round}`, { synchronousCommit: false })
-        },
         { system: emmett.system, tail: (round) => emmett.tail(`bench-lag-r${round}`) },
         { system: raw.notifying, tail: () => raw.tail }
       ])

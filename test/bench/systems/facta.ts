@@ -24,7 +24,6 @@ export const make = Effect.gen(function* () {
     Layer.provideMerge(Layer.succeed(SqlClient.SqlClient, sql))
   )
   const pgCheckpoints = yield* PgCheckpointStore.make({ schema, migrate: false })
-  const asyncCheckpoints = yield* PgCheckpointStore.make({ schema, migrate: false, synchronousCommit: false })
   const pgSnapshots = yield* PgSnapshotStore.make({ schema })
   const memorySnapshots = yield* Effect.provide(
     Effect.gen(function* () {
@@ -132,9 +131,8 @@ export const make = Effect.gen(function* () {
   const readAll = (): Stream.Stream<unknown, unknown> => store.readAll({ batchSize: readBatch })
 
   /** A projection with Facta's defaults (PgCheckpointStore, pages of 500, 5 ms batch window, NOTIFY wake-ups). */
-  /** A live projection; `synchronousCommit: false` commits its batches without waiting for the disk. */
   const tail =
-    (name: string, options?: Projection.RunOptions & { readonly synchronousCommit?: false }): Tail =>
+    (name: string, options?: Projection.RunOptions): Tail =>
     (handled) =>
       Projection.run(
         Projection.make({
@@ -144,15 +142,7 @@ export const make = Effect.gen(function* () {
         }),
         options
       ).pipe(
-        Effect.provide(
-          Layer.mergeAll(
-            Layer.succeed(
-              CheckpointStore.CheckpointStore,
-              options?.synchronousCommit === false ? asyncCheckpoints : pgCheckpoints
-            ),
-            services
-          )
-        ),
+        Effect.provide(Layer.mergeAll(Layer.succeed(CheckpointStore.CheckpointStore, pgCheckpoints), services)),
         Effect.forkScoped,
         Effect.asVoid
       )
