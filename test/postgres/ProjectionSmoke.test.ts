@@ -1,7 +1,6 @@
 import { assert, layer } from "@effect/vitest"
-import { EventCodec, EventStore, Position, Projection } from "@facta/core"
-import { PgCheckpointStore } from "@facta/postgres"
-import { Deferred, Effect, Exit, Fiber, Option, Schema } from "effect"
+import { EventCodec, EventStore, Projection } from "@facta/core"
+import { Deferred, Effect, Fiber, Schema } from "effect"
 import { SqlClient } from "effect/sql"
 import * as Database from "../support/database.ts"
 
@@ -123,47 +122,5 @@ layer(Live, { excludeTestServices: true })("Projection on PostgreSQL (smoke)", (
       yield* Fiber.join(run)
       assert.deepStrictEqual(handled, [7])
     })
-  )
-
-  it.effect(
-    "synchronousCommit: false skips the disk wait for a batch's transaction alone, which still commits whole",
-    () =>
-      Effect.gen(function* () {
-        // on the pool the stores are built on
-        const setting = SqlClient.SqlClient.use((sql) =>
-          Effect.map(
-            sql<{ value: string }>`SELECT current_setting('synchronous_commit') AS value`,
-            ([row]) => row!.value
-          )
-        )
-        const checkpointOf = (name: string) =>
-          SqlClient.SqlClient.use((sql) =>
-            Effect.map(
-              sql<{ checkpoint: string }>`SELECT checkpoint FROM ${sql(schema)}.checkpoints WHERE name = ${name}`,
-              ([row]) => row!.checkpoint
-            )
-          )
-        const inside = Effect.fnUntraced(function* (store: PgCheckpointStore.Options) {
-          const checkpoints = yield* PgCheckpointStore.make({ ...store, schema, migrate: false })
-          const name = `commit-mode-${store.synchronousCommit ?? "default"}`
-          const key = { name, version: 1, partition: 0 }
-          const lease = Option.getOrThrow(yield* checkpoints.acquire(key, "owner", "10 seconds"))
-          const to = Position.make(1, 5n, 5n)
-          const during = yield* checkpoints.commit(lease, lease.checkpoint, to, setting)
-          // a failing batch moves nothing, whatever the commit mode
-          const failed = yield* Effect.exit(
-            checkpoints.commit(lease, to, Position.make(1, 6n, 6n), Effect.fail("boom"))
-          )
-          assert.isTrue(Exit.isFailure(failed))
-          assert.strictEqual(yield* checkpointOf(name), Position.format(to))
-          return { during, after: yield* setting }
-        })
-        // one connection, so "after" reads the very session that ran the batch
-        const [durable, asynchronous] = yield* Effect.all([inside({}), inside({ synchronousCommit: false })]).pipe(
-          Effect.provide(Database.client({ maxConnections: 1, startupParameters: { synchronous_commit: "on" } }))
-        )
-        assert.deepStrictEqual(durable, { during: "on", after: "on" })
-        assert.deepStrictEqual(asynchronous, { during: "off", after: "on" })
-      })
   )
 })

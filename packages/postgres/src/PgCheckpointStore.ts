@@ -52,34 +52,6 @@ const parsePosition = (text: string): Position.Position => {
 }
 
 /**
- * What {@link make} and {@link layer} take.
- *
- * - `schema`: the store's schema (default `facta`); `migrate: false` skips the migrations.
- * - `synchronousCommit` (default `true`): whether a batch's transaction waits for its commit to reach the disk.
- *   `false` runs it with `synchronous_commit = off`: the commit returns at once, so a projection's lag no longer
- *   includes a disk flush (which takes hundreds of milliseconds while the server's checkpointer writes). The batch and
- *   its checkpoint still commit together or not at all, so a server crash loses at most the last fraction of a
- *   second of both, and the projection handles those events again: a read model still counts each event once. Use
- *   it for projections whose work is re-derivable from the log. Keep the default when the work appends events or
- *   writes anything else that others may act on before it is durable (a process manager).
- *
- * @example
- * ```ts
- * import { PgCheckpointStore } from "@facta/postgres"
- *
- * // read models only: their batches commit without waiting for the disk
- * const ReadModelCheckpoints = PgCheckpointStore.layer({ synchronousCommit: false })
- * ```
- *
- * @since 0.1.0
- */
-export interface Options {
-  readonly schema?: string | undefined
-  readonly migrate?: boolean | undefined
-  readonly synchronousCommit?: boolean | undefined
-}
-
-/**
  * Builds the checkpoint store on the `SqlClient` in context, in `schema` (default `facta`); the tables come with the
  * store's migrations.
  *
@@ -96,7 +68,10 @@ export interface Options {
  *
  * @since 0.1.0
  */
-export const make = Effect.fnUntraced(function* (options?: Options) {
+export const make = Effect.fnUntraced(function* (options?: {
+  readonly schema?: string | undefined
+  readonly migrate?: boolean | undefined
+}) {
   const schema = options?.schema ?? Migrations.defaultSchema
   if (options?.migrate !== false) yield* Migrations.run(schema)
   const sql = yield* SqlClient.SqlClient
@@ -146,15 +121,10 @@ export const make = Effect.fnUntraced(function* (options?: Options) {
         error = ${error ?? null}, updated_at = now()
       WHERE ${heldBy(lease)}`.pipe(Effect.asVoid, Effect.mapError(storage("release")))
 
-  // `set_config(..., true)` lasts until the transaction ends, so the pooled connection keeps the server's setting
-  const commitMode =
-    options?.synchronousCommit === false ? sql`SELECT set_config('synchronous_commit', 'off', true)` : Effect.void
-
   const commit: CheckpointStore.CheckpointStore["Service"]["commit"] = (lease, from, to, work) =>
     sql
       .withTransaction(
         Effect.gen(function* () {
-          yield* commitMode
           const moved = yield* sql`UPDATE ${s}.checkpoints SET checkpoint = ${Position.format(to)}, updated_at = now()
             WHERE ${heldBy(lease)} AND lease_expires_at > now() AND checkpoint = ${Position.format(from)}
             RETURNING 1`
@@ -293,4 +263,5 @@ export const make = Effect.fnUntraced(function* (options?: Options) {
  *
  * @since 0.1.0
  */
-export const layer = (options?: Options) => Layer.effect(CheckpointStore.CheckpointStore, make(options))
+export const layer = (options?: { readonly schema?: string | undefined; readonly migrate?: boolean | undefined }) =>
+  Layer.effect(CheckpointStore.CheckpointStore, make(options))
