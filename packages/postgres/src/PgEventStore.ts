@@ -11,7 +11,8 @@
  * - The global log is read below the transaction-id horizon (`pg_snapshot_xmin(pg_current_snapshot())`), ordered by
  *   `(epoch, tx_id, global_position)`: every transaction below the horizon has finished, so a reader never skips an
  *   event that commits late. A long-running writing transaction anywhere in the cluster stalls readers (never makes
- *   them skip); {@link PgEventStore.horizon} shows it.
+ *   them skip); {@link PgEventStore.horizon} shows it. A page is an ordered walk of an index, planned the same way
+ *   whatever the table's statistics (the `read_log` function).
  *
  * @since 0.1.0
  */
