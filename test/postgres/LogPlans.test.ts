@@ -29,12 +29,13 @@ layer(Live, { excludeTestServices: true })("Reading the log on PostgreSQL", (it)
         // a log written faster than statistics follow it: no ANALYZE, ever, on this table
         yield* sql.unsafe(`ALTER TABLE ${schema}.events SET (autovacuum_enabled = false)`)
         yield* sql`
-        INSERT INTO ${sql(schema)}.events (epoch, stream_id, category, version, event_id, type, schema_version, data,
-          metadata)
-        SELECT 1, 'Plan-' || (g % 100), 'Plan', g / 100 + 1, gen_random_uuid(), 'Planned', 1, '{}', '{}'
-        FROM generate_series(0, ${rows - 1}) AS g`
+          INSERT INTO ${sql(schema)}.events (epoch, stream_id, category, version, event_id, type, schema_version,
+            data, metadata)
+          SELECT 1, 'Plan-' || (g % 100), 'Plan', g / 100 + 1, gen_random_uuid(), 'Planned', 1, '{}', '{}'
+          FROM generate_series(0, ${rows - 1}) AS g`
         const [near] = yield* sql<{ tx_id: string; global_position: bigint }>`
-        SELECT tx_id::text, global_position FROM ${sql(schema)}.events ORDER BY global_position DESC OFFSET 10 LIMIT 1`
+          SELECT tx_id::text, global_position FROM ${sql(schema)}.events
+          ORDER BY global_position DESC OFFSET 10 LIMIT 1`
         const nearTheEnd = Position.make(1, BigInt(near!.tx_id), near!.global_position)
         const page = (options: EventStore.ReadAllOptions) =>
           Stream.runCollect(store.readAll({ batchSize: 500, ...options }).pipe(Stream.take(500)))

@@ -239,6 +239,12 @@ export const register = (it: It): void => {
           assert.deepStrictEqual(idsOf(small), idsOf(unfiltered), `unfiltered, batch size ${batchSize}`)
           const resumed = yield* readCategories([category], { after: all[4]!.position, batchSize })
           assert.deepStrictEqual(idsOf(resumed), idsOf(all.slice(5)), `resumed, batch size ${batchSize}`)
+          // pages of several categories interleave them in log order
+          assert.deepStrictEqual(
+            idsOf(yield* readCategories([other, category], { batchSize })),
+            idsOf(unfiltered),
+            `two categories, batch size ${batchSize}`
+          )
         }
       })
     )
