@@ -51,6 +51,9 @@ layer(Live, { excludeTestServices: true })("Reading the log on PostgreSQL", (it)
               (yield* page({})).length,
               (yield* page({ categories: ["Plan", "Other"] })).length
             ]
+            // and what a subscription asks before every page
+            yield* store.head
+            yield* store.lastCommitted
             return { pages, read: (yield* rowsRead) - before }
           })
         )
