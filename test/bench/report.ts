@@ -14,7 +14,7 @@ import {
   sizes,
   slices
 } from "./config.ts"
-import { markdownTable, ms, msSpread, pairedRatios, rate, rateSpread, ratio } from "./stats.ts"
+import { markdownTable, ms, msSpread, pairedRatios, rate, rateSpread, ratio, summarize } from "./stats.ts"
 import type { WriteResult } from "./workloads/appends.ts"
 import type { CatchUpResult } from "./workloads/catchup.ts"
 import type { LagResult } from "./workloads/lag.ts"
@@ -47,15 +47,17 @@ export const writesTable = (workloads: ReadonlyArray<readonly [string, Map<strin
   const rows: Array<Array<string>> = []
   for (const [name, results] of workloads) {
     const facta = results.get("Facta")!
+    const factaRate = summarize(facta.rates)
     for (const [label, r] of results) {
+      const rates = summarize(r.rates)
       rows.push([
         `${name} — ${label}`,
-        rate(r.rate.median),
-        rateSpread(r.rate),
+        rate(rates.median),
+        rateSpread(rates),
         ms(r.latency.median),
         ms(r.latency.p99),
-        label === "Facta" ? "" : ratio(facta.rate.median, r.rate.median),
-        label === "Facta" ? "" : pairedRatios(facta.roundRates, r.roundRates)
+        label === "Facta" ? "" : ratio(factaRate.median, rates.median),
+        label === "Facta" ? "" : pairedRatios(facta.rates, r.rates)
       ])
     }
   }

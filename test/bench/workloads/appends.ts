@@ -5,10 +5,8 @@ import { eventData, now, range, type System } from "../domain.ts"
 import { type Summary, summarize } from "../stats.ts"
 
 export interface WriteResult {
-  /** events per second, one sample per measured round */
-  readonly rate: Summary
-  /** the same samples in round order, so that systems can be compared round by round */
-  readonly roundRates: ReadonlyArray<number>
+  /** events per second, one sample per measured round, in round order (so systems compare round by round) */
+  readonly rates: ReadonlyArray<number>
   /** milliseconds per append, every append of the measured rounds */
   readonly latency: Summary
 }
@@ -71,11 +69,7 @@ export const compareWrites = (
     return new Map(
       systems.map((s) => [
         s.label,
-        {
-          rate: summarize(rates.get(s.label)!),
-          roundRates: rates.get(s.label)!,
-          latency: summarize(latencies.get(s.label)!)
-        } satisfies WriteResult
+        { rates: rates.get(s.label)!, latency: summarize(latencies.get(s.label)!) } satisfies WriteResult
       ])
     )
   })
