@@ -43,6 +43,16 @@ export const timed = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
 
 export const range = (n: number) => Array.from({ length: n }, (_, i) => i)
 
+/**
+ * The systems' order in turn `k`: rotated by `k`, so that over as many turns as there are systems each one runs in
+ * every place once and none runs twice in a row across turns (a reversal runs the first and the last twice in a row,
+ * and measured them up to 9% faster than the same code in between).
+ */
+export const rotated = <A>(items: ReadonlyArray<A>, k: number): ReadonlyArray<A> => {
+  const at = k % items.length
+  return [...items.slice(at), ...items.slice(0, at)]
+}
+
 /** A `Deposited` event whose amount doubles as a sequence number the lag test reads back. */
 export const eventData = (amount: number): Event.EventData => ({
   eventId: Event.makeEventIdUnsafe(),

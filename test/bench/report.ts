@@ -39,7 +39,7 @@ export const machine = (env: Environment): Array<string> => {
     `Run: BENCH_SCALE=${scale}; writes and loads: ${rounds} measured rounds after a warm-up round (${loadsPerRound} loads ` +
       `per round and contender); catch-up: ${readRounds} rounds, pages of ${readBatch}, ${readSeconds} s budget per ` +
       `catch-up; lag: ${lagRounds} rounds of ${lagSeconds} s at ${lagRate} appends/s; pools of ${poolSize} ` +
-      `connections; the systems' order alternates between rounds (writes: between the ${slices} turns of a round).`
+      `connections; the systems' order rotates between rounds (writes: between the ${slices} turns of a round; lag: it alternates).`
   ]
 }
 

@@ -1,7 +1,7 @@
 /** Appends: single events or 100-event batches with the exact expected version, one stream per writer. */
 import { Effect } from "effect"
 import { rounds, slices } from "../config.ts"
-import { eventData, now, range, type System } from "../domain.ts"
+import { eventData, now, range, rotated, type System } from "../domain.ts"
 import { type Summary, summarize } from "../stats.ts"
 
 export interface WriteResult {
@@ -13,7 +13,7 @@ export interface WriteResult {
 
 /**
  * A warm-up round, then `rounds` rounds. A round is cut into `slices` turns, and in every turn each system makes its
- * share of the round's appends, the systems' order reversed from turn to turn: every system's round spans the same
+ * share of the round's appends, the systems' order rotating from turn to turn: every system's round spans the same
  * stretch of time, so drift on a noisy machine (seconds long, up to 2x) hits all of them alike.
  */
 export const compareWrites = (
@@ -34,7 +34,7 @@ export const compareWrites = (
       for (let turn = 0; turn < turns; turn++) {
         const from = Math.floor((turn * appends) / turns)
         const to = Math.floor(((turn + 1) * appends) / turns)
-        for (const system of (round * turns + turn) % 2 === 0 ? systems : [...systems].reverse()) {
+        for (const system of rotated(systems, (round + 1) * turns + turn)) {
           const tag = `${name}${system.label.replace(/\W/g, "")}r${round + 1}`
           const start = now()
           yield* Effect.forEach(

@@ -1,7 +1,7 @@
-/** Aggregate loads: every contender loads the same-sized stream, `loadsPerRound` times a round, orders alternating. */
+/** Aggregate loads: every contender loads the same-sized stream, `loadsPerRound` times a round, the order rotating. */
 import { Effect } from "effect"
 import { loadsPerRound, rounds } from "../config.ts"
-import { timed } from "../domain.ts"
+import { rotated, timed } from "../domain.ts"
 import { ms, type Summary, summarize } from "../stats.ts"
 
 export interface Contender {
@@ -22,7 +22,7 @@ export const compareLoads = (name: string, contenders: ReadonlyArray<Contender>)
     const samples = new Map(contenders.map((c) => [c.label, [] as Array<number>]))
     const folded = new Map<string, number>()
     for (let round = -1; round < rounds; round++) {
-      const order = round % 2 === 0 ? contenders : [...contenders].reverse()
+      const order = rotated(contenders, round + 1)
       for (const contender of order) {
         for (let i = 0; i < loadsPerRound; i++) {
           const { value, ms: elapsed } = yield* timed(contender.load)
