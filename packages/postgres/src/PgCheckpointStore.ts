@@ -52,6 +52,25 @@ const parsePosition = (text: string): Position.Position => {
 }
 
 /**
+ * What {@link make} and {@link layer} take: the store's schema (default `facta`) and whether to run the migrations
+ * (`migrate: false` when the event store's layer already ran them).
+ *
+ * @example
+ * ```ts
+ * import { PgCheckpointStore } from "@facta/postgres"
+ *
+ * const options: PgCheckpointStore.Options = { schema: "billing", migrate: false }
+ * const Checkpoints = PgCheckpointStore.layer(options)
+ * ```
+ *
+ * @since 0.1.0
+ */
+export interface Options {
+  readonly schema?: string | undefined
+  readonly migrate?: boolean | undefined
+}
+
+/**
  * Builds the checkpoint store on the `SqlClient` in context, in `schema` (default `facta`); the tables come with the
  * store's migrations.
  *
@@ -68,10 +87,7 @@ const parsePosition = (text: string): Position.Position => {
  *
  * @since 0.1.0
  */
-export const make = Effect.fnUntraced(function* (options?: {
-  readonly schema?: string | undefined
-  readonly migrate?: boolean | undefined
-}) {
+export const make = Effect.fnUntraced(function* (options?: Options) {
   const schema = options?.schema ?? Migrations.defaultSchema
   if (options?.migrate !== false) yield* Migrations.run(schema)
   const sql = yield* SqlClient.SqlClient
@@ -263,5 +279,4 @@ export const make = Effect.fnUntraced(function* (options?: {
  *
  * @since 0.1.0
  */
-export const layer = (options?: { readonly schema?: string | undefined; readonly migrate?: boolean | undefined }) =>
-  Layer.effect(CheckpointStore.CheckpointStore, make(options))
+export const layer = (options?: Options) => Layer.effect(CheckpointStore.CheckpointStore, make(options))

@@ -130,7 +130,7 @@ export const make = Effect.gen(function* () {
 
   const readAll = (): Stream.Stream<unknown, unknown> => store.readAll({ batchSize: readBatch })
 
-  /** A projection with Facta's defaults (PgCheckpointStore, pages of 500, 5 ms batch window, NOTIFY wake-ups). */
+  /** A live projection with Facta's defaults (PgCheckpointStore, pages of 500, no batch window, NOTIFY wake-ups). */
   const tail =
     (name: string, options?: Projection.RunOptions): Tail =>
     (handled) =>
