@@ -28,7 +28,7 @@ const lockWaiter = (schema: string) =>
     for (let tries = 0; tries < 200; tries++) {
       const rows = yield* sql<{ pid: number }>`
         SELECT pid FROM pg_stat_activity
-        WHERE wait_event_type = 'Lock' AND query LIKE ${`%${schema}%append_batch(%`} AND pid <> pg_backend_pid()`
+        WHERE wait_event_type = 'Lock' AND query LIKE ${`%${schema}%.append%(%`} AND pid <> pg_backend_pid()`
       if (rows.length === 1) return rows[0]!.pid
       yield* Effect.sleep("25 millis")
     }
