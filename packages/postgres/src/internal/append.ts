@@ -57,8 +57,8 @@ export const kindOf = (expected: ExpectedVersion.ExpectedVersion): readonly [num
 }
 
 /**
- * Appends through the store's `append` and `append_batch` functions: one statement per transaction, one transaction
- * per call.
+ * Appends through the store's `append_stream` and `append_batch` functions: one statement per transaction, one
+ * transaction per call.
  */
 export const make = Effect.fnUntraced(function* (
   sql: SqlClient.SqlClient,
@@ -80,19 +80,30 @@ export const make = Effect.fnUntraced(function* (
   const storage = (cause: unknown) => new EventStoreError.StorageError({ operation: "append", cause })
 
   /**
-   * One request goes through `append` (migration 1), which does the same for one stream without `append_batch`'s
-   * loop over requests: 0.1 ms less per call, a twentieth of a 100-event append (docs/benchmarks.md).
+   * One request goes through `append_stream`: `append_batch` without its loop over requests, and the events' data and
+   * metadata as one JSON array each (the JSON texts the validation made, joined) rather than `jsonb[]`. Both cut a
+   * 100-event append by a tenth or more (docs/benchmarks.md).
    */
   const callOne = (p: EventStoreSupport.Prepared, notify: boolean) => {
     const [kind, version] = kindOf(p.expected)
-    return sql<AppendRow>`SELECT status, version, epoch, tx_id::text AS tx_id, positions FROM ${s}.append(
-      ${p.streamId}, ${p.category}, ${kind}::smallint, ${version}::integer,
-      ${p.events.map((e) => e.event.eventId)}::uuid[],
-      ${p.events.map((e) => e.event.type)}::text[],
-      ${p.events.map((e) => e.event.schemaVersion)}::smallint[],
-      ${p.events.map((e) => e.dataJson)}::jsonb[],
-      ${p.events.map((e) => e.metadataJson)}::jsonb[],
-      ${notify}::boolean)`
+    const events = p.events
+    const ids = new Array<string>(events.length)
+    const types = new Array<string>(events.length)
+    const schemaVersions = new Array<number>(events.length)
+    let data = "["
+    let metadata = "["
+    for (let i = 0; i < events.length; i++) {
+      const e = events[i]!
+      ids[i] = e.event.eventId
+      types[i] = e.event.type
+      schemaVersions[i] = e.event.schemaVersion
+      const comma = i === 0 ? "" : ","
+      data += comma + e.dataJson
+      metadata += comma + e.metadataJson
+    }
+    return sql<AppendRow>`SELECT status, version, epoch, tx_id::text AS tx_id, positions FROM ${s}.append_stream(
+      ${p.streamId}, ${p.category}, ${kind}::smallint, ${version}::integer, ${ids}::uuid[], ${types}::text[],
+      ${schemaVersions}::smallint[], ${`${data}]`}::jsonb, ${`${metadata}]`}::jsonb, ${notify}::boolean)`
   }
 
   const call = (list: ReadonlyArray<EventStoreSupport.Prepared>, notify: boolean) => {
