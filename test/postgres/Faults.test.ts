@@ -1,3 +1,4 @@
+import { inspect } from "node:util"
 import { assert, layer } from "@effect/vitest"
 import { Aggregate, CommandHandler, Decider, Event, EventCodec, EventStore, ExpectedVersion } from "@facta/core"
 import { PgEventStore } from "@facta/postgres"
@@ -273,6 +274,35 @@ layer(Database.eventStore("faults", { maxConnections: 6 }), { timeout: 60_000, e
         assert.strictEqual(Number(after!.n) - Number(before[0]!.n), stored)
         const [streams] = yield* sql<{ n: bigint }>`
           SELECT count(*) AS n FROM ${sql(schema)}.streams WHERE stream_id LIKE 'Refused-%' OR stream_id LIKE 'Nul-%'`
+        assert.strictEqual(Number(streams!.n), 0)
+      })
+    )
+
+    it.effect("append_stream refuses a call whose events do not line up, and writes nothing", () =>
+      Effect.gen(function* () {
+        const sql = yield* SqlClient.SqlClient
+        const { schema } = yield* PgEventStore.PgEventStore
+        const ids = [Event.makeEventIdUnsafe(), Event.makeEventIdUnsafe()]
+        // another client's mistakes: one datum short, metadata that is not an array, one type short
+        const calls: ReadonlyArray<readonly [ReadonlyArray<string>, string, string]> = [
+          [["A", "B"], `[{"n":1}]`, `[{},{}]`],
+          [["A", "B"], `[{"n":1},{"n":2}]`, `{}`],
+          [["A"], `[{"n":1},{"n":2}]`, `[{},{}]`]
+        ]
+        for (const [types, data, metadata] of calls) {
+          const error = yield* Effect.flip(
+            sql`SELECT * FROM ${sql(schema)}.append_stream('Misaligned-1', 'Misaligned', 1::smallint, 0, ${ids}::uuid[],
+              ${types}::text[], ${[1, 1]}::smallint[], ${data}::jsonb, ${metadata}::jsonb, false)`
+          )
+          // the function's own check, not a constraint the padded rows happen to break
+          assert.match(
+            inspect(error, { depth: 6 }),
+            /every event needs an id, a type, a schema version, data and metadata/
+          )
+        }
+        assert.strictEqual(yield* countIds(schema, ids), 0)
+        const [streams] = yield* sql<{ n: bigint }>`
+          SELECT count(*) AS n FROM ${sql(schema)}.streams WHERE stream_id = 'Misaligned-1'`
         assert.strictEqual(Number(streams!.n), 0)
       })
     )

@@ -36,7 +36,8 @@ export const make = Effect.fnUntraced(function* (schema: string) {
 
   /**
    * One statement: a CTE upserts the stream row with the expected-version check (`WHERE version = expected`) and
-   * inserts the events; a refused check inserts nothing, and the unique constraints back it up.
+   * inserts the events; a refused check inserts nothing, and the unique constraints back it up. Data and metadata
+   * travel as one JSON array each, the cheapest encoding measured (as Facta's append_stream takes them).
    */
   const append = (streamId: string, expected: number, events: ReadonlyArray<Event.EventData>, notify: boolean) => {
     const n = events.length
@@ -49,12 +50,12 @@ export const make = Effect.fnUntraced(function* (schema: string) {
         RETURNING st.version)
       INSERT INTO ${s}.raw_events (epoch, stream_id, category, version, event_id, type, schema_version, data, metadata)
       SELECT 1, ${streamId}, 'Bench', head.version - ${n}::integer + x.ord::integer, x.id, x.type, x.sv, x.data, x.meta
-      FROM head, unnest(
-        ${events.map((e) => e.eventId)}::uuid[],
-        ${events.map((e) => e.type)}::text[],
-        ${events.map((e) => e.schemaVersion)}::smallint[],
-        ${events.map((e) => JSON.stringify(e.data))}::jsonb[],
-        ${events.map(() => "{}")}::jsonb[]) WITH ORDINALITY AS x(id, type, sv, data, meta, ord)
+      FROM head, ROWS FROM (
+        unnest(${events.map((e) => e.eventId)}::uuid[]),
+        unnest(${events.map((e) => e.type)}::text[]),
+        unnest(${events.map((e) => e.schemaVersion)}::smallint[]),
+        jsonb_array_elements(${JSON.stringify(events.map((e) => e.data))}::jsonb),
+        jsonb_array_elements(${JSON.stringify(events.map(() => ({})))}::jsonb)) WITH ORDINALITY AS x(id, type, sv, data, meta, ord)
       RETURNING global_position, tx_id::text AS tx_id ${wake}`
     return Effect.flatMap(insert, (rows) =>
       rows.length === n ? Effect.void : Effect.die(new Error(`raw append to ${streamId} at ${expected} refused`))

@@ -502,7 +502,8 @@ export const migrations = (s: string): ReadonlyArray<readonly [name: string, sta
         stream record;
         current_epoch integer;
       BEGIN
-        IF jsonb_array_length(p_data) <> n OR jsonb_array_length(p_metadata) <> n
+        IF (CASE WHEN jsonb_typeof(p_data) = 'array' THEN jsonb_array_length(p_data) END) IS DISTINCT FROM n
+           OR (CASE WHEN jsonb_typeof(p_metadata) = 'array' THEN jsonb_array_length(p_metadata) END) IS DISTINCT FROM n
            OR coalesce(cardinality(p_types), 0) <> n OR coalesce(cardinality(p_schema_versions), 0) <> n THEN
           RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
             MESSAGE = 'append_stream: every event needs an id, a type, a schema version, data and metadata';
