@@ -82,7 +82,14 @@ export const register = (it: It): void => {
           "123e4567-e89b-12d3-a456-42661417400",
           "123e4567-e89b-12d3-a456-4266141740000",
           "{123e4567-e89b-12d3-a456-426614174000}",
-          "123e4567-e89b-12d3-a456-42661417400g"
+          "123e4567-e89b-12d3-a456-42661417400g",
+          // 36 characters each: a dash out of place, a digit for a dash, a non-hex letter in upper case, a digit
+          // outside ASCII, dashes only
+          "123e4567e-89b-12d3-a456-426614174000",
+          "123e4567-e89b012d3-a456-426614174000",
+          "123E4567-E89B-12D3-A456-42661417400G",
+          "123e4567-e89b-12d3-a456-42661417400\uff11",
+          "-".repeat(36)
         ]) {
           yield* assertInvalid({ ...event(), eventId: eventId as Event.EventId })
         }
