@@ -12,9 +12,9 @@
 import type { DateTime, Duration, Option } from "effect"
 import { Context, type Effect, Layer, Schema } from "effect"
 import type { RecordedEvent } from "./Event.ts"
-import type { StorageError } from "./EventStoreError.ts"
 import * as MemoryCheckpoints from "./internal/memoryCheckpoints.ts"
 import type { Position } from "./Position.ts"
+import type { StorageError } from "./StorageError.ts"
 
 /**
  * Which checkpoint: a projection's name, the version of its read model, and its partition (0 when unpartitioned).

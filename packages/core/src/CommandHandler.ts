@@ -14,11 +14,12 @@ import type { EventMetadata } from "./Event.ts"
 import { makeEventId, mergeMetadata } from "./Event.ts"
 import type { EventCodec, EventDecodeError, EventEncodeError } from "./EventCodec.ts"
 import { EventStore } from "./EventStore.ts"
-import type { AppendError, StorageError, StreamArchived, StreamDeleted } from "./EventStoreError.ts"
+import type { AppendError, StreamArchived, StreamDeleted } from "./EventStoreError.ts"
 import { WrongExpectedVersion } from "./EventStoreError.ts"
 import * as ExpectedVersion from "./ExpectedVersion.ts"
 import type { Position } from "./Position.ts"
 import { isDue, SnapshotStore } from "./Snapshot.ts"
+import type { StorageError } from "./StorageError.ts"
 import type { InvalidStreamId } from "./StreamId.ts"
 
 /**

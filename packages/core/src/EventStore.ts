@@ -29,17 +29,11 @@ import { Context, Effect, Layer, Stream } from "effect"
 import type { EventData, EventMetadata, RecordedEvent } from "./Event.ts"
 import type { EventCodec, EventDecodeError, EventEncodeError } from "./EventCodec.ts"
 import { toEventData } from "./EventCodec.ts"
-import type {
-  AppendError,
-  ReadError,
-  StorageError,
-  StreamDeleted,
-  StreamNotFound,
-  WrongExpectedVersion
-} from "./EventStoreError.ts"
+import type { AppendError, ReadError, StreamDeleted, StreamNotFound, WrongExpectedVersion } from "./EventStoreError.ts"
 import type { ExpectedVersion } from "./ExpectedVersion.ts"
 import * as MemoryStore from "./internal/memoryStore.ts"
 import type { Position } from "./Position.ts"
+import type { StorageError } from "./StorageError.ts"
 import type { InvalidStreamId, StreamId } from "./StreamId.ts"
 
 /**

@@ -6,7 +6,7 @@
  */
 import { Schema } from "effect"
 import * as ExpectedVersion from "./ExpectedVersion.ts"
-import { describe as describeCause } from "./internal/cause.ts"
+import type { StorageError } from "./StorageError.ts"
 
 /**
  * The stream was not where the append expected it. `actual` is the stream's real last version at the time of the
@@ -170,30 +170,6 @@ export class InvalidEvent extends Schema.TaggedError<InvalidEvent>("@facta/core/
   override get message() {
     const at = this.eventId === undefined ? "" : ` (event ${this.eventId})`
     return `Stream ${this.streamId}${at}: ${this.reason}`
-  }
-}
-
-/**
- * The storage itself failed (connection lost, timeout, disk full...). `cause` holds the original failure.
- *
- * @example
- * ```ts
- * import { Effect, Schedule } from "effect"
- * import { EventStore } from "@facta/core"
- *
- * const head = EventStore.EventStore.use((store) => store.head).pipe(
- *   Effect.retry({ schedule: Schedule.exponential("100 millis"), times: 3, while: (e) => e._tag === "StorageError" })
- * )
- * ```
- *
- * @since 0.1.0
- */
-export class StorageError extends Schema.TaggedError<StorageError>("@facta/core/StorageError")("StorageError", {
-  operation: Schema.String,
-  cause: Schema.Defect()
-}) {
-  override get message() {
-    return `Event store ${this.operation} failed: ${describeCause(this.cause)}`
   }
 }
 

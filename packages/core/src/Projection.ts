@@ -19,12 +19,12 @@ import { CheckpointStore, LeaseLost } from "./CheckpointStore.ts"
 import type { RecordedEvent } from "./Event.ts"
 import type { EventCodec } from "./EventCodec.ts"
 import { EventStore } from "./EventStore.ts"
-import type { StorageError } from "./EventStoreError.ts"
 import { describe } from "./internal/cause.ts"
 import * as Runner from "./internal/projectionRunner.ts"
 import * as Position from "./Position.ts"
 import type { ProjectionFailed } from "./ProjectionError.ts"
 import { ProjectionLagging } from "./ProjectionError.ts"
+import type { StorageError } from "./StorageError.ts"
 
 /**
  * A projection.

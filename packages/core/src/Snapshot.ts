@@ -9,7 +9,7 @@
 
 import type { DateTime, Schema } from "effect"
 import { Context, Effect, Layer, Option } from "effect"
-import type { StorageError } from "./EventStoreError.ts"
+import type { StorageError } from "./StorageError.ts"
 
 /**
  * A saved state.

@@ -12,8 +12,8 @@ import type { Duration } from "effect"
 import { Effect, Option, Queue, Stream } from "effect"
 import type { RecordedEvent } from "./Event.ts"
 import { EventStore } from "./EventStore.ts"
-import type { StorageError } from "./EventStoreError.ts"
 import * as Position from "./Position.ts"
+import type { StorageError } from "./StorageError.ts"
 
 /**
  * Where a subscription starts and what it reads: events after `after` (default: the start of the log), of the given

@@ -9,9 +9,10 @@
  *
  * @since 0.1.0
  */
-import { CheckpointStore, type Event, EventStoreError, Position, type StreamId } from "@facta/core"
+import { CheckpointStore, type Event, Position, type StreamId } from "@facta/core"
 import { DateTime, Duration, Effect, Layer, Option } from "effect"
-import { SqlClient, SqlError } from "effect/sql"
+import { SqlClient } from "effect/sql"
+import * as Storage from "./internal/storage.ts"
 import * as Migrations from "./Migrations.ts"
 
 interface CheckpointRow {
@@ -68,6 +69,12 @@ const parsePosition = (text: string): Position.Position => {
 export interface Options {
   readonly schema?: string | undefined
   readonly migrate?: boolean | undefined
+  /**
+   * How long lease, state and status calls (`control`, default 5 seconds) and a batch's transaction (`commit`, its
+   * handler's work and the checkpoint, default 60 seconds) may wait for the server before they fail with a
+   * retryable `StorageError`.
+   */
+  readonly deadlines?: Pick<Storage.Deadlines, "control" | "commit"> | undefined
 }
 
 /**
@@ -92,8 +99,13 @@ export const make = Effect.fnUntraced(function* (options?: Options) {
   if (options?.migrate !== false) yield* Migrations.run(schema)
   const sql = yield* SqlClient.SqlClient
   const s = sql(schema)
-  const storage = (operation: string) => (cause: SqlError.SqlError) =>
-    new EventStoreError.StorageError({ operation, cause })
+  const deadlines = Storage.resolveDeadlines(options?.deadlines)
+  const within = Storage.deadline(yield* Effect.scope, sql, "CheckpointStore")
+  /** A store call: effect/sql's failures as `StorageError`s, under the deadline of its kind. */
+  const storage =
+    (operation: string) =>
+    <A, E, R>(effect: Effect.Effect<A, E, R>) =>
+      effect.pipe(Storage.mapErrors("CheckpointStore", operation), within(operation, deadlines.control))
   const lost = (lease: CheckpointStore.Lease) => new CheckpointStore.LeaseLost({ ...lease.key, owner: lease.owner })
   const millis = (ttl: Duration.Input) => Math.max(1, Math.round(Duration.toMillis(ttl)))
   const heldBy = (lease: CheckpointStore.Lease) =>
@@ -122,38 +134,40 @@ export const make = Effect.fnUntraced(function* (options?: Options) {
               checkpoint: parsePosition(row.checkpoint)
             })
       ),
-      Effect.mapError(storage("acquire"))
+      storage("acquire")
     )
 
   const renew: CheckpointStore.CheckpointStore["Service"]["renew"] = (lease, ttl) =>
     sql`UPDATE ${s}.checkpoints SET lease_expires_at = now() + ${millis(ttl)} * interval '1 millisecond'
       WHERE ${heldBy(lease)} AND lease_expires_at > now() RETURNING 1`.pipe(
-      Effect.mapError(storage("renew")),
+      storage("renew"),
       Effect.flatMap((rows) => (rows.length === 0 ? Effect.fail(lost(lease)) : Effect.void))
     )
 
   const release: CheckpointStore.CheckpointStore["Service"]["release"] = (lease, state, error) =>
     sql`UPDATE ${s}.checkpoints SET owner = NULL, lease_expires_at = NULL, state = ${state},
         error = ${error ?? null}, updated_at = now()
-      WHERE ${heldBy(lease)}`.pipe(Effect.asVoid, Effect.mapError(storage("release")))
+      WHERE ${heldBy(lease)}`.pipe(Effect.asVoid, storage("release"))
 
+  // the work's own SQL that the database refuses is the handler's failure, so it passes through; a lost
+  // connection, a deadlock or a deadline under it is the storage's, and so is anything the checkpoint write meets
   const commit: CheckpointStore.CheckpointStore["Service"]["commit"] = (lease, from, to, work) =>
     sql
       .withTransaction(
         Effect.gen(function* () {
           const moved = yield* sql`UPDATE ${s}.checkpoints SET checkpoint = ${Position.format(to)}, updated_at = now()
             WHERE ${heldBy(lease)} AND lease_expires_at > now() AND checkpoint = ${Position.format(from)}
-            RETURNING 1`
+            RETURNING 1`.pipe(Storage.mapErrors("CheckpointStore", "commit"))
           if (moved.length === 0) return yield* lost(lease)
           return yield* work
         })
       )
-      .pipe(Effect.catchIf(SqlError.isSqlError, (error) => Effect.fail(storage("commit")(error))))
+      .pipe(Storage.mapErrors("CheckpointStore", "commit", "retryable"), within("commit", deadlines.commit))
 
   const setState: CheckpointStore.CheckpointStore["Service"]["setState"] = (lease, state, error) =>
     sql`UPDATE ${s}.checkpoints SET state = ${state}, error = ${error ?? null}, updated_at = now()
       WHERE ${heldBy(lease)} RETURNING 1`.pipe(
-      Effect.mapError(storage("setState")),
+      storage("setState"),
       Effect.flatMap((rows) => (rows.length === 0 ? Effect.fail(lost(lease)) : Effect.void))
     )
 
@@ -177,7 +191,7 @@ export const make = Effect.fnUntraced(function* (options?: Options) {
           })
         )
       ),
-      Effect.mapError(storage("status"))
+      storage("status")
     )
 
   const park: CheckpointStore.CheckpointStore["Service"]["park"] = (key, event, error) =>
@@ -188,7 +202,7 @@ export const make = Effect.fnUntraced(function* (options?: Options) {
         ${JSON.stringify(event.metadata)}::jsonb, ${DateTime.toDateUtc(event.recordedAt)}, ${error})
       ON CONFLICT (name, version, partition, event_id) DO UPDATE SET error = excluded.error, parked_at = now()`.pipe(
       Effect.asVoid,
-      Effect.mapError(storage("park"))
+      storage("park")
     )
 
   const parked: CheckpointStore.CheckpointStore["Service"]["parked"] = (name) =>
@@ -213,38 +227,35 @@ export const make = Effect.fnUntraced(function* (options?: Options) {
           })
         )
       ),
-      Effect.mapError(storage("parked"))
+      storage("parked")
     )
 
   const unpark: CheckpointStore.CheckpointStore["Service"]["unpark"] = (key, eventId) =>
     sql`DELETE FROM ${s}.parked_events WHERE name = ${key.name} AND version = ${key.version}
-      AND partition = ${key.partition} AND event_id = ${eventId}::uuid`.pipe(
-      Effect.asVoid,
-      Effect.mapError(storage("unpark"))
-    )
+      AND partition = ${key.partition} AND event_id = ${eventId}::uuid`.pipe(Effect.asVoid, storage("unpark"))
 
   const activeVersion: CheckpointStore.CheckpointStore["Service"]["activeVersion"] = (name) =>
     sql<{ active_version: number }>`SELECT active_version FROM ${s}.projection_versions WHERE name = ${name}`.pipe(
       Effect.map(([row]) => Option.fromUndefinedOr(row?.active_version)),
-      Effect.mapError(storage("activeVersion"))
+      storage("activeVersion")
     )
 
   const promote: CheckpointStore.CheckpointStore["Service"]["promote"] = (name, version) =>
     sql`INSERT INTO ${s}.projection_versions AS v (name, active_version) VALUES (${name}, ${version})
       ON CONFLICT (name) DO UPDATE SET active_version = excluded.active_version
-      WHERE v.active_version < excluded.active_version`.pipe(Effect.asVoid, Effect.mapError(storage("promote")))
+      WHERE v.active_version < excluded.active_version`.pipe(Effect.asVoid, storage("promote"))
 
   const claim: CheckpointStore.CheckpointStore["Service"]["claim"] = (name, key) =>
     sql`INSERT INTO ${s}.projection_claims (name, key) VALUES (${name}, ${key})
       ON CONFLICT DO NOTHING RETURNING 1`.pipe(
       Effect.map((rows) => rows.length > 0),
-      Effect.mapError(storage("claim"))
+      storage("claim")
     )
 
   const unclaim: CheckpointStore.CheckpointStore["Service"]["unclaim"] = (name, key) =>
     sql`DELETE FROM ${s}.projection_claims WHERE name = ${name} AND key = ${key}`.pipe(
       Effect.asVoid,
-      Effect.mapError(storage("unclaim"))
+      storage("unclaim")
     )
 
   return CheckpointStore.CheckpointStore.of({

@@ -17,7 +17,7 @@
  * @since 0.1.0
  */
 import { PgClient } from "@effect/sql-pg"
-import { EventStore, EventStoreError, ExpectedVersion, Position, StreamId } from "@facta/core"
+import { EventStore, EventStoreError, ExpectedVersion, Position, type StorageError, StreamId } from "@facta/core"
 import {
   Config,
   Context,
@@ -36,6 +36,7 @@ import type { Migrator, SqlClient, SqlError } from "effect/sql"
 import * as Append from "./internal/append.ts"
 import { type EventRow, eventColumns, toRecorded } from "./internal/rows.ts"
 import { CloseStatus, notifyChannel } from "./internal/schema.ts"
+import * as Storage from "./internal/storage.ts"
 import * as Migrations from "./Migrations.ts"
 
 /**
@@ -73,6 +74,13 @@ export interface Options {
    * and appends inside the caller's transaction always run on their own.
    */
   readonly batching?: false | { readonly maxInFlight?: number | undefined; readonly maxAppends?: number | undefined }
+  /**
+   * How long each kind of call may wait for the server before it fails with a retryable `StorageError` (defaults:
+   * reads and appends 10 seconds). A stalled server or a silently dropped network never leaves a caller waiting
+   * without bound; an append that missed its deadline may still have committed, and its retry (same event ids)
+   * returns the original result.
+   */
+  readonly deadlines?: Storage.Deadlines | undefined
 }
 
 /**
@@ -111,7 +119,7 @@ export class PgEventStore extends Context.Service<
   {
     readonly schema: string
     /** The horizon lag: a stalled log is visible here before anyone notices missing events. */
-    readonly horizon: Effect.Effect<Horizon, EventStoreError.StorageError>
+    readonly horizon: Effect.Effect<Horizon, StorageError.StorageError>
   }
 >()("@facta/postgres/PgEventStore") {}
 
@@ -134,9 +142,6 @@ interface FirstFoldRow {
 }
 
 const maxVersion = 2_147_483_647
-
-const storage = (operation: string) => (cause: SqlError.SqlError) =>
-  new EventStoreError.StorageError({ operation, cause })
 
 /**
  * Builds the store on the `PgClient` in context.
@@ -169,6 +174,13 @@ export const make = Effect.fnUntraced(function* (options?: Options) {
   if (options?.migrate !== false) yield* Migrations.run(schema)
   const sql = yield* PgClient.PgClient
   const s = sql(schema)
+  const deadlines = Storage.resolveDeadlines(options?.deadlines)
+  const within = Storage.deadline(yield* Effect.scope, sql, "EventStore")
+  /** A store call: effect/sql's failures as `StorageError`s, under the deadline of its kind. */
+  const guard =
+    (operation: string, kind: "read" | "append" = "read") =>
+    <A, E, R>(effect: Effect.Effect<A, E, R>) =>
+      effect.pipe(Storage.mapErrors("EventStore", operation), within(operation, deadlines[kind]))
   const wakeupMode = options?.wakeups ?? "auto"
   const pending = yield* Queue.sliding<void>(1)
   if (wakeupMode !== "per-append") {
@@ -197,7 +209,7 @@ export const make = Effect.fnUntraced(function* (options?: Options) {
     Stream.unwrap(
       Effect.gen(function* () {
         yield* StreamId.parse(streamId)
-        const [stream] = yield* streamRow(streamId).pipe(Effect.mapError(storage("read")))
+        const [stream] = yield* streamRow(streamId).pipe(guard("read"))
         if (stream === undefined) return yield* new EventStoreError.StreamNotFound({ streamId })
         if (stream.deleted_at !== null) {
           return yield* new EventStoreError.StreamDeleted({ streamId, version: stream.version })
@@ -220,12 +232,12 @@ export const make = Effect.fnUntraced(function* (options?: Options) {
                 WHERE stream_id = ${streamId} AND version <= ${next} ORDER BY version DESC LIMIT ${size}`
             : sql<EventRow>`SELECT ${sql.literal(eventColumns)} FROM ${s}.events
                 WHERE stream_id = ${streamId} AND version >= ${next} ORDER BY version LIMIT ${size}`
-          return Effect.map(page, (rows) => {
+          return Effect.map(guard("read")(page), (rows) => {
             const last = backward ? next - rows.length : next + rows.length
             const done = rows.length < size || size === remaining
             return [rows.map(toRecorded), done ? Option.none<number>() : Option.some(last)] as const
           })
-        }).pipe(Stream.mapError(storage("read")))
+        })
       })
     )
 
@@ -248,7 +260,7 @@ export const make = Effect.fnUntraced(function* (options?: Options) {
             AND st.deleted_at IS NULL AND (st.archived_at IS NULL OR ${includeArchived})
           ORDER BY ev.version LIMIT ${batchSize}
         ) e ON true
-        WHERE st.stream_id = ${streamId}`.pipe(Effect.mapError(storage("fold")))
+        WHERE st.stream_id = ${streamId}`.pipe(guard("fold"))
       const stream = first[0]
       if (stream === undefined) return yield* new EventStoreError.StreamNotFound({ streamId })
       if (stream.deleted) return yield* new EventStoreError.StreamDeleted({ streamId, version: stream.head })
@@ -275,7 +287,7 @@ export const make = Effect.fnUntraced(function* (options?: Options) {
         if (page.length < batchSize) return yield* new EventStoreError.StreamDeleted({ streamId, version: stream.head })
         page = yield* sql<FoldRow>`SELECT version, type, schema_version, data FROM ${s}.events
           WHERE stream_id = ${streamId} AND version >= ${next} AND version <= ${to}
-          ORDER BY version LIMIT ${batchSize}`.pipe(Effect.mapError(storage("fold")))
+          ORDER BY version LIMIT ${batchSize}`.pipe(guard("fold"))
       }
     })
 
@@ -285,9 +297,9 @@ export const make = Effect.fnUntraced(function* (options?: Options) {
     const types = options?.types?.length ? [...options.types] : undefined
     return Stream.paginate(options?.after ?? Position.start, (after: Position.Position) =>
       Effect.map(
-        sql<EventRow>`SELECT ${sql.literal(eventColumns)} FROM ${s}.read_log(${after.epoch},
+        guard("readAll")(sql<EventRow>`SELECT ${sql.literal(eventColumns)} FROM ${s}.read_log(${after.epoch},
           ${String(after.commit)}::xid8, ${after.sequence}, ${categories ?? null}::text[], ${types ?? null}::text[],
-          ${batchSize})`,
+          ${batchSize})`),
         (rows) => {
           const events = rows.map(toRecorded)
           const last = events.at(-1)
@@ -297,7 +309,7 @@ export const make = Effect.fnUntraced(function* (options?: Options) {
           ] as const
         }
       )
-    ).pipe(Stream.mapError(storage("readAll")))
+    )
   }
 
   const head = Effect.map(
@@ -305,14 +317,14 @@ export const make = Effect.fnUntraced(function* (options?: Options) {
       SELECT e.epoch, e.tx_id::text AS tx_id, e.global_position FROM ${s}.events e WHERE ${visible}
       ORDER BY e.epoch DESC, e.tx_id DESC, e.global_position DESC LIMIT 1`,
     ([row]) => (row === undefined ? Position.start : Position.make(row.epoch, BigInt(row.tx_id), row.global_position))
-  ).pipe(Effect.mapError(storage("head")))
+  ).pipe(guard("head"))
 
   const lastCommitted = Effect.map(
     sql<{ epoch: number; tx_id: string; global_position: bigint }>`
       SELECT e.epoch, e.tx_id::text AS tx_id, e.global_position FROM ${s}.events e
       ORDER BY e.epoch DESC, e.tx_id DESC, e.global_position DESC LIMIT 1`,
     ([row]) => (row === undefined ? Position.start : Position.make(row.epoch, BigInt(row.tx_id), row.global_position))
-  ).pipe(Effect.mapError(storage("lastCommitted")))
+  ).pipe(guard("lastCommitted"))
 
   // LISTEN holds a connection of its own while someone listens; a (re)connected listener may have missed a
   // notification, so it wakes its reader once at once
@@ -323,12 +335,15 @@ export const make = Effect.fnUntraced(function* (options?: Options) {
         Stream.map(Stream.fromQueue(queue), () => undefined)
       )
     )
-  ).pipe(Stream.retry(Schedule.spaced("1 second")), Stream.mapError(storage("listen")))
+  ).pipe(
+    Stream.retry(Schedule.spaced("1 second")),
+    Stream.mapError((error) => Storage.fromSqlError("EventStore", "listen", error))
+  )
 
   const streamInfo: EventStore.EventStore["Service"]["streamInfo"] = (streamId) =>
     Effect.gen(function* () {
       const id = yield* StreamId.parse(streamId)
-      const [row] = yield* streamRow(streamId).pipe(Effect.mapError(storage("streamInfo")))
+      const [row] = yield* streamRow(streamId).pipe(guard("streamInfo"))
       if (row === undefined) return Option.none()
       const instant = (date: Date | null) => Option.map(Option.fromNullishOr(date), DateTime.fromDateUnsafe)
       return Option.some<EventStore.StreamInfo>({
@@ -353,7 +368,7 @@ export const make = Effect.fnUntraced(function* (options?: Options) {
     const [kind, version] = Append.kindOf(expected)
     const [row] = yield* sql<{ status: number; version: number }>`SELECT status, version FROM ${s}.close_stream(
         ${streamId}, ${operation === "delete"}, ${kind}::smallint, ${version}::integer)`.pipe(
-      Effect.mapError(storage(operation))
+      guard(operation, "append")
     )
     switch (row?.status) {
       case CloseStatus.ok:
@@ -376,13 +391,16 @@ export const make = Effect.fnUntraced(function* (options?: Options) {
         (SELECT extract(epoch FROM now() - min(xact_start))::float8 FROM pg_stat_activity
           WHERE backend_xid IS NOT NULL) AS oldest`,
     ([row]): Horizon => ({ heldBackEvents: Number(row?.held_back ?? 0), oldestTransactionSeconds: row?.oldest ?? 0 })
-  ).pipe(Effect.mapError(storage("horizon")))
+  ).pipe(guard("horizon"))
 
   return {
     store: EventStore.EventStore.of({
       append: (streamId, events, options) =>
-        Effect.map(append.transaction([{ streamId, events, ...options }]), (results) => results[0]!),
-      appendMany: append.transaction,
+        Effect.map(
+          guard("append", "append")(append.transaction([{ streamId, events, ...options }])),
+          (results) => results[0]!
+        ),
+      appendMany: (requests) => guard("appendMany", "append")(append.transaction(requests)),
       read,
       fold,
       readAll,

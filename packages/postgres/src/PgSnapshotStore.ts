@@ -4,9 +4,10 @@
  *
  * @since 0.1.0
  */
-import { EventStoreError, Snapshot } from "@facta/core"
-import { DateTime, Effect, Layer, Option, type Schema } from "effect"
+import { Snapshot } from "@facta/core"
+import { DateTime, type Duration, Effect, Layer, Option, type Schema } from "effect"
 import { SqlClient } from "effect/sql"
+import * as Storage from "./internal/storage.ts"
 import * as Migrations from "./Migrations.ts"
 
 /**
@@ -24,10 +25,19 @@ import * as Migrations from "./Migrations.ts"
  *
  * @since 0.1.0
  */
-export const make = Effect.fnUntraced(function* (options?: { readonly schema?: string | undefined }) {
+export const make = Effect.fnUntraced(function* (options?: {
+  readonly schema?: string | undefined
+  /** How long a load or save may wait for the server (default 5 seconds). */
+  readonly deadline?: Duration.Input | undefined
+}) {
   const sql = yield* SqlClient.SqlClient
   const s = sql(options?.schema ?? Migrations.defaultSchema)
-  const storage = (operation: string) => (cause: unknown) => new EventStoreError.StorageError({ operation, cause })
+  const within = Storage.deadline(yield* Effect.scope, sql, "SnapshotStore")
+  const duration = Storage.resolveDeadlines({ control: options?.deadline }).control
+  const storage =
+    (operation: string) =>
+    <A, E, R>(effect: Effect.Effect<A, E, R>) =>
+      effect.pipe(Storage.mapErrors("SnapshotStore", operation), within(operation, duration))
   return Snapshot.SnapshotStore.of({
     load: (streamId) =>
       sql<{ version: number; state_version: number; state: Schema.Json; taken_at: Date }>`
@@ -44,7 +54,7 @@ export const make = Effect.fnUntraced(function* (options?: { readonly schema?: s
             })
           )
         ),
-        Effect.mapError(storage("loadSnapshot"))
+        storage("load")
       ),
     save: (snapshot) =>
       // never for a deleted stream: its tombstone must not be shadowed by a copy of its state
@@ -57,7 +67,7 @@ export const make = Effect.fnUntraced(function* (options?: { readonly schema?: s
               taken_at = excluded.taken_at
           WHERE sn.state_version <> excluded.state_version OR sn.version < excluded.version`.pipe(
         Effect.asVoid,
-        Effect.mapError(storage("saveSnapshot"))
+        storage("save")
       )
   })
 })
@@ -75,5 +85,4 @@ export const make = Effect.fnUntraced(function* (options?: { readonly schema?: s
  *
  * @since 0.1.0
  */
-export const layer = (options?: { readonly schema?: string | undefined }) =>
-  Layer.effect(Snapshot.SnapshotStore, make(options))
+export const layer = (options?: Parameters<typeof make>[0]) => Layer.effect(Snapshot.SnapshotStore, make(options))

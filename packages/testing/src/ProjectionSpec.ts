@@ -13,7 +13,7 @@
  * @since 0.1.0
  */
 import { assert } from "@effect/vitest"
-import type { CheckpointStore, EventStore, EventStoreError, ProjectionError } from "@facta/core"
+import type { CheckpointStore, EventStore, ProjectionError, StorageError } from "@facta/core"
 import { Event, EventCodec, Projection, EventStore as Store } from "@facta/core"
 import type { Duration } from "effect"
 import { Cause, Clock, Effect, Exit, Option } from "effect"
@@ -124,7 +124,7 @@ export interface Scenario<E extends { readonly _tag: string }, R> {
    * Appends every step's events and runs the projection to caught-up after each step. Fails with the projection's
    * error; dies when an append is refused or a run does not catch up within the timeout.
    */
-  readonly run: Effect.Effect<void, ProjectionError.ProjectionFailed | EventStoreError.StorageError, R | Stores>
+  readonly run: Effect.Effect<void, ProjectionError.ProjectionFailed | StorageError.StorageError, R | Stores>
   /** Runs the scenario, then reads the read model with `read` and checks that it equals `expected` (deep, strict). */
   readonly expect: <A, E2, R2>(
     read: Effect.Effect<A, E2, R2>,

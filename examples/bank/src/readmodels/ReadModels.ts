@@ -10,13 +10,7 @@
  *
  * @since 0.1.0
  */
-import {
-  type CheckpointStore,
-  type EventStoreError,
-  type Position,
-  Projection,
-  type ProjectionError
-} from "@facta/core"
+import { type CheckpointStore, type Position, Projection, type ProjectionError, type StorageError } from "@facta/core"
 import type { Duration, Option } from "effect"
 import { Context, Effect, Layer, Schema } from "effect"
 import { SqlClient } from "effect/sql"
@@ -135,30 +129,28 @@ export class ReadModels extends Context.Service<
   ReadModels,
   {
     /** Every account, or one owner's, by id. */
-    readonly accounts: (owner?: string) => Effect.Effect<ReadonlyArray<AccountSummary>, EventStoreError.StorageError>
-    readonly account: (accountId: string) => Effect.Effect<Option.Option<AccountSummary>, EventStoreError.StorageError>
+    readonly accounts: (owner?: string) => Effect.Effect<ReadonlyArray<AccountSummary>, StorageError.StorageError>
+    readonly account: (accountId: string) => Effect.Effect<Option.Option<AccountSummary>, StorageError.StorageError>
     /** An account's money movements after version `after` (default 0), at most `limit` (default 50, at most 500). */
     readonly history: (
       accountId: string,
       options?: { readonly after?: number | undefined; readonly limit?: number | undefined }
-    ) => Effect.Effect<HistoryPage, EventStoreError.StorageError>
-    readonly explain: (accountId: string) => Effect.Effect<Option.Option<Explanation>, EventStoreError.StorageError>
+    ) => Effect.Effect<HistoryPage, StorageError.StorageError>
+    readonly explain: (accountId: string) => Effect.Effect<Option.Option<Explanation>, StorageError.StorageError>
     /** Transfers, newest first, optionally of one status, at most `limit` (default 50, at most 500). */
     readonly transfers: (options?: {
       readonly status?: string | undefined
       readonly account?: string | undefined
       readonly limit?: number | undefined
-    }) => Effect.Effect<ReadonlyArray<TransferSummary>, EventStoreError.StorageError>
-    readonly transfer: (
-      transferId: string
-    ) => Effect.Effect<Option.Option<TransferSummary>, EventStoreError.StorageError>
+    }) => Effect.Effect<ReadonlyArray<TransferSummary>, StorageError.StorageError>
+    readonly transfer: (transferId: string) => Effect.Effect<Option.Option<TransferSummary>, StorageError.StorageError>
     /** Resolves once every read model has caught up with `position` (read your writes). */
     readonly waitFor: (
       position: Position.Position,
       timeout?: Duration.Input
     ) => Effect.Effect<
       void,
-      EventStoreError.StorageError | ProjectionError.ProjectionLagging,
+      StorageError.StorageError | ProjectionError.ProjectionLagging,
       CheckpointStore.CheckpointStore
     >
   }

@@ -3,7 +3,7 @@
  *
  * @since 0.1.0
  */
-import { EventStoreError } from "@facta/core"
+import { StorageError } from "@facta/core"
 import { Context, Effect, Option } from "effect"
 import { Migrator, SqlClient, type SqlError } from "effect/sql"
 import type { AccountSummary, Entry, Explanation, HistoryPage, TransferSummary } from "./ReadModels.ts"
@@ -201,7 +201,11 @@ export const queries = (sql: SqlClient.SqlClient, bank: string) => {
   const storage =
     (operation: string) =>
     <A>(effect: Effect.Effect<A, SqlError.SqlError>) =>
-      Effect.mapError(effect, (cause) => new EventStoreError.StorageError({ operation, cause }))
+      Effect.mapError(
+        effect,
+        (cause) =>
+          new StorageError.StorageError({ store: "ReadModels", operation, retryable: cause.isRetryable, cause })
+      )
   const account = (accountId: string) =>
     sql<AccountRow>`SELECT * FROM ${t("accounts")} WHERE account_id = ${accountId}`.pipe(
       Effect.map(([row]) => Option.map(Option.fromUndefinedOr(row), toAccount)),

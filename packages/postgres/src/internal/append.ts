@@ -11,6 +11,7 @@ import type { SqlClient } from "effect/sql"
 import { SqlError } from "effect/sql"
 import * as Batcher from "./batcher.ts"
 import { AppendStatus, ExpectedKind } from "./schema.ts"
+import * as Storage from "./storage.ts"
 
 interface AppendRow {
   readonly status: number
@@ -77,7 +78,7 @@ export const make = Effect.fnUntraced(function* (
 ) {
   const s = sql(schema)
   let inFlight = 0
-  const storage = (cause: unknown) => new EventStoreError.StorageError({ operation: "append", cause })
+  const storage = (error: SqlError.SqlError) => Storage.fromSqlError("EventStore", "append", error)
 
   /**
    * One request goes through `append_stream`: `append_batch` without its loop over requests, and the events' data and

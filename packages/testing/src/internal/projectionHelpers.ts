@@ -1,6 +1,6 @@
 import type { Vitest } from "@effect/vitest"
 import { assert } from "@effect/vitest"
-import type { Event, EventStoreError, ProjectionError } from "@facta/core"
+import type { Event, ProjectionError, StorageError } from "@facta/core"
 import { CheckpointStore, EventCodec, EventStore, Position, Projection } from "@facta/core"
 import type { Duration } from "effect"
 import { Effect, Option, References, Schedule, Schema } from "effect"
@@ -152,7 +152,7 @@ export const runCaughtUp = <E extends { readonly _tag: string }, R>(
   what = "the run with untilCaughtUp"
 ): Effect.Effect<
   void,
-  ProjectionError.ProjectionFailed | EventStoreError.StorageError,
+  ProjectionError.ProjectionFailed | StorageError.StorageError,
   R | EventStore.EventStore | CheckpointStore.CheckpointStore
 > =>
   Projection.run(projection, { ...quick, ...options, untilCaughtUp: true }).pipe(
