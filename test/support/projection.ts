@@ -241,11 +241,14 @@ export const instanceLayer = (
   )
 }
 
-/** The owner holding the (single) checkpoint of a projection now, if any. */
+/** The name of a lease holder (`name/<run id>`, see `Projection.RunOptions.owner`). */
+export const ownerName = (holder: string) => (holder.includes("/") ? holder.slice(0, holder.lastIndexOf("/")) : holder)
+
+/** The owner (by its configured name) holding the (single) checkpoint of a projection now, if any. */
 export const currentOwner = (name: string) =>
   Effect.map(
     CheckpointStore.CheckpointStore.use((store) => store.status(name)),
-    (rows) => rows.map((row) => row.owner)
+    (rows) => rows.map((row) => Option.map(row.owner, ownerName))
   )
 
 /** Polls until `check` holds; dies naming `what` after `timeoutMillis`. Returns how long it waited. */

@@ -10,7 +10,7 @@
  * @since 0.1.0
  */
 import type { DateTime, Duration, Option } from "effect"
-import { Context, type Effect, Layer, Schema } from "effect"
+import { Context, type Effect, Layer, Predicate, Schema } from "effect"
 import type { RecordedEvent } from "./Event.ts"
 import * as MemoryCheckpoints from "./internal/memoryCheckpoints.ts"
 import type { Position } from "./Position.ts"
@@ -75,6 +75,22 @@ export interface Parked {
 }
 
 /**
+ * The identifier a `LeaseLost` carries, for {@link isLeaseLost}.
+ *
+ * @example
+ * ```ts
+ * import { CheckpointStore } from "@facta/core"
+ *
+ * const lost = new CheckpointStore.LeaseLost({ name: "balances", version: 1, partition: 0, owner: "worker-1" })
+ * lost[CheckpointStore.LeaseLostTypeId] // "~@facta/core/LeaseLost"
+ * ```
+ *
+ * @category type ids
+ * @since 0.1.0
+ */
+export const LeaseLostTypeId = "~@facta/core/LeaseLost" as const
+
+/**
  * The lease is gone (expired and taken by another owner, or released): this process must stop writing.
  *
  * @example
@@ -95,10 +111,32 @@ export class LeaseLost extends Schema.TaggedError<LeaseLost>("@facta/core/LeaseL
   partition: Schema.Int,
   owner: Schema.String
 }) {
+  /** Marks the value for {@link isLeaseLost}. */
+  readonly [LeaseLostTypeId] = LeaseLostTypeId
+
   override get message() {
     return `Projection ${this.name} v${this.version} partition ${this.partition}: ${this.owner} no longer holds the lease`
   }
 }
+
+/**
+ * Whether a value is a `LeaseLost`.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { CheckpointStore } from "@facta/core"
+ *
+ * declare const lease: CheckpointStore.Lease
+ * const renewed = CheckpointStore.CheckpointStore.use((store) => store.renew(lease, "10 seconds")).pipe(
+ *   Effect.catchIf(CheckpointStore.isLeaseLost, () => Effect.logInfo("another process holds the lease now"))
+ * )
+ * ```
+ *
+ * @category guards
+ * @since 0.1.0
+ */
+export const isLeaseLost = (u: unknown): u is LeaseLost => Predicate.hasProperty(u, LeaseLostTypeId)
 
 /**
  * The checkpoint store.
@@ -123,7 +161,10 @@ export class CheckpointStore extends Context.Service<
      * at a time, so that a failure never makes them apply an event twice.
      */
     readonly transactional: boolean
-    /** Takes the lease for `owner` (or renews it when `owner` holds it); `None` while another owner holds it. */
+    /**
+     * Takes the lease for `owner` (also when `owner` holds it already); `None` while another owner holds it. Every
+     * acquisition increments the lease's fence, so a lease taken earlier, even by the same owner, is stale.
+     */
     readonly acquire: (
       key: Key,
       owner: string,

@@ -13,18 +13,19 @@
  * @since 0.1.0
  */
 import type { Duration } from "effect"
-import { Cause, Effect, Exit, Option, Schedule, Stream } from "effect"
+import { Cause, Clock, Effect, Exit, Option, Schedule, Stream } from "effect"
 import type { State, Status } from "./CheckpointStore.ts"
-import { CheckpointStore, LeaseLost } from "./CheckpointStore.ts"
+import { CheckpointStore, isLeaseLost, type LeaseLost } from "./CheckpointStore.ts"
 import type { RecordedEvent } from "./Event.ts"
 import type { EventCodec } from "./EventCodec.ts"
 import { EventStore } from "./EventStore.ts"
 import { describe } from "./internal/cause.ts"
 import * as Runner from "./internal/projectionRunner.ts"
+import * as Uuid from "./internal/uuid.ts"
 import * as Position from "./Position.ts"
 import type { ProjectionFailed } from "./ProjectionError.ts"
 import { ProjectionLagging } from "./ProjectionError.ts"
-import type { StorageError } from "./StorageError.ts"
+import * as StorageError from "./StorageError.ts"
 
 /**
  * A projection.
@@ -147,7 +148,10 @@ export const partitionOf: (streamId: string, count: number) => number = Runner.p
  * @since 0.1.0
  */
 export interface RunOptions {
-  /** Who this process is, in leases and status (default a fresh id). */
+  /**
+   * The name this process runs under (default `projection`). Leases and status show it followed by an id of this
+   * run's own (`name/<uuid>`), so two processes configured with the same name run as holder and standby, never both.
+   */
   readonly owner?: string | undefined
   /** Split the work into this many partitions, each with its own checkpoint and lease (default 1). */
   readonly partitions?: number | undefined
@@ -194,7 +198,7 @@ export interface RunOptions {
 export const run = <E extends { readonly _tag: string }, R>(
   projection: Projection<E, R>,
   options?: RunOptions
-): Effect.Effect<void, ProjectionFailed | StorageError, R | EventStore | CheckpointStore> => {
+): Effect.Effect<void, ProjectionFailed | StorageError.StorageError, R | EventStore | CheckpointStore> => {
   const resolved = options ?? {}
   const count = Math.max(1, Math.floor(resolved.partitions ?? 1))
   return Effect.forEach(
@@ -222,7 +226,7 @@ export const run = <E extends { readonly _tag: string }, R>(
 export const rebuild = <E extends { readonly _tag: string }, R>(
   projection: Projection<E, R>,
   options?: Omit<RunOptions, "rebuild" | "untilCaughtUp">
-): Effect.Effect<void, ProjectionFailed | StorageError, R | EventStore | CheckpointStore> =>
+): Effect.Effect<void, ProjectionFailed | StorageError.StorageError, R | EventStore | CheckpointStore> =>
   run(projection, { ...options, rebuild: true, untilCaughtUp: true })
 
 /**
@@ -246,7 +250,7 @@ export const waitFor = (
   projection: { readonly name: string; readonly version: number },
   position: Position.Position,
   options?: { readonly timeout?: Duration.Input | undefined; readonly partitions?: number | undefined }
-): Effect.Effect<void, ProjectionLagging | StorageError, CheckpointStore> =>
+): Effect.Effect<void, ProjectionLagging | StorageError.StorageError, CheckpointStore> =>
   CheckpointStore.use((store) => {
     const partitions = Math.max(1, options?.partitions ?? 1)
     const reached = Effect.map(store.status(projection.name), (rows) => {
@@ -293,7 +297,7 @@ export const once = <A, E, R>(
   name: string,
   key: string,
   effect: Effect.Effect<A, E, R>
-): Effect.Effect<Option.Option<A>, E | StorageError, R | CheckpointStore> =>
+): Effect.Effect<Option.Option<A>, E | StorageError.StorageError, R | CheckpointStore> =>
   CheckpointStore.use((store) =>
     Effect.flatMap(store.claim(name, key), (claimed) =>
       claimed
@@ -335,9 +339,9 @@ export interface ReplayResult {
 export const replayParked = Effect.fnUntraced(function* <E extends { readonly _tag: string }, R>(
   projection: Projection<E, R>,
   options?: { readonly owner?: string | undefined; readonly leaseTtl?: Duration.Input | undefined }
-): Effect.fn.Return<ReplayResult, StorageError | LeaseLost, R | CheckpointStore> {
+): Effect.fn.Return<ReplayResult, StorageError.StorageError | LeaseLost, R | CheckpointStore> {
   const store = yield* CheckpointStore
-  const owner = options?.owner ?? `replay-${crypto.randomUUID()}`
+  const owner = `${options?.owner ?? "replay"}/${Uuid.v7(yield* Clock.currentTimeMillis)}`
   const ttl = options?.leaseTtl ?? "30 seconds"
   const parked = (yield* store.parked(projection.name)).filter((p) => p.key.version === projection.version)
   const replayed: Array<string> = []
@@ -360,7 +364,10 @@ export const replayParked = Effect.fnUntraced(function* <E extends { readonly _t
         continue
       }
       const error = Cause.findErrorOption(exit.cause)
-      if (Option.isSome(error) && error.value instanceof LeaseLost) return yield* error.value
+      // the lease or the storage failed, not the handler: the event stays parked as it was
+      if (Option.isSome(error) && (isLeaseLost(error.value) || StorageError.isRetryable(error.value))) {
+        return yield* Effect.failCause(exit.cause as Cause.Cause<LeaseLost | StorageError.StorageError>)
+      }
       stillFailing.push(event.eventId)
       yield* store.park(key, event, describe(Option.isSome(error) ? error.value : Cause.squash(exit.cause)))
     }
@@ -395,12 +402,12 @@ export interface ProjectionStatus extends Status {
  */
 export const status = <E extends { readonly _tag: string }, R>(
   projection: Projection<E, R>
-): Effect.Effect<ReadonlyArray<ProjectionStatus>, StorageError, EventStore | CheckpointStore> =>
+): Effect.Effect<ReadonlyArray<ProjectionStatus>, StorageError.StorageError, EventStore | CheckpointStore> =>
   Effect.gen(function* () {
     const store = yield* EventStore
     const rows = yield* CheckpointStore.use((checkpoints) => checkpoints.status(projection.name))
     const head = yield* store.head
-    const now = Date.now()
+    const now = yield* Clock.currentTimeMillis
     return yield* Effect.forEach(rows, (row) =>
       Effect.map(
         Stream.runHead(

@@ -118,7 +118,7 @@ export const make = Effect.fnUntraced(function* (options?: Options) {
       VALUES (${key.name}, ${key.version}, ${key.partition}, ${Position.format(Position.start)}, ${owner}, 1,
         now() + ${millis(ttl)} * interval '1 millisecond')
       ON CONFLICT (name, version, partition) DO UPDATE SET
-        fence = CASE WHEN c.owner = excluded.owner AND c.lease_expires_at > now() THEN c.fence ELSE c.fence + 1 END,
+        fence = c.fence + 1,
         owner = excluded.owner,
         lease_expires_at = excluded.lease_expires_at,
         updated_at = now()

@@ -1,6 +1,6 @@
 import { Clock, DateTime, Duration, Effect, Option } from "effect"
 import type { CheckpointStore, Key, Lease, Parked, State, Status } from "../CheckpointStore.ts"
-import { LeaseLost } from "../CheckpointStore.ts"
+import { isLeaseLost, LeaseLost } from "../CheckpointStore.ts"
 import * as Position from "../Position.ts"
 
 interface Row {
@@ -51,7 +51,7 @@ export const make: Effect.Effect<CheckpointStore["Service"]> = Effect.sync(() =>
   const withHeld = <A>(lease: Lease, f: (row: Row, now: number) => A) =>
     Effect.flatMap(Clock.currentTimeMillis, (now) => {
       const found = held(lease, now)
-      return found instanceof LeaseLost ? Effect.fail(found) : Effect.succeed(f(found, now))
+      return isLeaseLost(found) ? Effect.fail(found) : Effect.succeed(f(found, now))
     })
 
   const acquire: CheckpointStore["Service"]["acquire"] = (key, owner, ttl) =>
@@ -59,7 +59,8 @@ export const make: Effect.Effect<CheckpointStore["Service"]> = Effect.sync(() =>
       const found = row(key, now)
       const free = found.owner === undefined || found.expiresAt <= now
       if (!free && found.owner !== owner) return Option.none()
-      if (found.owner !== owner || found.expiresAt <= now) found.fence += 1
+      // every acquisition is a new holding, even by the same owner: a lease object from before it is stale
+      found.fence += 1
       found.owner = owner
       found.expiresAt = now + Duration.toMillis(ttl)
       found.updatedAt = now
@@ -74,7 +75,7 @@ export const make: Effect.Effect<CheckpointStore["Service"]> = Effect.sync(() =>
   const release: CheckpointStore["Service"]["release"] = (lease, state, error) =>
     Effect.map(Clock.currentTimeMillis, (now) => {
       const found = held(lease, now)
-      if (found instanceof LeaseLost) return
+      if (isLeaseLost(found)) return
       found.owner = undefined
       found.expiresAt = 0
       found.state = state

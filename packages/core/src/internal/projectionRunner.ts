@@ -1,12 +1,12 @@
-import { Cause, Duration, Effect, Exit, Option, Stream } from "effect"
+import { Cause, Clock, Duration, Effect, Exit, Option, Schedule, Stream } from "effect"
 import type { Key, Lease } from "../CheckpointStore.ts"
-import { CheckpointStore, formatKey, LeaseLost } from "../CheckpointStore.ts"
+import { CheckpointStore, formatKey, isLeaseLost } from "../CheckpointStore.ts"
 import type { RecordedEvent } from "../Event.ts"
 import { EventStore } from "../EventStore.ts"
 import * as Position from "../Position.ts"
 import type { Projection, RunOptions } from "../Projection.ts"
 import { ProjectionFailed } from "../ProjectionError.ts"
-import type { StorageError } from "../StorageError.ts"
+import * as StorageError from "../StorageError.ts"
 import * as Subscription from "../Subscription.ts"
 import { describe } from "./cause.ts"
 import { fnv1a } from "./hash.ts"
@@ -40,6 +40,28 @@ export const keyOf = (projection: { readonly name: string; readonly version: num
   version: projection.version,
   partition
 })
+
+/**
+ * How long a projection waits before it tries again after a retryable storage failure: from 100 ms, doubling, at
+ * most 5 seconds, for as long as the failures last (a lost connection, a stalled or restarting server). `runPartition`
+ * backs off the same way between runs.
+ */
+const storageBackoff: Schedule.Schedule<unknown, unknown> = Schedule.exponential("100 millis").pipe(
+  Schedule.modifyDelay(({ duration }) => Effect.succeed(Duration.min(duration, Duration.seconds(5))))
+)
+
+/** Retries `effect` for as long as it fails with a retryable storage failure, logging each one. */
+const retryStorage = <A, E, R>(effect: Effect.Effect<A, E, R>, annotations: Record<string, unknown>) =>
+  effect.pipe(
+    Effect.tapError((error) =>
+      StorageError.isRetryable(error)
+        ? Effect.logWarning("projection storage failed; retrying").pipe(
+            Effect.annotateLogs({ ...annotations, error: error.message })
+          )
+        : Effect.void
+    ),
+    Effect.retry({ schedule: storageBackoff, while: StorageError.isRetryable })
+  )
 
 /** Runs one partition while holding its lease; ends when caught up (if asked), fails with LeaseLost when it goes. */
 const runLeased = <E extends { readonly _tag: string }, R>(
@@ -81,18 +103,34 @@ const runLeased = <E extends { readonly _tag: string }, R>(
       })
     const handle = (batch: ReadonlyArray<RecordedEvent>) =>
       Effect.flatMap(Effect.forEach(batch, projection.events.decode), projection.handle)
-    // `checkpoint` is read when the commit runs, not when it is built
+    // `checkpoint` is read when the commit runs, not when it is built; a started commit (the handler's work and the
+    // checkpoint) finishes before an interruption stops the run
     const commit = <A, X, Y>(to: Position.Position, work: Effect.Effect<A, X, Y>) =>
-      Effect.suspend(() =>
-        Effect.tap(
-          store.commit(lease, checkpoint, to, work),
-          Effect.sync(() => {
-            checkpoint = to
-          })
+      Effect.uninterruptible(
+        Effect.suspend(() =>
+          Effect.tap(
+            store.commit(lease, checkpoint, to, work),
+            Effect.sync(() => {
+              checkpoint = to
+            })
+          )
         )
       )
+    /**
+     * The handler's failures go through the projection's `retry`; a retryable storage failure (the batch's
+     * transaction, its checkpoint write, a connection lost under the handler's SQL) is the infrastructure's: it is
+     * retried with backoff for as long as it lasts, never counted against an event, and moves no checkpoint.
+     */
     const retried = <A, X, Y>(to: Position.Position, work: Effect.Effect<A, X, Y>) =>
-      commit(to, work).pipe(Effect.retry({ schedule: projection.retry, while: (e) => !isLeaseLost(e) }))
+      retryStorage(
+        commit(to, work).pipe(
+          Effect.retry({
+            schedule: projection.retry,
+            while: (e) => !isLeaseLost(e) && !StorageError.isRetryable(e)
+          })
+        ),
+        annotations
+      )
 
     /** The batch failed as a whole: find the event at fault by handling one event per transaction. */
     const oneByOne = Effect.fnUntraced(function* (batch: Batch) {
@@ -103,20 +141,22 @@ const runLeased = <E extends { readonly _tag: string }, R>(
         if (Option.isSome(error) && isLeaseLost(error.value)) return yield* Effect.failCause(exit.cause)
         const reason = Option.isSome(error) ? error.value : Cause.squash(exit.cause)
         if (projection.onFailure === "stop") return yield* failure(event, reason)
-        yield* commit(event.position, store.park(key, event, describe(reason)))
+        yield* retryStorage(commit(event.position, store.park(key, event, describe(reason))), annotations)
         yield* Effect.logWarning("projection parked an event").pipe(
           Effect.annotateLogs({ ...annotations, eventId: event.eventId, error: describe(reason) })
         )
       }
-      if (Position.isBefore(checkpoint, batch.checkpoint)) yield* commit(batch.checkpoint, Effect.void)
+      if (Position.isBefore(checkpoint, batch.checkpoint)) {
+        yield* retryStorage(commit(batch.checkpoint, Effect.void), annotations)
+      }
     })
 
     let handled = 0
-    let reported = Date.now()
+    let reported = yield* Clock.currentTimeMillis
     let caughtUpOnce = false
     const progress = Effect.fnUntraced(function* (batch: Batch) {
       handled += batch.events.length
-      const now = Date.now()
+      const now = yield* Clock.currentTimeMillis
       if (batch.caughtUp && !caughtUpOnce) {
         caughtUpOnce = true
         yield* store.promote(key.name, key.version)
@@ -157,9 +197,7 @@ const runLeased = <E extends { readonly _tag: string }, R>(
       }).pipe(
         Effect.withSpan("Projection.batch", {
           attributes: { projection: formatKey(key), events: batch.events.length }
-        }),
-        // a started batch finishes (handler and checkpoint) before an interruption stops the run
-        Effect.uninterruptible
+        })
       )
 
     // "caught up" for a run that stops there means: past everything committed before it started, even events a
@@ -188,13 +226,28 @@ const runLeased = <E extends { readonly _tag: string }, R>(
     return yield* Stream.runForEach(batches, process)
   })
 
-const isLeaseLost = (u: unknown): u is LeaseLost => u instanceof LeaseLost
-
-/** Renews the lease every third of its life; fails with LeaseLost when it is gone. */
+/**
+ * Renews the lease every third of its life; fails with LeaseLost when it is gone. A renewal that fails for a
+ * retryable storage reason is tried again at once, twice, before the failure ends the holder's run.
+ */
 const heartbeat = (lease: Lease, ttl: Duration.Input, interval: number) =>
   CheckpointStore.use((store) =>
-    Effect.forever(Effect.andThen(Effect.sleep(interval), store.renew(lease, ttl)), { disableYield: true })
+    Effect.forever(
+      Effect.andThen(
+        Effect.sleep(interval),
+        Effect.retry(store.renew(lease, ttl), {
+          times: 2,
+          schedule: Schedule.spaced(Math.max(10, Math.floor(interval / 4))),
+          while: StorageError.isRetryable
+        })
+      ),
+      { disableYield: true }
+    )
   )
+
+/** The identity of one run in leases and status: the configured owner name and an id of this run's own. */
+const holderId = (name: string | undefined) =>
+  Effect.map(Clock.currentTimeMillis, (now) => `${name ?? "projection"}/${Uuid.v7(now)}`)
 
 export const runPartition = <E extends { readonly _tag: string }, R>(
   projection: Projection<E, R>,
@@ -203,7 +256,7 @@ export const runPartition = <E extends { readonly _tag: string }, R>(
 ) =>
   Effect.gen(function* () {
     const store = yield* CheckpointStore
-    const owner = options.owner ?? Uuid.v7(Date.now())
+    const owner = yield* holderId(options.owner)
     const ttl = options.leaseTtl ?? "10 seconds"
     const interval = Math.max(10, Math.floor(Duration.toMillis(ttl) / 3))
     const key = keyOf(projection, partition)
@@ -216,7 +269,10 @@ export const runPartition = <E extends { readonly _tag: string }, R>(
           heartbeat(lease, ttl, interval)
         )
       )
-    /** How a holder's run ended: the lease is released (unless lost) and the outcome passed on. */
+    /**
+     * How a holder's run ended: the lease is released (unless lost) and the outcome passed on. A retryable storage
+     * failure (a read, a renewal, a state write) keeps the lease: the run takes it again after a backoff.
+     */
     const settle = (lease: Lease, exit: Exit.Exit<void, unknown>) => {
       if (Exit.isSuccess(exit)) return Effect.as(Effect.ignore(store.release(lease, "stopped")), "done" as const)
       const error = Cause.findErrorOption(exit.cause)
@@ -226,22 +282,48 @@ export const runPartition = <E extends { readonly _tag: string }, R>(
           "lost" as const
         )
       }
+      if (Option.isSome(error) && StorageError.isRetryable(error.value)) {
+        const message = error.value.message
+        return Effect.logWarning("projection storage failed; retrying").pipe(
+          Effect.annotateLogs({ ...annotations, error: message }),
+          // visible in status whenever the checkpoint store itself still answers
+          Effect.andThen(Effect.ignore(store.setState(lease, "running", `retrying after: ${message}`))),
+          Effect.as("retry" as const)
+        )
+      }
       const state = Option.isNone(error) && Cause.hasInterrupts(exit.cause) ? "stopped" : "failed"
       return Effect.andThen(
         Effect.ignore(store.release(lease, state, state === "failed" ? Cause.pretty(exit.cause) : undefined)),
-        Effect.failCause(exit.cause as Cause.Cause<ProjectionFailed | StorageError>)
+        Effect.failCause(exit.cause as Cause.Cause<ProjectionFailed | StorageError.StorageError>)
       )
     }
+    // the backoff after retryable storage failures grows while they last and starts over after a good run
+    let failures = 0
     while (true) {
       // taking the lease and arranging its release cannot be split by an interruption
       const ended = yield* Effect.uninterruptibleMask((restore) =>
-        Effect.flatMap(store.acquire(key, owner, ttl), (acquired) =>
-          Option.isNone(acquired)
-            ? Effect.succeed("standby" as const)
-            : Effect.flatMap(Effect.exit(restore(leased(acquired.value))), (exit) => settle(acquired.value, exit))
+        store.acquire(key, owner, ttl).pipe(
+          Effect.flatMap((acquired) =>
+            Option.isNone(acquired)
+              ? Effect.succeed("standby" as const)
+              : Effect.flatMap(Effect.exit(restore(leased(acquired.value))), (exit) => settle(acquired.value, exit))
+          ),
+          Effect.catchIf(StorageError.isRetryable, (error) =>
+            Effect.as(
+              Effect.logWarning("projection storage failed; retrying").pipe(
+                Effect.annotateLogs({ ...annotations, error: error.message })
+              ),
+              "retry" as const
+            )
+          )
         )
       )
       if (ended === "done") return
+      if (ended === "retry") {
+        yield* Effect.sleep(Math.min(5000, 100 * 2 ** Math.min(failures++, 6)))
+        continue
+      }
+      failures = 0
       if (ended === "standby") yield* Effect.sleep(interval)
     }
   })

@@ -93,9 +93,10 @@ export const resolveDeadlines = (deadlines: Deadlines | undefined): ResolvedDead
 /**
  * Runs store calls under a deadline. The call runs in a fiber of the store's scope and the caller waits for it at
  * most `duration`: past that the caller fails at once, while the call is interrupted in the background (the driver
- * drains or retires its connection, which a stalled server makes take longer than the deadline). A caller's own
- * interruption interrupts the call as it would without a deadline. Inside the caller's transaction the call is
- * interrupted before the caller goes on, since the caller will use the same connection next.
+ * drains or retires its connection, which a stalled server makes take longer than the deadline). The wait ends on
+ * time even in an uninterruptible region (a timer, not a race), and a caller's own interruption interrupts the call
+ * as it would without a deadline. Inside the caller's transaction the call is interrupted before the caller goes
+ * on, since the caller will use the same connection next.
  */
 export const deadline =
   (scope: Scope.Scope, sql: SqlClient.SqlClient, store: string) =>
@@ -108,17 +109,27 @@ export const deadline =
         retryable: true,
         cause: `no answer within ${Duration.format(duration)}`
       })
+    const millis = Duration.toMillis(duration)
     return Effect.flatMap(Effect.serviceOption(sql.transactionService), (outer) =>
       Option.isSome(outer)
         ? Effect.timeoutOrElse(effect, { duration, orElse: () => Effect.fail(missed()) })
         : Effect.flatMap(Effect.forkIn(effect, scope, { startImmediately: true }), (fiber) =>
-            Fiber.join(fiber).pipe(
-              Effect.timeoutOrElse({
-                duration,
-                orElse: () => Effect.andThen(Effect.forkIn(Fiber.interrupt(fiber), scope), Effect.fail(missed()))
-              }),
-              Effect.onInterrupt(() => Fiber.interrupt(fiber))
-            )
+            Effect.callback<A, E | StorageError.StorageError>((resume) => {
+              const timer = setTimeout(() => {
+                stopObserving()
+                fiber.interruptUnsafe()
+                resume(Effect.fail(missed()))
+              }, millis)
+              const stopObserving = fiber.addObserver((exit) => {
+                clearTimeout(timer)
+                resume(exit)
+              })
+              return Effect.suspend(() => {
+                clearTimeout(timer)
+                stopObserving()
+                return Fiber.interrupt(fiber)
+              })
+            })
           )
     )
   }

@@ -196,4 +196,7 @@ export const eventually = <E, R>(
     Effect.asVoid
   )
 
-export const ownerOf = (row: CheckpointStore.Status): string | undefined => Option.getOrUndefined(row.owner)
+export const ownerOf = (row: CheckpointStore.Status): string | undefined =>
+  Option.getOrUndefined(
+    Option.map(row.owner, (holder) => (holder.includes("/") ? holder.slice(0, holder.lastIndexOf("/")) : holder))
+  )
