@@ -417,6 +417,9 @@ export const status = <E extends { readonly _tag: string }, R>(
             types: projection.events.types,
             batchSize: 1
           })
+        ).pipe(
+          // the next event is unreadable: how long it waited is unknown, and the run says what it did with it
+          Effect.catchTag("CorruptedEvent", () => Effect.succeedNone)
         ),
         (next): ProjectionStatus => ({
           ...row,

@@ -9,9 +9,10 @@
  * @since 0.1.0
  */
 import type { Duration } from "effect"
-import { Effect, Option, Queue, Stream } from "effect"
+import { Effect, Option, Queue, Result, Stream } from "effect"
 import type { RecordedEvent } from "./Event.ts"
 import { EventStore } from "./EventStore.ts"
+import type { CorruptedEvent } from "./EventStoreError.ts"
 import * as Position from "./Position.ts"
 import type { StorageError } from "./StorageError.ts"
 
@@ -44,6 +45,11 @@ export interface Page {
   readonly checkpoint: Position.Position
   /** Whether this read reached the end of the log as it was then. */
   readonly caughtUp: boolean
+  /**
+   * A stored event that cannot be read, right after `events`: `checkpoint` is its position, so a reader that has
+   * dealt with it (stopped, or parked it) goes on after it.
+   */
+  readonly corrupted?: CorruptedEvent | undefined
 }
 
 /**
@@ -74,11 +80,22 @@ export const pages = (options?: Options): Stream.Stream<Page, StorageError, Even
         Effect.forkScoped
       )
       const idle = Effect.raceFirst(Queue.take(wake), Effect.sleep(pollInterval))
+      // the events up to a corrupted one, and that one (which ends the read)
       const read = (after: Position.Position) =>
-        Stream.runCollect(
-          store
-            .readAll({ after, categories: options?.categories, types: options?.types, batchSize })
-            .pipe(Stream.take(batchSize))
+        Effect.map(
+          Stream.runCollect(
+            store.readAll({ after, categories: options?.categories, types: options?.types, batchSize }).pipe(
+              Stream.take(batchSize),
+              Stream.map(Result.succeed),
+              Stream.catchTag("CorruptedEvent", (corrupted) => Stream.succeed(Result.fail(corrupted)))
+            )
+          ),
+          (results) => {
+            const last = results.at(-1)
+            const corrupted = last !== undefined && Result.isFailure(last) ? last.failure : undefined
+            const events = (corrupted === undefined ? results : results.slice(0, -1)).map(Result.getOrThrow)
+            return { events, corrupted }
+          }
         )
       return Stream.paginate(
         { after: options?.after ?? Position.start, waiting: false, reported: false },
@@ -86,7 +103,16 @@ export const pages = (options?: Options): Stream.Stream<Page, StorageError, Even
           if (state.waiting) yield* idle
           // the head is taken before the read: a read that then reaches the end has seen everything up to it
           const head = yield* store.head
-          const events = yield* read(state.after)
+          const { events, corrupted } = yield* read(state.after)
+          if (corrupted !== undefined) {
+            // a store's readAll names where a corrupted event stands; one that does not is broken itself
+            if (corrupted.position === undefined) return yield* Effect.die(corrupted)
+            const page: Page = { events, checkpoint: corrupted.position, caughtUp: false, corrupted }
+            return [
+              [page],
+              Option.some({ after: corrupted.position, waiting: false, reported: state.reported })
+            ] as const
+          }
           const caughtUp = events.length < batchSize
           const last = events.at(-1)?.position ?? state.after
           const checkpoint = caughtUp ? Position.max(last, head) : last
@@ -119,5 +145,9 @@ export const pages = (options?: Options): Stream.Stream<Page, StorageError, Even
  *
  * @since 0.1.0
  */
-export const subscribe = (options?: Options): Stream.Stream<RecordedEvent, StorageError, EventStore> =>
-  Stream.flattenIterable(Stream.map(pages(options), (page) => page.events))
+export const subscribe = (options?: Options): Stream.Stream<RecordedEvent, StorageError | CorruptedEvent, EventStore> =>
+  Stream.flatMap(pages(options), (page) =>
+    page.corrupted === undefined
+      ? Stream.fromIterable(page.events)
+      : Stream.concat(Stream.fromIterable(page.events), Stream.fail(page.corrupted))
+  )

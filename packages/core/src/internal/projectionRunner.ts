@@ -1,12 +1,14 @@
-import { Cause, Clock, Duration, Effect, Exit, Option, Schedule, Stream } from "effect"
+import { Cause, Clock, DateTime, Duration, Effect, Exit, Option, Schedule, Stream } from "effect"
 import type { Key, Lease } from "../CheckpointStore.ts"
 import { CheckpointStore, formatKey, isLeaseLost } from "../CheckpointStore.ts"
-import type { RecordedEvent } from "../Event.ts"
+import type { EventId, RecordedEvent } from "../Event.ts"
 import { EventStore } from "../EventStore.ts"
+import type { CorruptedEvent } from "../EventStoreError.ts"
 import * as Position from "../Position.ts"
 import type { Projection, RunOptions } from "../Projection.ts"
 import { ProjectionFailed } from "../ProjectionError.ts"
 import * as StorageError from "../StorageError.ts"
+import type { StreamId } from "../StreamId.ts"
 import * as Subscription from "../Subscription.ts"
 import { describe } from "./cause.ts"
 import { fnv1a } from "./hash.ts"
@@ -18,13 +20,27 @@ interface Batch {
   readonly events: ReadonlyArray<RecordedEvent>
   readonly checkpoint: Position.Position
   readonly caughtUp: boolean
+  /** An unreadable event after `events`, at `checkpoint`. */
+  readonly corrupted?: CorruptedEvent | undefined
 }
 
-const merge = (pages: ReadonlyArray<Subscription.Page>): Batch => ({
-  events: pages.flatMap((page) => page.events),
-  checkpoint: pages[pages.length - 1]!.checkpoint,
-  caughtUp: pages[pages.length - 1]!.caughtUp
-})
+/** Pages as batches: all of them in one, unless a page ends on a corrupted event, which ends its batch. */
+const merge = (pages: ReadonlyArray<Subscription.Page>): ReadonlyArray<Batch> => {
+  const batches: Array<Batch> = []
+  let start = 0
+  pages.forEach((page, i) => {
+    if (page.corrupted === undefined && i < pages.length - 1) return
+    const group = pages.slice(start, i + 1)
+    batches.push({
+      events: group.flatMap((p) => p.events),
+      checkpoint: page.checkpoint,
+      caughtUp: page.caughtUp,
+      corrupted: page.corrupted
+    })
+    start = i + 1
+  })
+  return batches
+}
 
 /**
  * Groups pages into batches of at most 8. By default a batch is every page that arrived while the previous one was
@@ -179,8 +195,36 @@ const runLeased = <E extends { readonly _tag: string }, R>(
       }
     })
 
-    const process = (batch: Batch) =>
+    /** An unreadable event: the handler's failure in all but name, so it stops the run or is parked. */
+    const corrupted = Effect.fnUntraced(function* (unreadable: CorruptedEvent, at: Position.Position) {
+      if (partitionOf(unreadable.streamId, partitions) !== key.partition) {
+        return yield* retryStorage(commit(at, Effect.void), annotations)
+      }
+      const event: RecordedEvent = {
+        eventId: (unreadable.eventId ?? "") as EventId,
+        streamId: unreadable.streamId as StreamId,
+        version: unreadable.version,
+        position: at,
+        type: "(unreadable)",
+        schemaVersion: 0,
+        data: null,
+        metadata: {},
+        recordedAt: DateTime.makeUnsafe(0)
+      }
+      if (projection.onFailure === "stop") return yield* failure(event, unreadable)
+      yield* retryStorage(commit(at, store.park(key, event, unreadable.message)), annotations)
+      yield* Effect.logWarning("projection parked an unreadable event").pipe(
+        Effect.annotateLogs({ ...annotations, eventId: event.eventId, error: unreadable.message })
+      )
+    })
+
+    const process = (batch: Batch): Effect.Effect<void, unknown, R | EventStore | CheckpointStore> =>
       Effect.gen(function* () {
+        if (batch.corrupted !== undefined) {
+          const last = batch.events.at(-1)
+          if (last !== undefined) yield* process({ events: batch.events, checkpoint: last.position, caughtUp: false })
+          return yield* corrupted(batch.corrupted, batch.checkpoint)
+        }
         const own = batch.events.filter(mine)
         if (!store.transactional && own.length > 0) {
           // a batch that failed halfway could not be undone: one event per commit instead
@@ -212,6 +256,7 @@ const runLeased = <E extends { readonly _tag: string }, R>(
     }).pipe(
       gather(options.batchWindow),
       Stream.map(merge),
+      Stream.flattenIterable,
       options.untilCaughtUp === true
         ? Stream.takeUntilEffect((batch: Batch) =>
             !batch.caughtUp
