@@ -67,7 +67,7 @@ layer(Database.dropSchemaOnRelease(schema).pipe(Layer.provideMerge(Database.clie
       const applied = yield* Migrations.run(schema)
       assert.deepStrictEqual(
         applied.map(([id, name]) => `${id}_${name}`),
-        ["3_log_key", "4_append_batch", "5_read_log", "6_append_stream"]
+        ["3_log_key", "4_append_batch", "5_read_log", "6_append_stream", "7_append_epoch"]
       )
       const { store } = yield* PgEventStore.make({ schema, migrate: false })
 
