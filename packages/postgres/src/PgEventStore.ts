@@ -319,9 +319,15 @@ export const make = Effect.fnUntraced(function* (options?: Options) {
     ([row]) => (row === undefined ? Position.start : Position.make(row.epoch, BigInt(row.tx_id), row.global_position))
   ).pipe(guard("head"))
 
+  // A committed event waits behind the horizon only while its tx_id is below the snapshot's xmax. A row of the current
+  // epoch at or above it (a hand edit, or a logical restore into a new cluster without an epoch bump) holds an id no
+  // transaction has had yet: no reader sees it until the cluster's ids pass it, so a run until caught up would wait
+  // for it without end. Rows from (current epoch, xmax) on are left out here (a bound on the log's key: that tail is
+  // skipped, not scanned) and reported by `horizon`.
   const lastCommitted = Effect.map(
     sql<{ epoch: number; tx_id: string; global_position: bigint }>`
       SELECT e.epoch, e.tx_id::text AS tx_id, e.global_position FROM ${s}.events e
+      WHERE (e.epoch, e.tx_id) < ((SELECT epoch FROM ${s}.store), pg_snapshot_xmax(pg_current_snapshot()))
       ORDER BY e.epoch DESC, e.tx_id DESC, e.global_position DESC LIMIT 1`,
     ([row]) => (row === undefined ? Position.start : Position.make(row.epoch, BigInt(row.tx_id), row.global_position))
   ).pipe(guard("lastCommitted"))
@@ -383,14 +389,39 @@ export const make = Effect.fnUntraced(function* (options?: Options) {
     return yield* Effect.die(new Error(`close_stream returned status ${row?.status}`))
   })
 
-  const horizon = Effect.map(
-    sql<{ held_back: bigint; oldest: number | null }>`
+  // held back: committed behind an open transaction, readable once it ends. Unreachable: rows at or past the current
+  // epoch's next transaction id (see lastCommitted), which no open transaction explains and waiting does not cure
+  // (bumping the epoch does): not counted as held back, but logged as a warning every time the horizon is asked for
+  const horizon = Effect.flatMap(
+    sql<{ held_back: bigint; unreachable: bigint; oldest: number | null }>`
       SELECT
         (SELECT count(*) FROM ${s}.events
-          WHERE epoch = (SELECT epoch FROM ${s}.store) AND tx_id >= pg_snapshot_xmin(pg_current_snapshot())) AS held_back,
+          WHERE epoch = (SELECT epoch FROM ${s}.store) AND tx_id >= pg_snapshot_xmin(pg_current_snapshot())
+            AND tx_id < pg_snapshot_xmax(pg_current_snapshot())) AS held_back,
+        (SELECT count(*) FROM ${s}.events
+          WHERE (epoch, tx_id) >= ((SELECT epoch FROM ${s}.store), pg_snapshot_xmax(pg_current_snapshot())))
+          AS unreachable,
         (SELECT extract(epoch FROM now() - min(xact_start))::float8 FROM pg_stat_activity
           WHERE backend_xid IS NOT NULL) AS oldest`,
-    ([row]): Horizon => ({ heldBackEvents: Number(row?.held_back ?? 0), oldestTransactionSeconds: row?.oldest ?? 0 })
+    ([row]) => {
+      const horizon: Horizon = {
+        heldBackEvents: Number(row?.held_back ?? 0),
+        oldestTransactionSeconds: row?.oldest ?? 0
+      }
+      const unreachable = Number(row?.unreachable ?? 0)
+      return unreachable === 0
+        ? Effect.succeed(horizon)
+        : Effect.as(
+            Effect.logWarning(
+              `${unreachable} events of ${schema}.events sort after every position a transaction can write now ` +
+                "(a transaction id no transaction has had yet, or an epoch past the store's): readers do not see " +
+                "them until the cluster's transaction ids pass theirs, and runs until caught up do not wait for " +
+                "them. After a logical restore into a new cluster, bump the epoch (docs/operating-postgres.md)",
+              { schema, unreachableEvents: unreachable }
+            ),
+            horizon
+          )
+    }
   ).pipe(guard("horizon"))
 
   return {
