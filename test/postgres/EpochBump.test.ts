@@ -247,6 +247,7 @@ layer(Database.projectionStoresIn(corrupted), { timeout: 60_000, excludeTestServ
           Effect.repeat({ schedule: Schedule.spaced("100 millis"), until: (h) => h.heldBackEvents === 0, times: 100 })
         )
         assert.strictEqual(held.heldBackEvents, 0)
+        assert.strictEqual(held.unreachableEvents, 1, "horizon reports the unreachable row")
       })
     )
   }
