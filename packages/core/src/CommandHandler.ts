@@ -16,6 +16,7 @@ import type { EventCodec, EventDecodeError, EventEncodeError } from "./EventCode
 import { EventStore } from "./EventStore.ts"
 import type { AppendError, StreamArchived, StreamDeleted } from "./EventStoreError.ts"
 import { WrongExpectedVersion } from "./EventStoreError.ts"
+import { checkExpectedVersion } from "./EventStoreSupport.ts"
 import * as ExpectedVersion from "./ExpectedVersion.ts"
 import type { Position } from "./Position.ts"
 import { isDue, SnapshotStore } from "./Snapshot.ts"
@@ -286,11 +287,17 @@ export const handle = Effect.fn("CommandHandler.handle")(function* <
     readonly retry?: Schedule.Schedule<unknown, unknown> | undefined
     /**
      * Decide only on the state at this version (an HTTP `If-Match`, say): a stream at any other version fails with
-     * `WrongExpectedVersion` at once, and a conflict is not retried, since a retry would decide on another state.
+     * `WrongExpectedVersion` at once, and a conflict is not retried, since a retry would decide on another state. A
+     * number that is not a version (negative, fractional, NaN, infinite, above `ExpectedVersion.maxVersion`) fails
+     * with `InvalidExpectedVersion` before anything is loaded.
      */
     readonly expectedVersion?: number | undefined
   }
 ): Effect.fn.Return<CommandResult<State, Event>, Error | HandleError, EventStore> {
+  const expectedVersion = options?.expectedVersion
+  const invalid =
+    expectedVersion === undefined ? undefined : checkExpectedVersion(streamId, ExpectedVersion.exact(expectedVersion))
+  if (invalid !== undefined) return yield* invalid
   const store = yield* EventStore
   const metadata = mergeMetadata(yield* currentTrace, options?.metadata)
   const schedule = options?.retry ?? (yield* RetrySchedule)

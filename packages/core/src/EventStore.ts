@@ -29,7 +29,14 @@ import { Context, Effect, Layer, Stream } from "effect"
 import type { EventData, EventMetadata, RecordedEvent } from "./Event.ts"
 import type { EventCodec, EventDecodeError, EventEncodeError } from "./EventCodec.ts"
 import { toEventData } from "./EventCodec.ts"
-import type { AppendError, ReadError, StreamDeleted, StreamNotFound, WrongExpectedVersion } from "./EventStoreError.ts"
+import type {
+  AppendError,
+  InvalidExpectedVersion,
+  ReadError,
+  StreamDeleted,
+  StreamNotFound,
+  WrongExpectedVersion
+} from "./EventStoreError.ts"
 import type { ExpectedVersion } from "./ExpectedVersion.ts"
 import * as MemoryStore from "./internal/memoryStore.ts"
 import type { Position } from "./Position.ts"
@@ -231,7 +238,10 @@ export class EventStore extends Context.Service<
     readonly archive: (
       streamId: string,
       options?: LifecycleOptions
-    ) => Effect.Effect<void, WrongExpectedVersion | StreamNotFound | StreamDeleted | StorageError | InvalidStreamId>
+    ) => Effect.Effect<
+      void,
+      WrongExpectedVersion | InvalidExpectedVersion | StreamNotFound | StreamDeleted | StorageError | InvalidStreamId
+    >
     /**
      * Deletes a stream's events and leaves a tombstone, so that its id is never used again; a store that keeps
      * snapshots beside the events (PostgreSQL) deletes those too. Deleting a deleted stream again does nothing.
@@ -239,7 +249,10 @@ export class EventStore extends Context.Service<
     readonly delete: (
       streamId: string,
       options?: LifecycleOptions
-    ) => Effect.Effect<void, WrongExpectedVersion | StreamNotFound | StorageError | InvalidStreamId>
+    ) => Effect.Effect<
+      void,
+      WrongExpectedVersion | InvalidExpectedVersion | StreamNotFound | StorageError | InvalidStreamId
+    >
   }
 >()("@facta/core/EventStore") {}
 
@@ -258,7 +271,36 @@ export class EventStore extends Context.Service<
  *
  * @since 0.1.0
  */
-export const layerMemory: Layer.Layer<EventStore> = Layer.effect(EventStore, MemoryStore.make)
+export const layerMemory: Layer.Layer<EventStore> = Layer.effect(EventStore, MemoryStore.make())
+
+/**
+ * Options of the in-memory store: the size limits it enforces on appends, as the PostgreSQL store does (defaults
+ * `maxEventBytes` 4 MiB and `maxAppendBytes` 64 MiB, counted as PostgreSQL's `jsonb` prints data and metadata; see
+ * `EventStoreSupport.jsonbBytes`). An event or an append over its limit fails with `EventTooLarge`.
+ *
+ * @since 0.1.0
+ */
+export interface MemoryOptions {
+  readonly maxEventBytes?: number | undefined
+  readonly maxAppendBytes?: number | undefined
+}
+
+/**
+ * {@link layerMemory} with options: to give it the limits of the PostgreSQL store it stands in for. A limit that is
+ * not a positive integer is a defect when the layer is built.
+ *
+ * @example
+ * ```ts
+ * import { EventStore } from "@facta/core"
+ *
+ * // the same limits as PgEventStore.layer({ maxEventBytes: 1_000_000 })
+ * const Test = EventStore.layerMemoryWith({ maxEventBytes: 1_000_000 })
+ * ```
+ *
+ * @since 0.1.0
+ */
+export const layerMemoryWith = (options: MemoryOptions): Layer.Layer<EventStore> =>
+  Layer.effect(EventStore, MemoryStore.make(options))
 
 /**
  * Encodes domain events with their codec and appends them.

@@ -174,6 +174,77 @@ export class InvalidEvent extends Schema.TaggedError<InvalidEvent>("@facta/core/
 }
 
 /**
+ * An expected version that no stream can be at: an exact version that is negative, fractional, NaN, infinite or
+ * above {@link ExpectedVersion.maxVersion} (2,147,483,647, the most events a stream can hold). Appends (`append`,
+ * `appendMany`), `archive`, `delete` and `CommandHandler.handle` refuse it before they look at the stream, in every
+ * store, and write nothing. `version` is the value given.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { EventStore, ExpectedVersion } from "@facta/core"
+ *
+ * // an If-Match header that is not a version
+ * const refused = EventStore.EventStore.use((store) =>
+ *   Effect.flip(store.append("Account-1", [], { expectedVersion: ExpectedVersion.exact(Number("1.5")) }))
+ * ).pipe(Effect.provide(EventStore.layerMemory)) // an InvalidExpectedVersion with version 1.5
+ * ```
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class InvalidExpectedVersion extends Schema.TaggedError<InvalidExpectedVersion>(
+  "@facta/core/InvalidExpectedVersion"
+)("InvalidExpectedVersion", {
+  streamId: Schema.String,
+  version: Schema.Number
+}) {
+  override get message() {
+    return `Stream ${this.streamId}: expected version ${this.version} is not a version (an integer from 0 to ${ExpectedVersion.maxVersion})`
+  }
+}
+
+/**
+ * An event, or a whole append, is larger than the store takes. `limit` names the limit that was passed:
+ *
+ * - `maxEventBytes`: the event's data and metadata together take `bytes` bytes, as PostgreSQL stores and sends them
+ *   back (the UTF-8 text of `jsonb`, with its escapes, the spaces it prints after `:` and `,`, and numbers in plain
+ *   notation, so `1e300` counts 301 bytes);
+ * - `maxAppendBytes`: the events of the append (of every stream of an `appendMany`), measured the same way, take
+ *   `bytes` bytes up to and including the event named, which is where the append passed the limit.
+ *
+ * Nothing of the append is written. The limits are options of each store (defaults: 4 MiB an event, 64 MiB an
+ * append); they exist so that every event a store accepts can be read back.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Event, EventStore } from "@facta/core"
+ *
+ * const huge = { eventId: Event.makeEventIdUnsafe(), type: "Uploaded", schemaVersion: 1, data: "x".repeat(5_000_000) }
+ * const reported = EventStore.EventStore.use((store) => store.append("File-1", [huge])).pipe(
+ *   Effect.catchTag("EventTooLarge", (error) => Effect.succeed(`${error.bytes} bytes, over ${error.maxBytes}`)),
+ *   Effect.provide(EventStore.layerMemory)
+ * )
+ * ```
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class EventTooLarge extends Schema.TaggedError<EventTooLarge>("@facta/core/EventTooLarge")("EventTooLarge", {
+  streamId: Schema.String,
+  eventId: Schema.String,
+  limit: Schema.Literals(["maxEventBytes", "maxAppendBytes"]),
+  maxBytes: Schema.Int,
+  bytes: Schema.Int
+}) {
+  override get message() {
+    const what = this.limit === "maxEventBytes" ? "the event takes" : "the append takes, up to this event,"
+    return `Stream ${this.streamId} (event ${this.eventId}): ${what} ${this.bytes} bytes, over ${this.limit} (${this.maxBytes})`
+  }
+}
+
+/**
  * Every error an append can fail with.
  *
  * @since 0.1.0
@@ -184,6 +255,8 @@ export type AppendError =
   | StreamDeleted
   | IdempotencyConflict
   | InvalidEvent
+  | InvalidExpectedVersion
+  | EventTooLarge
   | StorageError
 
 /**

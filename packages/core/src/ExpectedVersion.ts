@@ -6,11 +6,29 @@
  * - `streamExists`: the stream must already hold at least one event.
  * - `exact(n)`: the stream's last version must be `n` (`exact(0)`: it holds no event).
  *
- * Versions are 1-based and contiguous, so a stream with three events is at version 3.
+ * Versions are 1-based and contiguous, so a stream with three events is at version 3, and a stream holds at most
+ * {@link maxVersion} events. An exact version must be an integer from 0 to {@link maxVersion}: every store refuses
+ * any other number (negative, fractional, NaN, infinite, too large) with an `InvalidExpectedVersion`, before it
+ * looks at the stream.
  *
  * @since 0.1.0
  */
 import { Schema } from "effect"
+
+/**
+ * The highest version a stream can reach (2,147,483,647, PostgreSQL's `integer`), and so the highest exact version
+ * an append, an archive or a delete may expect. Both stores keep this limit.
+ *
+ * @example
+ * ```ts
+ * import { ExpectedVersion } from "@facta/core"
+ *
+ * ExpectedVersion.maxVersion // 2147483647
+ * ```
+ *
+ * @since 0.1.0
+ */
+export const maxVersion = 2_147_483_647
 
 /**
  * No check.
@@ -55,7 +73,8 @@ export const NoStream = Schema.TaggedStruct("NoStream", {})
 export const StreamExists = Schema.TaggedStruct("StreamExists", {})
 
 /**
- * The stream's last version must be exactly `version`.
+ * The stream's last version must be exactly `version`. As a schema it accepts (decodes, and `make` builds) only an
+ * integer from 0 to {@link maxVersion}.
  *
  * @example
  * ```ts
@@ -66,7 +85,9 @@ export const StreamExists = Schema.TaggedStruct("StreamExists", {})
  *
  * @since 0.1.0
  */
-export const Exact = Schema.TaggedStruct("Exact", { version: Schema.Int.check(Schema.isGreaterThanOrEqualTo(0)) })
+export const Exact = Schema.TaggedStruct("Exact", {
+  version: Schema.Int.check(Schema.isGreaterThanOrEqualTo(0), Schema.isLessThanOrEqualTo(maxVersion))
+})
 
 /**
  * The four kinds of expectation, as a schema so errors that carry one stay serialisable.
@@ -147,17 +168,55 @@ export const streamExists: ExpectedVersion = StreamExists.make({})
 /**
  * Append only if the stream's last version is `version`.
  *
+ * It does not check `version`, so that a number from outside (an HTTP `If-Match` header) needs no check of its own:
+ * a store refuses an expectation whose version is not an integer from 0 to {@link maxVersion} with a typed
+ * `InvalidExpectedVersion` (see {@link isValid}).
+ *
  * @example
  * ```ts
  * import { ExpectedVersion } from "@facta/core"
  *
  * const expected = ExpectedVersion.exact(3)
  * ExpectedVersion.isSatisfiedBy(expected, 3) // true
+ * ExpectedVersion.isValid(ExpectedVersion.exact(1.5)) // false: a store refuses it with InvalidExpectedVersion
  * ```
  *
  * @since 0.1.0
  */
-export const exact = (version: number): ExpectedVersion => Exact.make({ version })
+export const exact = (version: number): ExpectedVersion => Exact.make({ version }, { disableChecks: true })
+
+/**
+ * Whether a store can check the expectation: `any`, `noStream`, `streamExists`, or an exact version that is an
+ * integer from 0 to {@link maxVersion}. Anything else is refused with an `InvalidExpectedVersion`.
+ *
+ * @example
+ * ```ts
+ * import { ExpectedVersion } from "@facta/core"
+ *
+ * ExpectedVersion.isValid(ExpectedVersion.exact(0)) // true
+ * ExpectedVersion.isValid(ExpectedVersion.exact(-1)) // false
+ * ExpectedVersion.isValid(ExpectedVersion.exact(Number.NaN)) // false
+ * ExpectedVersion.isValid(ExpectedVersion.exact(2 ** 31)) // false: above maxVersion
+ * ```
+ *
+ * @since 0.1.0
+ */
+export const isValid = (expected: ExpectedVersion): boolean => {
+  switch (expected._tag) {
+    case "Any":
+    case "NoStream":
+    case "StreamExists":
+      return true
+    case "Exact":
+      return isVersion(expected.version)
+    default:
+      return false
+  }
+}
+
+/** An integer from 0 to `maxVersion`, whatever the caller passed in (an `Exact` built without its checks). */
+const isVersion = (version: unknown): boolean =>
+  typeof version === "number" && Number.isInteger(version) && version >= 0 && version <= maxVersion
 
 /**
  * Whether a stream currently at `actual` (0 when it does not exist) satisfies the expectation.

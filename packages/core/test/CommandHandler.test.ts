@@ -344,4 +344,33 @@ describe("CommandHandler.handle with an expected version", () => {
       assert.strictEqual(yield* Ref.get(appends), 1, "one attempt, no retry")
     }).pipe(Effect.provide(live))
   )
+  it.effect("a number that is not a version fails typed with InvalidExpectedVersion, before deciding or loading", () =>
+    Effect.gen(function* () {
+      const decided = yield* Ref.make(0)
+      const wallet = makeWallet({ decided })
+      const store = yield* EventStore.EventStore
+      for (const streamId of ["Wallet-bad-version", "Wallet-bad-version-new"]) {
+        if (streamId === "Wallet-bad-version") yield* CommandHandler.handle(wallet, streamId, deposit(5))
+        const before = yield* Ref.get(decided)
+        for (const version of [-1, -0.5, 1.5, Number.NaN, Number.POSITIVE_INFINITY, 2 ** 53, 2 ** 31]) {
+          const error = yield* Effect.flip(
+            CommandHandler.handle(wallet, streamId, deposit(1), { expectedVersion: version })
+          )
+          assert.strictEqual(error._tag, "InvalidExpectedVersion")
+          if (error._tag !== "InvalidExpectedVersion") return
+          assert.strictEqual(error.streamId, streamId)
+          assert.isTrue(Object.is(error.version, version), `names ${version}`)
+        }
+        assert.strictEqual(yield* Ref.get(decided), before, "nothing was decided")
+      }
+      const info = yield* store.streamInfo("Wallet-bad-version")
+      assert.strictEqual(Option.getOrThrow(info).version, 1, "nothing was appended")
+      assert.isTrue(Option.isNone(yield* store.streamInfo("Wallet-bad-version-new")))
+      // the largest version is a valid expectation: a conflict here, not a refusal
+      const conflict = yield* Effect.flip(
+        CommandHandler.handle(wallet, "Wallet-bad-version", deposit(1), { expectedVersion: ExpectedVersion.maxVersion })
+      )
+      assert.strictEqual(conflict._tag, "WrongExpectedVersion")
+    }).pipe(Effect.provide(live))
+  )
 })

@@ -17,7 +17,15 @@
  * @since 0.1.0
  */
 import { PgClient } from "@effect/sql-pg"
-import { EventStore, EventStoreError, ExpectedVersion, Position, type StorageError, StreamId } from "@facta/core"
+import {
+  EventStore,
+  EventStoreError,
+  EventStoreSupport,
+  ExpectedVersion,
+  Position,
+  type StorageError,
+  StreamId
+} from "@facta/core"
 import {
   Config,
   Context,
@@ -81,6 +89,20 @@ export interface Options {
    * returns the original result.
    */
   readonly deadlines?: Storage.Deadlines | undefined
+  /**
+   * The largest event the store takes (default 4 MiB): its data and metadata together, in bytes as PostgreSQL's
+   * `jsonb` prints them back (`EventStoreSupport.jsonbBytes`: escapes included, a space after each `:` and `,`,
+   * numbers in plain notation). A larger one fails the append with `EventTooLarge` and writes nothing. The client
+   * must be able to read every event the store takes: the layer refuses to start (a defect, naming both figures)
+   * unless the `PgClient`'s `maxMessageSize` (default 16 MiB) is at least `maxEventBytes` plus 64 KiB for the row's
+   * other columns; to raise this limit past about 16 MB, raise `maxMessageSize` too.
+   */
+  readonly maxEventBytes?: number | undefined
+  /**
+   * The largest append (default 64 MiB): the sum of its events' sizes, counted as for `maxEventBytes`, over every
+   * stream of an `appendMany`. A larger one fails with `EventTooLarge` naming the event that passed the limit.
+   */
+  readonly maxAppendBytes?: number | undefined
 }
 
 /**
@@ -171,8 +193,10 @@ export const make = Effect.fnUntraced(function* (options?: Options) {
       return yield* Effect.die(new Error(`batching.${name} must be a positive integer, got ${value}`))
     }
   }
-  if (options?.migrate !== false) yield* Migrations.run(schema)
   const sql = yield* PgClient.PgClient
+  const limits = Append.resolveLimits({ ...options, maxMessageSize: sql.config.maxMessageSize })
+  if (typeof limits === "string") return yield* Effect.die(new Error(`PgEventStore: ${limits}`))
+  if (options?.migrate !== false) yield* Migrations.run(schema)
   const s = sql(schema)
   const deadlines = Storage.resolveDeadlines(options?.deadlines)
   const within = Storage.deadline(yield* Effect.scope, sql, "EventStore")
@@ -196,7 +220,8 @@ export const make = Effect.fnUntraced(function* (options?: Options) {
   const append = yield* Append.make(sql, schema, {
     notify: wakeupMode === "auto" ? "alone" : wakeupMode === "coalesced" ? "never" : "always",
     appended: Effect.asVoid(Queue.offer(pending, undefined)),
-    batching
+    batching,
+    limits
   })
   // the global log's horizon: every transaction below it has finished, so nothing can commit behind a reader
   const visible = sql`(e.epoch < (SELECT epoch FROM ${s}.store) OR e.tx_id < pg_snapshot_xmin(pg_current_snapshot()))`
@@ -371,6 +396,8 @@ export const make = Effect.fnUntraced(function* (options?: Options) {
   ) {
     yield* StreamId.parse(streamId)
     const expected = options?.expectedVersion ?? ExpectedVersion.any
+    const invalid = EventStoreSupport.checkExpectedVersion(streamId, expected)
+    if (invalid !== undefined) return yield* invalid
     const [kind, version] = Append.kindOf(expected)
     const [row] = yield* sql<{ status: number; version: number }>`SELECT status, version FROM ${s}.close_stream(
         ${streamId}, ${operation === "delete"}, ${kind}::smallint, ${version}::integer)`.pipe(

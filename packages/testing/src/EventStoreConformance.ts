@@ -4,7 +4,7 @@
  *
  * The cases cover appends and expected versions, idempotent retries, the events and stream ids a store must refuse,
  * reading and folding a stream, the global log and its filters, `appendMany` atomicity, stream info, payload
- * fidelity, decoding through an {@link EventCodec.EventCodec}, concurrent writers, and archiving and deleting streams
+ * fidelity and size limits, decoding through an {@link EventCodec.EventCodec}, concurrent writers, and archiving and deleting streams
  * (alone and racing writers).
  *
  * The store under test is built once per {@link run} and shared by all of its cases, which may find data written by
@@ -14,7 +14,7 @@
  * @since 0.1.0
  */
 import { layer } from "@effect/vitest"
-import type { EventStore } from "@facta/core"
+import { type EventStore, EventStoreSupport } from "@facta/core"
 import type { Layer } from "effect"
 import * as Append from "./internal/conformanceAppend.ts"
 import * as AppendMany from "./internal/conformanceAppendMany.ts"
@@ -33,6 +33,8 @@ import * as Validation from "./internal/conformanceValidation.ts"
  * - `raceFibers`: how many fibers each concurrency case starts at once (default {@link defaultRaceFibers}, at least
  *   2). Raise it to stress a store with a connection pool; keep it below the pool size plus a margin if the store
  *   holds a connection while waiting for a lock.
+ * - `maxEventBytes`, `maxAppendBytes`: the size limits the store under test was built with (default
+ *   `EventStoreSupport.defaultLimits`, 4 MiB and 64 MiB); the size cases append events at and just over them.
  *
  * @example
  * ```ts
@@ -45,6 +47,8 @@ import * as Validation from "./internal/conformanceValidation.ts"
  */
 export interface Options {
   readonly raceFibers?: number | undefined
+  readonly maxEventBytes?: number | undefined
+  readonly maxAppendBytes?: number | undefined
 }
 
 /**
@@ -89,7 +93,10 @@ export const run = (name: string, storeLayer: Layer.Layer<EventStore.EventStore,
     Fold.register(it, resolved)
     ReadAll.register(it)
     AppendMany.register(it)
-    Payload.register(it)
+    Payload.register(it, {
+      maxEventBytes: options?.maxEventBytes ?? EventStoreSupport.defaultLimits.maxEventBytes,
+      maxAppendBytes: options?.maxAppendBytes ?? EventStoreSupport.defaultLimits.maxAppendBytes
+    })
     Races.register(it, resolved)
     Lifecycle.register(it, resolved)
   })

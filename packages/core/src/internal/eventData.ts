@@ -1,6 +1,6 @@
 import type { Schema } from "effect"
 import type { EventData } from "../Event.ts"
-import { InvalidEvent } from "../EventStoreError.ts"
+import { EventTooLarge, InvalidEvent } from "../EventStoreError.ts"
 
 // hex digits by character code: 1 lower-case or a digit, 2 upper-case
 const hexDigits = new Uint8Array(128)
@@ -42,7 +42,118 @@ export interface ValidEvent {
   readonly event: EventData
   readonly dataJson: string
   readonly metadataJson: string
+  /** At least the bytes of its data and metadata as `jsonb` prints them; exactly when `bytesExact`. */
+  readonly bytes: number
+  readonly bytesExact: boolean
 }
+
+/** The size limits of a store, in bytes as {@link jsonbBytes} counts them. */
+export interface Limits {
+  readonly maxEventBytes: number
+  readonly maxAppendBytes: number
+}
+
+/** The largest event a store takes by default: 4 MiB of data and metadata. */
+export const defaultMaxEventBytes = 4 * 1024 * 1024
+
+/** The largest append a store takes by default: 64 MiB of data and metadata over all of its events. */
+export const defaultMaxAppendBytes = 64 * 1024 * 1024
+
+/** The default limits. */
+export const defaultLimits: Limits = { maxEventBytes: defaultMaxEventBytes, maxAppendBytes: defaultMaxAppendBytes }
+
+/**
+ * The limits of a store's options, with the defaults for those not given; a message when one is not a positive
+ * integer.
+ */
+export const resolveLimits = (options?: {
+  readonly maxEventBytes?: number | undefined
+  readonly maxAppendBytes?: number | undefined
+}): Limits | string => {
+  const limits = {
+    maxEventBytes: options?.maxEventBytes ?? defaultMaxEventBytes,
+    maxAppendBytes: options?.maxAppendBytes ?? defaultMaxAppendBytes
+  }
+  for (const [name, value] of Object.entries(limits)) {
+    if (!(Number.isSafeInteger(value) && value >= 1)) return `${name} must be a positive integer, got ${value}`
+  }
+  return limits
+}
+
+/**
+ * The exact bytes a JSON text made by `JSON.stringify` takes as PostgreSQL's `jsonb` prints it (what a reader gets
+ * back): UTF-8, the same escapes inside strings, a space after every `:` and `,` outside them, and numbers in plain
+ * notation (`1e300` prints 301 digits, `1e-7` as `0.0000001`). One pass over the text.
+ */
+export const jsonbBytes = (json: string): number => {
+  const n = json.length
+  let bytes = 0
+  let i = 0
+  while (i < n) {
+    const c = json.charCodeAt(i)
+    if (c === 34) {
+      // a string, escapes and all, printed as it is, in UTF-8
+      bytes++
+      i++
+      while (i < n) {
+        const d = json.charCodeAt(i)
+        i++
+        if (d === 34) {
+          bytes++
+          break
+        }
+        if (d === 92) {
+          // \uXXXX (a control character) takes six bytes, every other escape two
+          const six = json.charCodeAt(i) === 117
+          bytes += six ? 6 : 2
+          i += six ? 5 : 1
+        } else if (d < 0x80) bytes++
+        else if (d < 0x800 || (d >= 0xd800 && d <= 0xdfff))
+          bytes += 2 // a surrogate pair: four bytes in all
+        else bytes += 3
+      }
+    } else if (c === 58 || c === 44) {
+      bytes += 2
+      i++
+    } else if (c === 45 || (c >= 48 && c <= 57)) {
+      let end = i + 1
+      while (end < n && isNumberPart(json.charCodeAt(end))) end++
+      bytes += numberBytes(json, i, end)
+      i = end
+    } else {
+      bytes++
+      i++
+    }
+  }
+  return bytes
+}
+
+const isNumberPart = (c: number) => (c >= 48 && c <= 57) || c === 46 || c === 101 || c === 69 || c === 43 || c === 45
+
+/**
+ * The bytes PostgreSQL's `numeric` prints for the JSON number `json[start, end)`: the text itself unless it has an
+ * exponent; with one, the digits of the integer part (at least one), then `.` and the scale's digits if any.
+ */
+const numberBytes = (json: string, start: number, end: number): number => {
+  let e = start
+  while (e < end && json.charCodeAt(e) !== 101 && json.charCodeAt(e) !== 69) e++
+  if (e === end) return end - start
+  const sign = json.charCodeAt(start) === 45 ? 1 : 0
+  const point = json.indexOf(".", start)
+  const hasPoint = point !== -1 && point < e
+  const intDigits = (hasPoint ? point : e) - start - sign
+  const fracDigits = hasPoint ? e - point - 1 : 0
+  const exponent = Number(json.slice(e + 1, end))
+  const scale = Math.max(0, fracDigits - exponent)
+  return sign + Math.max(1, intDigits + exponent) + (scale > 0 ? 1 + scale : 0)
+}
+
+/**
+ * A cheap upper bound of {@link jsonbBytes}, or -1 when the text may hold a number in exponent notation (which can
+ * print up to 65 times longer). Each UTF-16 unit prints as at most three bytes (a `:` or `,` as two); only such
+ * numbers print longer, and `JSON.stringify` writes their exponent with a sign.
+ */
+const jsonbBound = (json: string): number => (json.includes("e+") || json.includes("e-") ? -1 : 3 * json.length)
 
 /**
  * Serialises a JSON value for storage, or says why it cannot be stored the way PostgreSQL's `jsonb` would refuse it:
@@ -95,13 +206,17 @@ export class InvalidReason {
 export const validateEvents = (
   streamId: string,
   events: ReadonlyArray<EventData>,
-  metadataFor: (event: EventData) => unknown
-): ReadonlyArray<ValidEvent> | InvalidEvent => {
+  metadataFor: (event: EventData) => unknown,
+  limits: Limits = defaultLimits
+): ReadonlyArray<ValidEvent> | InvalidEvent | EventTooLarge => {
   const seen = new Set<string>()
   const valid: Array<ValidEvent> = []
+  const maxEventBytes = limits.maxEventBytes
   // most events of an append share one metadata object (the request's) and one type: each is checked once
   let lastMetadata: unknown
   let lastMetadataJson: string | undefined
+  let lastMetadataBound = 0
+  let lastMetadataExact = -1
   let lastType: string | undefined
   for (const event of events) {
     if (typeof event !== "object" || event === null) return refuse(streamId, event, "an event must be an object")
@@ -131,14 +246,65 @@ export const validateEvents = (
       if (metadataJson instanceof InvalidReason) return refuse(streamId, event, metadataJson.reason)
       lastMetadata = metadata
       lastMetadataJson = metadataJson
+      lastMetadataBound = jsonbBound(metadataJson)
+      lastMetadataExact = -1
+    }
+    // the size: a cheap bound first, the exact count only when the bound does not settle it
+    const dataBound = jsonbBound(dataJson)
+    let bytes = dataBound + lastMetadataBound
+    const bytesExact = dataBound < 0 || lastMetadataBound < 0 || bytes > maxEventBytes
+    if (bytesExact) {
+      if (lastMetadataExact < 0) lastMetadataExact = jsonbBytes(lastMetadataJson)
+      bytes = jsonbBytes(dataJson) + lastMetadataExact
+      if (bytes > maxEventBytes) {
+        return new EventTooLarge({ streamId, eventId, limit: "maxEventBytes", maxBytes: maxEventBytes, bytes })
+      }
     }
     valid.push({
       event: eventId === id ? event : { ...event, eventId: eventId as never },
       dataJson,
-      metadataJson: lastMetadataJson
+      metadataJson: lastMetadataJson,
+      bytes,
+      bytesExact
     })
   }
   return valid
+}
+
+/**
+ * Checks the events of one append (of every request of an `appendMany`) against `maxAppendBytes`: by their bounds
+ * first, exactly only when the bounds pass the limit. Names the event at which the exact total passes it.
+ */
+export const checkAppendSize = (
+  requests: ReadonlyArray<{ readonly streamId: string; readonly events: ReadonlyArray<ValidEvent> }>,
+  limits: Limits = defaultLimits
+): EventTooLarge | undefined => {
+  const maxAppendBytes = limits.maxAppendBytes
+  let bound = 0
+  for (const request of requests) for (const e of request.events) bound += e.bytes
+  if (bound <= maxAppendBytes) return undefined
+  let total = 0
+  let lastMetadataJson: string | undefined
+  let lastMetadataBytes = 0
+  for (const request of requests) {
+    for (const e of request.events) {
+      if (!e.bytesExact && e.metadataJson !== lastMetadataJson) {
+        lastMetadataJson = e.metadataJson
+        lastMetadataBytes = jsonbBytes(e.metadataJson)
+      }
+      total += e.bytesExact ? e.bytes : jsonbBytes(e.dataJson) + lastMetadataBytes
+      if (total > maxAppendBytes) {
+        return new EventTooLarge({
+          streamId: request.streamId,
+          eventId: e.event.eventId,
+          limit: "maxAppendBytes",
+          maxBytes: maxAppendBytes,
+          bytes: total
+        })
+      }
+    }
+  }
+  return undefined
 }
 
 /** Why an event type cannot be stored, if it cannot. */

@@ -11,7 +11,7 @@ import type {
   ReadOptions,
   StreamInfo
 } from "../EventStore.ts"
-import type { InvalidEvent, ReadError } from "../EventStoreError.ts"
+import type { EventTooLarge, InvalidEvent, InvalidExpectedVersion, ReadError } from "../EventStoreError.ts"
 import {
   IdempotencyConflict,
   StreamArchived,
@@ -78,7 +78,15 @@ type PlanStep =
   | { readonly _tag: "Retry"; readonly result: AppendResult }
   | { readonly _tag: "Write"; readonly prepared: Support.Prepared; readonly firstVersion: number }
 
-export const make: Effect.Effect<EventStore["Service"]> = Effect.gen(function* () {
+/** The memory store's options: its size limits (see `EventStore.MemoryOptions`). */
+export interface Options {
+  readonly maxEventBytes?: number | undefined
+  readonly maxAppendBytes?: number | undefined
+}
+
+export const make = Effect.fnUntraced(function* (options?: Options) {
+  const limits = Support.resolveLimits(options)
+  if (typeof limits === "string") return yield* Effect.die(new Error(`EventStore.layerMemory: ${limits}`))
   // at most one pending wake-up per listener: they carry nothing, so one says as much as many
   const committed = yield* PubSub.sliding<void>(1)
   const streams = new Map<string, StreamState>()
@@ -97,8 +105,10 @@ export const make: Effect.Effect<EventStore["Service"]> = Effect.gen(function* (
     | StreamDeleted
     | IdempotencyConflict
     | InvalidEvent
+    | InvalidExpectedVersion
+    | EventTooLarge
     | StreamId.InvalidStreamId => {
-    const prepared = Support.prepareAll(requests)
+    const prepared = Support.prepareAll(requests, limits)
     if (!Array.isArray(prepared)) return prepared as Exclude<typeof prepared, ReadonlyArray<Support.Prepared>>
     const pending = new Map<string, number>()
     const steps: Array<PlanStep> = []
@@ -280,11 +290,17 @@ export const make: Effect.Effect<EventStore["Service"]> = Effect.gen(function* (
           })
     })
 
-  const find = (streamId: string) =>
-    Effect.flatMap(StreamId.parse(streamId), (id) => {
-      const stream = streams.get(id)
-      return stream === undefined ? Effect.fail(new StreamNotFound({ streamId })) : Effect.succeed(stream)
-    })
+  /** The stream to archive or delete; an expectation no stream can meet is refused before the stream is looked at. */
+  const find = (streamId: string, options: LifecycleOptions | undefined) =>
+    Effect.flatMap(
+      StreamId.parse(streamId),
+      (id): Effect.Effect<StreamState, InvalidExpectedVersion | StreamNotFound> => {
+        const invalid = Support.checkExpectedVersion(id, options?.expectedVersion ?? ExpectedVersion.any)
+        if (invalid !== undefined) return Effect.fail(invalid)
+        const stream = streams.get(id)
+        return stream === undefined ? Effect.fail(new StreamNotFound({ streamId })) : Effect.succeed(stream)
+      }
+    )
 
   const check = (stream: StreamState, options: LifecycleOptions | undefined) => {
     const expected = options?.expectedVersion ?? ExpectedVersion.any
@@ -295,7 +311,7 @@ export const make: Effect.Effect<EventStore["Service"]> = Effect.gen(function* (
 
   const archive: EventStore["Service"]["archive"] = (streamId, options) =>
     Effect.gen(function* () {
-      const stream = yield* find(streamId)
+      const stream = yield* find(streamId, options)
       if (stream.deletedAt !== undefined) {
         return yield* new StreamDeleted({ streamId: stream.streamId, version: stream.version })
       }
@@ -307,7 +323,7 @@ export const make: Effect.Effect<EventStore["Service"]> = Effect.gen(function* (
 
   const remove: EventStore["Service"]["delete"] = (streamId, options) =>
     Effect.gen(function* () {
-      const stream = yield* find(streamId)
+      const stream = yield* find(streamId, options)
       yield* check(stream, options)
       if (stream.deletedAt !== undefined) return
       const deletedAt = DateTime.makeUnsafe(yield* Clock.currentTimeMillis)

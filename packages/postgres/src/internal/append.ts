@@ -57,6 +57,39 @@ export const kindOf = (expected: ExpectedVersion.ExpectedVersion): readonly [num
   }
 }
 
+/** The PostgreSQL client's own default for the largest message it reads: a row larger than this never reads. */
+export const defaultMaxMessageSize = 16 * 1024 * 1024
+
+/**
+ * Room in a message for everything of an event row besides its data and metadata: the message and field headers,
+ * positions, ids, a stream id and a type of up to 255 characters each (at most 765 bytes each in UTF-8), the
+ * timestamp. Well under 4 KiB; 64 KiB leaves a wide margin.
+ */
+export const rowOverheadBytes = 64 * 1024
+
+/**
+ * The size limits of the store's options, checked against what its client can read: every event it accepts must
+ * come back in one message of at most `maxMessageSize` bytes. A message saying what to change when it cannot.
+ */
+export const resolveLimits = (options: {
+  readonly maxEventBytes?: number | undefined
+  readonly maxAppendBytes?: number | undefined
+  readonly maxMessageSize?: number | undefined
+}): EventStoreSupport.Limits | string => {
+  const limits = EventStoreSupport.resolveLimits(options)
+  if (typeof limits === "string") return limits
+  const maxMessageSize = options.maxMessageSize ?? defaultMaxMessageSize
+  if (limits.maxEventBytes + rowOverheadBytes > maxMessageSize) {
+    return (
+      `maxEventBytes ${limits.maxEventBytes} leaves too little room in the client's maxMessageSize ${maxMessageSize}: ` +
+      `an event row takes up to maxEventBytes + ${rowOverheadBytes} bytes, so a larger event could be stored but ` +
+      `never read back; raise the PgClient's maxMessageSize to at least ${limits.maxEventBytes + rowOverheadBytes} ` +
+      "or lower maxEventBytes"
+    )
+  }
+  return limits
+}
+
 /**
  * Appends through the store's `append_stream` and `append_batch` functions: one statement per transaction, one
  * transaction per call.
@@ -74,6 +107,8 @@ export const make = Effect.fnUntraced(function* (
     readonly appended: Effect.Effect<void>
     /** How concurrent single-stream appends share transactions (`false`: each runs its own). */
     readonly batching: false | { readonly maxInFlight: number; readonly maxAppends: number }
+    /** The size limits (checked with {@link resolveLimits}). */
+    readonly limits: EventStoreSupport.Limits
   }
 ) {
   const s = sql(schema)
@@ -340,7 +375,7 @@ export const make = Effect.fnUntraced(function* (
   const transaction = (
     requests: ReadonlyArray<EventStore.AppendRequest>
   ): Effect.Effect<ReadonlyArray<EventStore.AppendResult>, AppendFailure | StreamId.InvalidStreamId> => {
-    const prepared = EventStoreSupport.prepareAll(requests)
+    const prepared = EventStoreSupport.prepareAll(requests, options.limits)
     if (!Array.isArray(prepared)) return Effect.fail(prepared as Exclude<typeof prepared, ReadonlyArray<unknown>>)
     const list = prepared as ReadonlyArray<EventStoreSupport.Prepared>
     return Effect.flatMap(Effect.serviceOption(sql.transactionService), (outer) => {

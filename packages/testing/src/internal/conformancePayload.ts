@@ -1,8 +1,105 @@
 import { assert, describe } from "@effect/vitest"
-import { EventCodec, EventStore } from "@facta/core"
+import type { Event, EventStoreError, StreamId } from "@facta/core"
+import { EventCodec, EventStore, EventStoreSupport } from "@facta/core"
 import { Effect, Schema, Stream } from "effect"
 import type { It } from "./conformanceHelpers.ts"
-import { event, expectFailure, readCategories, readStream, uniqueCategory, uniqueStream } from "./conformanceHelpers.ts"
+import {
+  assertNoStream,
+  assertVersion,
+  event,
+  expectFailure,
+  readCategories,
+  readStream,
+  uniqueCategory,
+  uniqueStream
+} from "./conformanceHelpers.ts"
+
+const unlimited: EventStoreSupport.Limits = {
+  maxEventBytes: Number.MAX_SAFE_INTEGER,
+  maxAppendBytes: Number.MAX_SAFE_INTEGER
+}
+
+/** An event's size as the stores count it: its data and (merged) metadata as PostgreSQL's `jsonb` prints them. */
+export const sizeOf = (e: Event.EventData, metadata?: Event.EventMetadata): number => {
+  const prepared = EventStoreSupport.prepare({ streamId: "Size-1", events: [e], metadata }, unlimited)
+  if (!("events" in prepared)) return assert.fail(`not a valid event: ${prepared.message}`)
+  const [valid] = prepared.events
+  return EventStoreSupport.jsonbBytes(valid!.dataJson) + EventStoreSupport.jsonbBytes(valid!.metadataJson)
+}
+
+/** The size of an event as read back: its data and metadata printed again as `jsonb` would. */
+const sizeRead = (e: Event.RecordedEvent): number =>
+  EventStoreSupport.jsonbBytes(JSON.stringify(e.data)) + EventStoreSupport.jsonbBytes(JSON.stringify(e.metadata))
+
+/**
+ * An event of exactly `bytes`: `build(k, m)` grows by a heavy unit per `k` and by one byte per `m` (ASCII padding),
+ * so that the heavy units fill most of it and the padding the rest.
+ */
+export const eventOfSize = (bytes: number, build: (k: number, m: number) => Event.EventData): Event.EventData => {
+  const base = sizeOf(build(0, 0))
+  const unit = sizeOf(build(1, 0)) - base
+  const k = Math.max(0, Math.floor((bytes - base) / unit) - 1)
+  const made = build(k, bytes - base - k * unit)
+  assert.strictEqual(sizeOf(made), bytes, "the event built has the size asked for")
+  return made
+}
+
+/** Plain ASCII data of `bytes`. */
+const asciiEvent = (bytes: number) => eventOfSize(bytes, (k, m) => event("Sized", { text: "x".repeat(k * 1000 + m) }))
+
+/** Asserts an `EventTooLarge` for `limit`, naming the stream, the event, the limit and the size. */
+const assertTooLarge = Effect.fnUntraced(function* <R>(
+  self: Effect.Effect<
+    unknown,
+    EventStoreError.AppendError | EventStoreError.StreamNotFound | StreamId.InvalidStreamId,
+    R
+  >,
+  expected: {
+    readonly streamId: string
+    readonly eventId: string
+    readonly limit: "maxEventBytes" | "maxAppendBytes"
+    readonly maxBytes: number
+    readonly bytes: number
+  }
+) {
+  const error = yield* expectFailure(self, "EventTooLarge")
+  assert.deepStrictEqual(
+    {
+      streamId: error.streamId,
+      eventId: error.eventId,
+      limit: error.limit,
+      maxBytes: error.maxBytes,
+      bytes: error.bytes
+    },
+    expected
+  )
+})
+
+/**
+ * Asserts that an event of exactly `limits.maxEventBytes` made by `make` is stored and reads back whole (through the
+ * stream and the log), and that one of a byte more fails with `EventTooLarge` and writes nothing.
+ */
+const assertEventLimit = Effect.fnUntraced(function* (maxEventBytes: number, make: (bytes: number) => Event.EventData) {
+  const store = yield* EventStore.EventStore
+  const category = uniqueCategory()
+  const streamId = `${category}-1`
+  const fits = make(maxEventBytes)
+  yield* store.append(streamId, [fits])
+  const [stored] = yield* readStream(streamId)
+  assert.deepStrictEqual(stored!.data, fits.data)
+  assert.strictEqual(sizeRead(stored!), maxEventBytes, "the stored event reads back at its size")
+  const [logged] = yield* readCategories([category])
+  assert.strictEqual(logged!.eventId, fits.eventId)
+  const over = make(maxEventBytes + 1)
+  yield* assertTooLarge(store.append(streamId, [event(), over]), {
+    streamId,
+    eventId: over.eventId,
+    limit: "maxEventBytes",
+    maxBytes: maxEventBytes,
+    bytes: maxEventBytes + 1
+  })
+  yield* assertVersion(streamId, 1)
+})
 
 const Deposited = Schema.TaggedStruct("Deposited", { amount: Schema.Int })
 const Renamed = Schema.TaggedStruct("Renamed", { name: Schema.String, by: Schema.String })
@@ -57,8 +154,108 @@ const nested = (depth: number): Schema.Json => {
   return value
 }
 
-/** What the store keeps, byte for byte, and how stored data meets a codec. */
-export const register = (it: It): void => {
+/** What the store keeps, byte for byte, how large it may be, and how stored data meets a codec. */
+export const register = (it: It, limits: EventStoreSupport.Limits = EventStoreSupport.defaultLimits): void => {
+  const { maxEventBytes, maxAppendBytes } = limits
+  describe("sizes", () => {
+    it.effect("an event of exactly maxEventBytes is stored and reads back; a byte more is EventTooLarge", () =>
+      assertEventLimit(maxEventBytes, asciiEvent)
+    )
+
+    it.effect("control characters count as the six-byte escapes PostgreSQL prints", () =>
+      assertEventLimit(maxEventBytes, (bytes) =>
+        eventOfSize(bytes, (k, m) => event("Controls", { text: "\u0001\u001f".repeat(k) + "x".repeat(m) }))
+      )
+    )
+
+    it.effect("multi-byte characters count in UTF-8", () =>
+      assertEventLimit(maxEventBytes, (bytes) =>
+        eventOfSize(bytes, (k, m) => event("Unicode", { text: "é中🎉".repeat(k) + "x".repeat(m) }))
+      )
+    )
+
+    it.effect("data and metadata count together", () =>
+      Effect.gen(function* () {
+        const store = yield* EventStore.EventStore
+        const streamId = uniqueStream()
+        const half = Math.floor(maxEventBytes / 2)
+        const data = { text: "d".repeat(half) }
+        const withMetadata = (bytes: number) =>
+          eventOfSize(bytes, (k, m) => ({ ...event("Both", data), metadata: { actor: "m".repeat(k + m) } }))
+        const over = withMetadata(maxEventBytes + 1)
+        assert.isBelow(sizeOf(event("Both", data)), maxEventBytes, "the data alone fits")
+        yield* assertTooLarge(store.append(streamId, [over]), {
+          streamId,
+          eventId: over.eventId,
+          limit: "maxEventBytes",
+          maxBytes: maxEventBytes,
+          bytes: maxEventBytes + 1
+        })
+        yield* assertNoStream(streamId)
+        const fits = withMetadata(maxEventBytes)
+        yield* store.append(streamId, [fits])
+        const [stored] = yield* readStream(streamId)
+        assert.strictEqual(sizeRead(stored!), maxEventBytes)
+        assert.strictEqual(stored!.metadata.actor, fits.metadata!.actor)
+      })
+    )
+
+    it.effect("numbers count as PostgreSQL prints them: 1e300 is 301 digits", () =>
+      Effect.gen(function* () {
+        const store = yield* EventStore.EventStore
+        const streamId = uniqueStream()
+        const count = Math.ceil(maxEventBytes / 302)
+        const numbers = event("Numbers", { n: Array.from({ length: count }, () => 1e300) })
+        assert.isBelow(JSON.stringify(numbers.data).length * 3, maxEventBytes, "short as JSON text")
+        const error = yield* expectFailure(store.append(streamId, [numbers]), "EventTooLarge")
+        assert.strictEqual(error.bytes, sizeOf(numbers))
+        assert.isAbove(error.bytes, maxEventBytes)
+        yield* assertNoStream(streamId)
+        yield* store.append(streamId, [event("Numbers", { n: [1e300, 1e-7, -1.5e21] })])
+        const [stored] = yield* readStream(streamId)
+        assert.deepStrictEqual(stored!.data, { n: [1e300, 1e-7, -1.5e21] })
+      })
+    )
+
+    it.effect(
+      "an append over maxAppendBytes is EventTooLarge naming the event that passed it, and writes nothing",
+      () =>
+        Effect.gen(function* () {
+          const store = yield* EventStore.EventStore
+          const category = uniqueCategory()
+          const streamId = `${category}-1`
+          yield* store.append(streamId, [event()])
+          // events of at most maxEventBytes each, one more than maxAppendBytes holds
+          const each = Math.min(maxEventBytes, maxAppendBytes)
+          const text = "x".repeat(each - sizeOf(event("Part", { text: "" })))
+          const count = Math.floor(maxAppendBytes / each) + 1
+          const parts = Array.from({ length: count }, () => event("Part", { text }))
+          assert.strictEqual(sizeOf(parts[0]!), each)
+          const expected = {
+            limit: "maxAppendBytes" as const,
+            maxBytes: maxAppendBytes,
+            bytes: count * each
+          }
+          yield* assertTooLarge(store.append(streamId, parts), {
+            streamId,
+            eventId: parts.at(-1)!.eventId,
+            ...expected
+          })
+          const other = `${category}-2`
+          const split = Math.ceil(count / 2)
+          yield* assertTooLarge(
+            store.appendMany([
+              { streamId, events: parts.slice(0, split) },
+              { streamId: other, events: parts.slice(split) }
+            ]),
+            { streamId: other, eventId: parts.at(-1)!.eventId, ...expected }
+          )
+          yield* assertVersion(streamId, 1)
+          yield* assertNoStream(other)
+        })
+    )
+  })
+
   describe("payloads", () => {
     it.effect("a ~1 MB string payload round-trips exactly", () =>
       Effect.gen(function* () {

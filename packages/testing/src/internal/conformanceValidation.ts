@@ -1,6 +1,6 @@
 import { assert, describe } from "@effect/vitest"
-import type { Event } from "@facta/core"
-import { EventStore } from "@facta/core"
+import type { Event, EventStoreError, StreamId } from "@facta/core"
+import { EventStore, ExpectedVersion } from "@facta/core"
 import type { Schema } from "effect"
 import { Effect, Option } from "effect"
 import type { It } from "./conformanceHelpers.ts"
@@ -71,8 +71,118 @@ const unusualStreamIds = (category: string): ReadonlyArray<string> => [
   `${category}-$1 \${x} {{y}}`
 ]
 
+/**
+ * Exact versions no stream can be at: negative, fractional, not a number, infinite, beyond the largest safe integer,
+ * and just above `ExpectedVersion.maxVersion`.
+ */
+const invalidVersions: ReadonlyArray<number> = [
+  -1,
+  -0.5,
+  1.5,
+  Number.NaN,
+  Number.POSITIVE_INFINITY,
+  Number.NEGATIVE_INFINITY,
+  2 ** 53,
+  Number.MAX_SAFE_INTEGER,
+  ExpectedVersion.maxVersion + 1
+]
+
+/** Asserts that `self` fails with an `InvalidExpectedVersion` naming the stream and the value given. */
+const assertInvalidVersion = Effect.fnUntraced(function* <R>(
+  self: Effect.Effect<
+    unknown,
+    EventStoreError.AppendError | EventStoreError.StreamNotFound | StreamId.InvalidStreamId,
+    R
+  >,
+  streamId: string,
+  version: number
+) {
+  const error = yield* expectFailure(self, "InvalidExpectedVersion")
+  assert.strictEqual(error.streamId, streamId)
+  assert.isTrue(Object.is(error.version, version), `the error names the version ${version}, not ${error.version}`)
+})
+
 /** Events and stream ids the store must refuse. */
 export const register = (it: It): void => {
+  describe("invalid expected versions", () => {
+    it.effect("append refuses an exact version that is not a version, to a new or an existing stream", () =>
+      Effect.gen(function* () {
+        const store = yield* EventStore.EventStore
+        const category = uniqueCategory()
+        const fresh = `${category}-fresh`
+        const existing = `${category}-existing`
+        yield* store.append(existing, [event()])
+        for (const version of invalidVersions) {
+          const expectedVersion = ExpectedVersion.exact(version)
+          yield* assertInvalidVersion(store.append(fresh, [event()], { expectedVersion }), fresh, version)
+          yield* assertInvalidVersion(store.append(existing, [event()], { expectedVersion }), existing, version)
+        }
+        yield* assertNoStream(fresh)
+        yield* assertVersion(existing, 1)
+        assert.strictEqual((yield* readCategories([category])).length, 1)
+      })
+    )
+
+    it.effect("appendMany refuses one, and writes none of its requests", () =>
+      Effect.gen(function* () {
+        const store = yield* EventStore.EventStore
+        const category = uniqueCategory()
+        const good = `${category}-good`
+        const bad = `${category}-bad`
+        for (const version of invalidVersions) {
+          const requests = [
+            { streamId: good, events: [event()], expectedVersion: ExpectedVersion.any },
+            { streamId: bad, events: [event()], expectedVersion: ExpectedVersion.exact(version) }
+          ]
+          yield* assertInvalidVersion(store.appendMany(requests), bad, version)
+        }
+        yield* assertNoStream(good)
+        yield* assertNoStream(bad)
+      })
+    )
+
+    it.effect("archive and delete refuse one, whether the stream exists or not, and change nothing", () =>
+      Effect.gen(function* () {
+        const store = yield* EventStore.EventStore
+        const category = uniqueCategory()
+        const existing = `${category}-existing`
+        const missing = `${category}-missing`
+        yield* store.append(existing, [event(), event()])
+        for (const version of invalidVersions) {
+          const expectedVersion = ExpectedVersion.exact(version)
+          yield* assertInvalidVersion(store.archive(existing, { expectedVersion }), existing, version)
+          yield* assertInvalidVersion(store.delete(existing, { expectedVersion }), existing, version)
+          yield* assertInvalidVersion(store.archive(missing, { expectedVersion }), missing, version)
+          yield* assertInvalidVersion(store.delete(missing, { expectedVersion }), missing, version)
+        }
+        yield* assertVersion(existing, 2)
+        const info = yield* store.streamInfo(existing)
+        if (Option.isNone(info)) return assert.fail("the stream should exist")
+        assert.isTrue(Option.isNone(info.value.archivedAt), "the stream should not be archived")
+        assert.isTrue(Option.isNone(info.value.deletedAt), "the stream should not be deleted")
+        yield* assertNoStream(missing)
+      })
+    )
+
+    it.effect("the largest version is a valid expectation: a conflict for a stream below it, not a refusal", () =>
+      Effect.gen(function* () {
+        const store = yield* EventStore.EventStore
+        const streamId = uniqueStream()
+        const expectedVersion = ExpectedVersion.exact(ExpectedVersion.maxVersion)
+        const conflict = yield* expectFailure(
+          store.append(streamId, [event()], { expectedVersion }),
+          "WrongExpectedVersion"
+        )
+        assert.strictEqual(conflict.actual, 0)
+        assert.deepStrictEqual(conflict.expected, expectedVersion)
+        yield* store.append(streamId, [event()])
+        yield* expectFailure(store.archive(streamId, { expectedVersion }), "WrongExpectedVersion")
+        yield* expectFailure(store.delete(streamId, { expectedVersion }), "WrongExpectedVersion")
+        yield* assertVersion(streamId, 1)
+      })
+    )
+  })
+
   describe("invalid events", () => {
     it.effect("an event id that is not a UUID is an InvalidEvent", () =>
       Effect.gen(function* () {
