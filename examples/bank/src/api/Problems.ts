@@ -12,6 +12,7 @@
  * | 409    | the state refuses it: frozen, closed, insufficient funds, balance not zero, wrong transfer status |
  * | 412    | `If-Match` names another version than the stream's                                                |
  * | 422    | a well-formed but invalid request: same account, self approval, currency mismatch, key reuse      |
+ * |        | (and an expected version no stream can be at, an event over the store's size limit)               |
  * | 503    | the storage failed (retry later)                                                                  |
  * | 500    | a bug on our side (an event that no longer decodes); never caused by what a client sends          |
  *
@@ -231,6 +232,9 @@ export const fromError = (
     case "SameAccount":
     case "InvalidTransferAmount":
     case "SelfApprovalForbidden":
+    // an expected version no stream can be at (an If-Match the parser let through), an event over the store's limit
+    case "InvalidExpectedVersion":
+    case "EventTooLarge":
       return unprocessable(error)
     case "WrongExpectedVersion":
       return context.ifMatch === true
