@@ -6,9 +6,12 @@
  *    (kept, so the next run finds the same bank).
  * 2. Migrates the event store, checkpoints, snapshots and read models.
  * 3. Seeds the demo data when the database has none (with a progress bar).
- * 4. Runs the transfer process and the read-model projections in the background.
+ * 4. Runs the transfer process, the read-model projections and the expiry sweep in the background, each starting
+ *    again by itself after a storage outage (`app/Background.ts`).
  * 5. Serves the HTTP API, its docs and the page on `PORT` (default 3000, or a free port when it is taken), and prints
- *    the URLs, the demo tokens and example requests.
+ *    the URLs, the demo tokens and example requests. Every request answers within `BANK_REQUEST_TIMEOUT` (default 10
+ *    seconds) and every storage call within `BANK_STORAGE_TIMEOUT` (default 3 seconds): a stalled database gives 503
+ *    problems with `Retry-After`, and the bank recovers by itself when the database is back (`infra/Deadlines.ts`).
  *
  * Ctrl-C stops the server, the projections and then the database, in that order.
  *
@@ -16,16 +19,13 @@
  */
 import * as net from "node:net"
 import { NodeRuntime } from "@effect/platform-node"
-import { Projection } from "@facta/core"
 import { EmbeddedPostgres } from "@facta/embedded-postgres"
 import { Config, Console, Context, Effect, Layer, Option, Runtime } from "effect"
 import { HttpServer } from "effect/http"
 import { Tokens } from "./api/Auth.ts"
 import * as Server from "./api/Server.ts"
-import * as TransferExpiry from "./app/TransferExpiry.ts"
-import * as TransferProcess from "./domain/TransferProcess.ts"
+import * as Background from "./app/Background.ts"
 import * as Database from "./infra/Database.ts"
-import * as ReadModels from "./readmodels/ReadModels.ts"
 import * as Seed from "./seed/Seed.ts"
 
 /** Whether `port` can be listened on at 127.0.0.1 and every interface. */
@@ -87,18 +87,9 @@ const program = Effect.gen(function* () {
     op._tag === "Transfer" && op.review === "leave" ? [op.transferId] : []
   )
 
-  // the transfer process and the read models, in the background for as long as the demo runs
-  yield* Effect.forkScoped(
-    Effect.all(
-      [
-        Projection.run(TransferProcess.TransferProcess, { owner: "bank-demo" }),
-        Projection.run(ReadModels.projections[0], { owner: "bank-demo" }),
-        Projection.run(ReadModels.projections[1], { owner: "bank-demo" }),
-        TransferExpiry.run()
-      ],
-      { concurrency: "unbounded", discard: true }
-    ).pipe(Effect.tapCause((cause) => Effect.logError("a projection stopped", cause)))
-  )
+  // the transfer process, the read models and the expiry sweep, in the background for as long as the demo runs;
+  // each starts again by itself after a storage outage
+  yield* Effect.forkScoped(Background.run({ projections: { owner: "bank-demo" } }))
 
   const requested = yield* Config.Port("PORT").pipe(Config.withDefault(3000))
   const port = (yield* isFree(requested)) ? requested : 0

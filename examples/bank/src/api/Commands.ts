@@ -9,6 +9,7 @@ import type { CheckpointStore, Event, Position } from "@facta/core"
 import { Config, Context, Duration, Effect, Layer, Option } from "effect"
 import { HttpServerResponse } from "effect/http"
 import * as Money from "../domain/Money.ts"
+import { Deadlines } from "../infra/Deadlines.ts"
 import { ReadModels } from "../readmodels/ReadModels.ts"
 import type { Actor } from "./Auth.ts"
 import { hashRequest, Idempotency, type StoredResponse } from "./Idempotency.ts"
@@ -24,7 +25,10 @@ export class Settings extends Context.Service<
   {
     /** Transfers above this amount (a decimal in the transfer's currency) wait for an approval. */
     readonly approvalThreshold: string
-    /** How long a command waits for the read models before answering with its own result. */
+    /**
+     * How long a command waits for the read models before answering with its own result (at most half the request
+     * deadline of `Deadlines`).
+     */
     readonly readYourWritesTimeout: Duration.Input
   }
 >()("@facta/example-bank/api/Settings") {
@@ -137,8 +141,9 @@ const staleWarning = '199 facta "The read models have not caught up yet: this is
 
 /**
  * Runs a command endpoint: builds the metadata, reads `If-Match`, runs `execute` under the `Idempotency-Key`, waits
- * for the read models to reach the appended events (at most the configured timeout; a late read model only adds a
- * `Warning` header) and answers with the read model's view (`fresh`), or the command's own result.
+ * for the read models to reach the appended events (at most the configured timeout, and at most half the request
+ * deadline; a late read model only adds a `Warning` header) and answers with the read model's view (`fresh`), or the
+ * command's own result.
  *
  * @since 0.1.0
  */
@@ -198,14 +203,20 @@ export const runCommand = <R>(options: {
       })
     }
 
-    // read your writes
+    // read your writes, for at most half the request deadline: a late read model must not turn a done command
+    // into a 503
     const settings = yield* Settings
     const readModels = yield* ReadModels
+    const deadlines = yield* Deadlines
+    const wait = Duration.min(
+      Duration.fromInputUnsafe(settings.readYourWritesTimeout),
+      Duration.millis(Duration.toMillis(deadlines.request) / 2)
+    )
     const last = outcome.value.positions.at(-1)
     const caughtUp =
       last === undefined
         ? true
-        : yield* readModels.waitFor(last, settings.readYourWritesTimeout).pipe(
+        : yield* readModels.waitFor(last, wait).pipe(
             Effect.as(true),
             Effect.catchCause((cause) =>
               Effect.logWarning("read models are late; answering with the command's result", cause).pipe(

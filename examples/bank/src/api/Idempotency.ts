@@ -8,11 +8,17 @@
  * rolls the row back, so a retry runs again. When the event store shares the `SqlClient` (PostgreSQL), the appended
  * events commit in the same transaction as the key: a crash can never leave the one without the other.
  *
+ * The transaction runs under twice the storage deadline of `Deadlines` (it makes several calls), a stored response's
+ * update under the storage deadline: past it the request fails with a retryable `StorageError` (503) while the
+ * transaction rolls back in the background. A retry with the same key is safe either way.
+ *
  * @since 0.1.0
  */
 import { createHash } from "node:crypto"
-import { Context, Effect, Layer } from "effect"
+import type { StorageError } from "@facta/core"
+import { Context, Duration, Effect, Layer } from "effect"
 import { SqlClient, type SqlError } from "effect/sql"
+import * as Deadlines from "../infra/Deadlines.ts"
 import { Unprocessable } from "./Problems.ts"
 
 /**
@@ -85,9 +91,12 @@ export class Idempotency extends Context.Service<
       request: KeyedRequest,
       execute: Effect.Effect<A, E, R>,
       toResponse: (a: A) => StoredResponse
-    ) => Effect.Effect<Outcome<A>, E | Unprocessable | SqlError.SqlError, R>
+    ) => Effect.Effect<Outcome<A>, E | Unprocessable | SqlError.SqlError | StorageError.StorageError, R>
     /** Replaces a stored response (the fresher view answered once the read models caught up). */
-    readonly update: (request: KeyedRequest, response: StoredResponse) => Effect.Effect<void, SqlError.SqlError>
+    readonly update: (
+      request: KeyedRequest,
+      response: StoredResponse
+    ) => Effect.Effect<void, SqlError.SqlError | StorageError.StorageError>
   }
 >()("@facta/example-bank/api/Idempotency") {}
 
@@ -103,6 +112,8 @@ export const layer = (options?: {
     Idempotency,
     Effect.gen(function* () {
       const sql = yield* SqlClient.SqlClient
+      const deadlines = yield* Deadlines.Deadlines
+      const scope = yield* Effect.scope
       const schema = options?.schema ?? "bank"
       const table = sql`${sql(schema)}.idempotency_keys`
       // one creator at a time: concurrent CREATE ... IF NOT EXISTS can still clash in the catalog
@@ -123,7 +134,7 @@ export const layer = (options?: {
         })
       )
 
-      const store = (request: KeyedRequest, response: StoredResponse) =>
+      const write = (request: KeyedRequest, response: StoredResponse) =>
         sql`UPDATE ${table} SET status = ${response.status}, body = ${JSON.stringify(response.body)}::jsonb,
             headers = ${JSON.stringify(response.headers)}::jsonb
           WHERE actor = ${request.actor} AND key = ${request.key}`.pipe(Effect.asVoid)
@@ -132,43 +143,48 @@ export const layer = (options?: {
         request: KeyedRequest,
         execute: Effect.Effect<A, E, R>,
         toResponse: (a: A) => StoredResponse
-      ): Effect.Effect<Outcome<A>, E | Unprocessable | SqlError.SqlError, R> =>
-        sql.withTransaction(
-          Effect.gen(function* () {
-            const claimed = yield* sql`INSERT INTO ${table} (actor, key, request_hash)
+      ): Effect.Effect<Outcome<A>, E | Unprocessable | SqlError.SqlError | StorageError.StorageError, R> =>
+        sql
+          .withTransaction(
+            Effect.gen(function* () {
+              const claimed = yield* sql`INSERT INTO ${table} (actor, key, request_hash)
               VALUES (${request.actor}, ${request.key}, ${request.hash})
               ON CONFLICT (actor, key) DO NOTHING RETURNING key`
-            if (claimed.length === 0) {
-              const rows = yield* sql<{
-                request_hash: string
-                status: number | null
-                body: unknown
-                headers: Record<string, string> | null
-              }>`SELECT request_hash, status, body, headers FROM ${table}
+              if (claimed.length === 0) {
+                const rows = yield* sql<{
+                  request_hash: string
+                  status: number | null
+                  body: unknown
+                  headers: Record<string, string> | null
+                }>`SELECT request_hash, status, body, headers FROM ${table}
                 WHERE actor = ${request.actor} AND key = ${request.key} FOR UPDATE`
-              const row = rows[0]
-              if (row === undefined || row.status === null) {
-                // only a row committed without a response could get here, which this module never writes
-                return yield* Effect.die(new Error("idempotency key without a stored response"))
+                const row = rows[0]
+                if (row === undefined || row.status === null) {
+                  // only a row committed without a response could get here, which this module never writes
+                  return yield* Effect.die(new Error("idempotency key without a stored response"))
+                }
+                if (row.request_hash !== request.hash) {
+                  return yield* new Unprocessable({
+                    code: "IdempotencyKeyReused",
+                    detail: "This Idempotency-Key was already used for a different request"
+                  })
+                }
+                return {
+                  _tag: "Replayed",
+                  response: { status: row.status, body: row.body, headers: row.headers ?? {} }
+                } as const
               }
-              if (row.request_hash !== request.hash) {
-                return yield* new Unprocessable({
-                  code: "IdempotencyKeyReused",
-                  detail: "This Idempotency-Key was already used for a different request"
-                })
-              }
-              return {
-                _tag: "Replayed",
-                response: { status: row.status, body: row.body, headers: row.headers ?? {} }
-              } as const
-            }
-            const value = yield* execute
-            const response = toResponse(value)
-            yield* store(request, response)
-            return { _tag: "Executed", value, response } as const
-          })
-        )
+              const value = yield* execute
+              const response = toResponse(value)
+              yield* write(request, response)
+              return { _tag: "Executed", value, response } as const
+            })
+          )
+          .pipe(Deadlines.storage(scope, "Idempotency", "run", Duration.times(deadlines.storage, 2)))
 
-      return Idempotency.of({ run, update: store })
+      const update = (request: KeyedRequest, response: StoredResponse) =>
+        write(request, response).pipe(Deadlines.storage(scope, "Idempotency", "update", deadlines.storage))
+
+      return Idempotency.of({ run, update })
     })
   )

@@ -13,18 +13,22 @@
  * | 412    | `If-Match` names another version than the stream's                                                |
  * | 422    | a well-formed but invalid request: same account, self approval, currency mismatch, key reuse      |
  * |        | (and an expected version no stream can be at, an event over the store's size limit)               |
- * | 503    | the storage failed (retry later)                                                                  |
- * | 500    | a bug on our side (an event that no longer decodes); never caused by what a client sends          |
+ * | 503    | the storage failed or missed its deadline, or the request did (retry after `Retry-After` seconds)  |
+ * | 500    | a fault on our side (an event that no longer decodes, SQL the database refuses); never the client's |
+ *
+ * A 503 always carries `Retry-After` (see `Server.ts`); a `StorageError` is a 503 when it is retryable and a 500
+ * when trying again cannot help.
  *
  * @since 0.1.0
  */
-import type { CommandHandler, EventStoreError, StreamId } from "@facta/core"
+import type { CommandHandler, EventStoreError, StorageError, StreamId } from "@facta/core"
 import { Effect, Schema } from "effect"
 import { HttpApiError } from "effect/http-api"
 import type { SqlError } from "effect/sql"
 import type * as Account from "../domain/Account.ts"
 import type * as Money from "../domain/Money.ts"
 import type * as Transfer from "../domain/Transfer.ts"
+import { isRetryable } from "../readmodels/Tables.ts"
 
 const base = "https://facta.dev/problems"
 
@@ -124,7 +128,8 @@ export class InternalError extends HttpApiError.Problem<InternalError>()(
 ) {}
 
 /**
- * 503: the storage is unavailable; the request may be retried (with the same `Idempotency-Key`).
+ * 503: the storage is unavailable, or the request missed its deadline; the request may be retried (with the same
+ * `Idempotency-Key`) after `Retry-After` seconds.
  *
  * @since 0.1.0
  */
@@ -175,6 +180,7 @@ export type ApiError =
   | EventStoreError.ReadError
   | StreamId.InvalidStreamId
   | Money.ParseError
+  | StorageError.StorageError
   | SqlError.SqlError
 
 const conflict = (error: { readonly _tag: string; readonly message: string }) =>
@@ -249,11 +255,19 @@ export const fromError = (
           })
     case "StorageError":
     case "SqlError":
-      return new ServiceUnavailable({ code: error._tag, detail: "The storage is unavailable; retry later" })
+      return (error._tag === "StorageError" ? error.retryable : isRetryable(error))
+        ? new ServiceUnavailable({ code: error._tag, detail: "The storage is unavailable; retry later" })
+        : new InternalError({ code: error._tag, detail: "The storage refused the request" })
     case "EventDecodeError":
     case "EventEncodeError":
     case "InvalidEvent":
       return new InternalError({ code: error._tag, detail: "The server could not process its own data" })
+    default:
+      // an error of the stores this mapping does not name yet: a fault on our side, never the client's
+      return new InternalError({
+        code: (error as { readonly _tag: string })._tag,
+        detail: "The server could not process the request"
+      })
   }
 }
 

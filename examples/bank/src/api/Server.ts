@@ -3,7 +3,11 @@
  * on Node's HTTP server.
  *
  * The caller provides the stores (`EventStore`, `SnapshotStore`, `CheckpointStore`), the `SqlClient` (for the
- * idempotency keys), the `ReadModels` and the `Tokens`; the settings come from `Config` unless given.
+ * idempotency keys), the `ReadModels` and the `Tokens`; the settings come from `Config` unless given, the deadlines
+ * from the `Deadlines` in context (see `infra/Deadlines.ts`).
+ *
+ * Every route answers within the request deadline: past it the answer is a 503 problem (`RequestTimeout`) while the
+ * request's work is interrupted in the background. Every 503 carries `Retry-After`.
  *
  * @example
  * ```ts
@@ -19,13 +23,15 @@
 import { readFileSync } from "node:fs"
 import { createServer } from "node:http"
 import { NodeHttpServer } from "@effect/platform-node"
-import { Effect, Layer } from "effect"
-import { HttpRouter, HttpServerResponse } from "effect/http"
+import { Data, Duration, Effect, Layer } from "effect"
+import { HttpRouter, HttpServerRequest, HttpServerRespondable, HttpServerResponse } from "effect/http"
 import { HttpApiBuilder, HttpApiScalar } from "effect/http-api"
+import * as Deadlines from "../infra/Deadlines.ts"
 import { Api } from "./Api.ts"
 import { Settings } from "./Commands.ts"
 import * as Handlers from "./Handlers.ts"
 import * as Idempotency from "./Idempotency.ts"
+import { ServiceUnavailable } from "./Problems.ts"
 
 /**
  * `GET /`: the single-page view of accounts and their timelines.
@@ -46,6 +52,58 @@ export const PageRoute = Layer.unwrap(
  */
 export const DocsRoute = HttpApiScalar.layer(Api, { path: "/docs" })
 
+class RequestTimedOut extends Data.TaggedError("RequestTimedOut") {}
+
+/**
+ * The seconds a 503 asks the client to wait before retrying (`Retry-After`): the storage deadline, rounded up.
+ *
+ * @since 0.1.0
+ */
+export const retryAfterSeconds = (deadlines: Deadlines.Values): number =>
+  Math.max(1, Math.ceil(Duration.toMillis(deadlines.storage) / 1000))
+
+/**
+ * The last line of defence, on every route: a request that has no answer within the request deadline of `Deadlines`
+ * gets a 503 problem (`RequestTimeout`) at once, while its work is interrupted in the background (work stuck on a
+ * stalled database can take longer than that to give up). And every 503, whoever answered it, carries `Retry-After`.
+ *
+ * @since 0.1.0
+ */
+export const DeadlineMiddleware = HttpRouter.middleware(
+  Effect.gen(function* () {
+    const deadlines = yield* Deadlines.Deadlines
+    const scope = yield* Effect.scope
+    const retryAfter = String(retryAfterSeconds(deadlines))
+    const timedOut = (request: HttpServerRequest.HttpServerRequest) =>
+      Effect.logWarning("request missed its deadline; answering 503").pipe(
+        Effect.annotateLogs({ method: request.method, url: request.url, deadline: Duration.format(deadlines.request) }),
+        Effect.andThen(
+          HttpServerRespondable.toResponse(
+            new ServiceUnavailable({
+              code: "RequestTimeout",
+              detail: `No answer within ${Duration.format(deadlines.request)}; retry later (with the same Idempotency-Key)`
+            })
+          )
+        )
+      )
+    return (httpEffect) =>
+      Effect.gen(function* () {
+        const request = yield* HttpServerRequest.HttpServerRequest
+        const response = yield* httpEffect.pipe(
+          Deadlines.within(scope, deadlines.request, () => new RequestTimedOut()),
+          Effect.catchIf(
+            (error): error is RequestTimedOut => error instanceof RequestTimedOut,
+            () => timedOut(request)
+          )
+        )
+        return response.status === 503 && response.headers["retry-after"] === undefined
+          ? HttpServerResponse.setHeader(response, "retry-after", retryAfter)
+          : response
+      })
+  }),
+  { global: true }
+)
+
 /**
  * Options of {@link routes} and {@link layer}.
  *
@@ -59,15 +117,16 @@ export interface Options {
 }
 
 /**
- * Every route (API, `/openapi.json`, `/docs`, `/`), without a server and without {@link services}: serve it with
- * `HttpRouter.serve` or turn it into a web handler with `HttpRouter.toWebHandler`.
+ * Every route (API, `/openapi.json`, `/docs`, `/`) under the {@link DeadlineMiddleware}, without a server and without
+ * {@link services}: serve it with `HttpRouter.serve` or turn it into a web handler with `HttpRouter.toWebHandler`.
  *
  * @since 0.1.0
  */
 export const routes = Layer.mergeAll(
   HttpApiBuilder.layer(Api, { openapiPath: "/openapi.json" }).pipe(Layer.provide(Handlers.layer)),
   DocsRoute,
-  PageRoute
+  PageRoute,
+  DeadlineMiddleware
 )
 
 /**

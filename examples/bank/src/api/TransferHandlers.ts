@@ -43,8 +43,14 @@ export const TransferHandlers = HttpApiBuilder.group(
     const requireSee = (actor: Actor, transfer: { readonly from: string; readonly to: string }) =>
       Effect.gen(function* () {
         if (actor.role !== "customer") return
-        const from = yield* withStores(loadAccount(transfer.from)).pipe(Effect.option)
-        const to = yield* withStores(loadAccount(transfer.to)).pipe(Effect.option)
+        // an account that is gone counts as not owned; any other failure (storage) is the answer
+        const account = (id: string) =>
+          withStores(loadAccount(id)).pipe(
+            Effect.map(Option.some),
+            Effect.catchTag("NotFound", () => Effect.succeed(Option.none()))
+          )
+        const from = yield* account(transfer.from)
+        const to = yield* account(transfer.to)
         const owns = (account: typeof from) => Option.isSome(account) && account.value.state.owner === actor.name
         if (!owns(from) && !owns(to)) {
           return yield* new Forbidden({ code: "Forbidden", detail: `${actor.name} is not a party to this transfer` })

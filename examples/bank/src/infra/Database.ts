@@ -9,9 +9,10 @@
 import { fileURLToPath } from "node:url"
 import { EmbeddedPostgres } from "@facta/embedded-postgres"
 import { PgCheckpointStore, PgEventStore, PgSnapshotStore } from "@facta/postgres"
-import { Layer } from "effect"
+import { Effect, Layer } from "effect"
 import * as ReadModels from "../readmodels/ReadModels.ts"
 import * as Tables from "../readmodels/Tables.ts"
+import * as Deadlines from "./Deadlines.ts"
 
 /**
  * The embedded server's data directory: `examples/bank/.data/`.
@@ -50,24 +51,36 @@ export const layerClient = (options?: Options) =>
 
 /**
  * The stores and the read models on the `PgClient` in context, migrated; also sets the read models' schema
- * (`Tables.Schema`) for the projections that run with it.
+ * (`Tables.Schema`) for the projections that run with it. Every store call runs under the storage deadline of the
+ * `Deadlines` in context (projection batches under the commit deadline): a stalled database fails it with a
+ * retryable `StorageError` instead of leaving it waiting.
  *
  * @since 0.1.0
  */
-export const layerStores = (options?: Options) => {
-  const schema = options?.storeSchema ?? "facta"
-  const bankSchema = Layer.succeed(Tables.Schema, options?.bankSchema ?? "bank")
-  return Layer.mergeAll(
-    ReadModels.layer.pipe(Layer.provide(bankSchema)),
-    bankSchema,
-    PgSnapshotStore.layer({ schema }),
-    PgCheckpointStore.layer({ schema })
-  ).pipe(Layer.provideMerge(PgEventStore.layer({ schema })))
-}
+export const layerStores = (options?: Options) =>
+  Layer.unwrap(
+    Effect.gen(function* () {
+      const deadlines = yield* Deadlines.Deadlines
+      const schema = options?.storeSchema ?? "facta"
+      const bankSchema = Layer.succeed(Tables.Schema, options?.bankSchema ?? "bank")
+      return Layer.mergeAll(
+        ReadModels.layer.pipe(Layer.provide(bankSchema)),
+        bankSchema,
+        PgSnapshotStore.layer({ schema, deadline: deadlines.storage }),
+        PgCheckpointStore.layer({ schema, deadlines: { control: deadlines.storage, commit: deadlines.commit } })
+      ).pipe(
+        Layer.provideMerge(
+          PgEventStore.layer({ schema, deadlines: { read: deadlines.storage, append: deadlines.storage } })
+        )
+      )
+    })
+  )
 
 /**
- * {@link layerStores} on {@link layerClient}: everything the bank needs, migrated.
+ * {@link layerStores} on {@link layerClient}, with the deadlines from `Config` (`BANK_STORAGE_TIMEOUT` and friends,
+ * see `Deadlines.ts`), which it also provides: everything the bank needs, migrated.
  *
  * @since 0.1.0
  */
-export const layer = (options?: Options) => layerStores(options).pipe(Layer.provideMerge(layerClient(options)))
+export const layer = (options?: Options) =>
+  layerStores(options).pipe(Layer.provideMerge(Layer.merge(layerClient(options), Deadlines.layerConfig)))

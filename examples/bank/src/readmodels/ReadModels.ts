@@ -14,6 +14,7 @@ import { type CheckpointStore, type Position, Projection, type ProjectionError, 
 import type { Duration, Option } from "effect"
 import { Context, Effect, Layer, Schema } from "effect"
 import { SqlClient } from "effect/sql"
+import { Deadlines } from "../infra/Deadlines.ts"
 import { AccountsProjection, TransfersProjection } from "./Projections.ts"
 import * as Tables from "./Tables.ts"
 
@@ -164,7 +165,8 @@ export class ReadModels extends Context.Service<
 export const projections = [AccountsProjection, TransfersProjection] as const
 
 /**
- * The read models on the `SqlClient` in context; creates their tables when missing.
+ * The read models on the `SqlClient` in context; creates their tables when missing. Every query runs under the
+ * storage deadline of `Deadlines` and fails with a `StorageError` (retryable when trying again may help).
  *
  * @since 0.1.0
  */
@@ -173,7 +175,11 @@ export const layer: Layer.Layer<ReadModels, unknown, SqlClient.SqlClient> = Laye
   Effect.gen(function* () {
     yield* Tables.migrate
     const sql = yield* SqlClient.SqlClient
-    const queries = Tables.queries(sql, yield* Tables.Schema)
+    const deadlines = yield* Deadlines
+    const queries = Tables.queries(sql, yield* Tables.Schema, {
+      scope: yield* Effect.scope,
+      deadline: deadlines.storage
+    })
     return ReadModels.of({
       ...queries,
       waitFor: (position, timeout) =>
