@@ -149,11 +149,20 @@ const numberBytes = (json: string, start: number, end: number): number => {
 }
 
 /**
- * A cheap upper bound of {@link jsonbBytes}, or -1 when the text may hold a number in exponent notation (which can
- * print up to 65 times longer). Each UTF-16 unit prints as at most three bytes (a `:` or `,` as two); only such
- * numbers print longer, and `JSON.stringify` writes their exponent with a sign.
+ * The most bytes one UTF-16 unit of `JSON.stringify`'s text prints as in `jsonb`: three in a string (a surrogate pair
+ * prints four for two), two for a `:` or `,`, and up to 55 for a character of a number in exponent notation
+ * (`5e-324`, six characters, prints 326 bytes). So `64 × length` bounds {@link jsonbBytes} without reading the text.
  */
-const jsonbBound = (json: string): number => (json.includes("e+") || json.includes("e-") ? -1 : 3 * json.length)
+const maxBytesPerChar = 64
+
+// `JSON.stringify` writes a number in exponent notation as a digit, `e` and a sign (`1e+21`, `5e-324`)
+const exponent = /\de[+-]/
+
+/**
+ * A bound of {@link jsonbBytes} that reads the text once, fast (a regular expression): three bytes a character when
+ * the text holds nothing like a number in exponent notation; -1 when it may.
+ */
+const tightBound = (json: string): number => (exponent.test(json) ? -1 : 3 * json.length)
 
 /**
  * Serialises a JSON value for storage, or says why it cannot be stored the way PostgreSQL's `jsonb` would refuse it:
@@ -215,7 +224,8 @@ export const validateEvents = (
   // most events of an append share one metadata object (the request's) and one type: each is checked once
   let lastMetadata: unknown
   let lastMetadataJson: string | undefined
-  let lastMetadataBound = 0
+  // the metadata's tight bound and exact size, each found at most once (-2, -1: not yet)
+  let lastMetadataBound = -2
   let lastMetadataExact = -1
   let lastType: string | undefined
   for (const event of events) {
@@ -246,18 +256,24 @@ export const validateEvents = (
       if (metadataJson instanceof InvalidReason) return refuse(streamId, event, metadataJson.reason)
       lastMetadata = metadata
       lastMetadataJson = metadataJson
-      lastMetadataBound = jsonbBound(metadataJson)
+      lastMetadataBound = -2
       lastMetadataExact = -1
     }
-    // the size: a cheap bound first, the exact count only when the bound does not settle it
-    const dataBound = jsonbBound(dataJson)
-    let bytes = dataBound + lastMetadataBound
-    const bytesExact = dataBound < 0 || lastMetadataBound < 0 || bytes > maxEventBytes
-    if (bytesExact) {
-      if (lastMetadataExact < 0) lastMetadataExact = jsonbBytes(lastMetadataJson)
-      bytes = jsonbBytes(dataJson) + lastMetadataExact
-      if (bytes > maxEventBytes) {
-        return new EventTooLarge({ streamId, eventId, limit: "maxEventBytes", maxBytes: maxEventBytes, bytes })
+    // the size, by the cheapest measure that settles it: the length alone (almost every event), one fast read of
+    // the text, the exact count
+    let bytes = maxBytesPerChar * (dataJson.length + lastMetadataJson.length)
+    let bytesExact = false
+    if (bytes > maxEventBytes) {
+      if (lastMetadataBound === -2) lastMetadataBound = tightBound(lastMetadataJson)
+      const dataBound = lastMetadataBound < 0 ? -1 : tightBound(dataJson)
+      bytes = dataBound < 0 ? -1 : dataBound + lastMetadataBound
+      if (bytes < 0 || bytes > maxEventBytes) {
+        if (lastMetadataExact < 0) lastMetadataExact = jsonbBytes(lastMetadataJson)
+        bytes = jsonbBytes(dataJson) + lastMetadataExact
+        bytesExact = true
+        if (bytes > maxEventBytes) {
+          return new EventTooLarge({ streamId, eventId, limit: "maxEventBytes", maxBytes: maxEventBytes, bytes })
+        }
       }
     }
     valid.push({
@@ -273,36 +289,49 @@ export const validateEvents = (
 
 /**
  * Checks the events of one append (of every request of an `appendMany`) against `maxAppendBytes`: by their bounds
- * first, exactly only when the bounds pass the limit. Names the event at which the exact total passes it.
+ * first, then by tighter ones, exactly only when those pass the limit. Names the event at which the exact total
+ * passes it.
  */
 export const checkAppendSize = (
   requests: ReadonlyArray<{ readonly streamId: string; readonly events: ReadonlyArray<ValidEvent> }>,
   limits: Limits = defaultLimits
 ): EventTooLarge | undefined => {
   const maxAppendBytes = limits.maxAppendBytes
-  let bound = 0
-  for (const request of requests) for (const e of request.events) bound += e.bytes
-  if (bound <= maxAppendBytes) return undefined
   let total = 0
-  let lastMetadataJson: string | undefined
-  let lastMetadataBytes = 0
-  for (const request of requests) {
-    for (const e of request.events) {
-      if (!e.bytesExact && e.metadataJson !== lastMetadataJson) {
-        lastMetadataJson = e.metadataJson
-        lastMetadataBytes = jsonbBytes(e.metadataJson)
-      }
-      total += e.bytesExact ? e.bytes : jsonbBytes(e.dataJson) + lastMetadataBytes
-      if (total > maxAppendBytes) {
-        return new EventTooLarge({
-          streamId: request.streamId,
-          eventId: e.event.eventId,
-          limit: "maxAppendBytes",
-          maxBytes: maxAppendBytes,
-          bytes: total
-        })
+  for (const request of requests) for (const e of request.events) total += e.bytes
+  if (total <= maxAppendBytes) return undefined
+  for (const exact of [false, true]) {
+    total = 0
+    let lastMetadataJson: string | undefined
+    let lastMetadataBytes = 0
+    for (const request of requests) {
+      for (const e of request.events) {
+        if (e.bytesExact) {
+          total += e.bytes
+        } else {
+          if (e.metadataJson !== lastMetadataJson) {
+            lastMetadataJson = e.metadataJson
+            lastMetadataBytes = exact ? jsonbBytes(e.metadataJson) : tightBound(e.metadataJson)
+          }
+          const dataBytes = exact ? jsonbBytes(e.dataJson) : tightBound(e.dataJson)
+          // no tight bound (a number in exponent notation): the exact size
+          total +=
+            dataBytes < 0 || lastMetadataBytes < 0
+              ? jsonbBytes(e.dataJson) + jsonbBytes(e.metadataJson)
+              : dataBytes + lastMetadataBytes
+        }
+        if (exact && total > maxAppendBytes) {
+          return new EventTooLarge({
+            streamId: request.streamId,
+            eventId: e.event.eventId,
+            limit: "maxAppendBytes",
+            maxBytes: maxAppendBytes,
+            bytes: total
+          })
+        }
       }
     }
+    if (total <= maxAppendBytes) return undefined
   }
   return undefined
 }
