@@ -14,7 +14,7 @@ import type { EventMetadata } from "./Event.ts"
 import { makeEventId, mergeMetadata } from "./Event.ts"
 import type { EventCodec, EventDecodeError, EventEncodeError } from "./EventCodec.ts"
 import { EventStore } from "./EventStore.ts"
-import type { AppendError, StreamArchived, StreamDeleted } from "./EventStoreError.ts"
+import type { AppendError, CorruptedEvent, StreamArchived, StreamDeleted } from "./EventStoreError.ts"
 import { WrongExpectedVersion } from "./EventStoreError.ts"
 import { checkExpectedVersion } from "./EventStoreSupport.ts"
 import * as ExpectedVersion from "./ExpectedVersion.ts"
@@ -83,7 +83,13 @@ export interface CommandResult<State, Event> {
  *
  * @since 0.1.0
  */
-export type LoadError = StorageError | StreamArchived | StreamDeleted | InvalidStreamId | EventDecodeError
+export type LoadError =
+  | StorageError
+  | StreamArchived
+  | StreamDeleted
+  | CorruptedEvent
+  | InvalidStreamId
+  | EventDecodeError
 
 /**
  * Every failure of handling a command, besides the decider's own domain errors.

@@ -31,6 +31,7 @@ import type { EventCodec, EventDecodeError, EventEncodeError } from "./EventCode
 import { toEventData } from "./EventCodec.ts"
 import type {
   AppendError,
+  CorruptedEvent,
   InvalidExpectedVersion,
   ReadError,
   StreamDeleted,
@@ -213,7 +214,7 @@ export class EventStore extends Context.Service<
       options?: FoldOptions
     ) => Effect.Effect<S, E | ReadError | InvalidStreamId>
     /** Reads the global log after a checkpoint up to its current end, in position order. */
-    readonly readAll: (options?: ReadAllOptions) => Stream.Stream<RecordedEvent, StorageError>
+    readonly readAll: (options?: ReadAllOptions) => Stream.Stream<RecordedEvent, StorageError | CorruptedEvent>
     /**
      * The position of the last event `readAll` can return now (`Position.start` when there is none): a reader that
      * asked for `head` and then read to the end has seen everything up to it, whatever its filters.

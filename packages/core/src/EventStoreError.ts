@@ -6,6 +6,7 @@
  */
 import { Schema } from "effect"
 import * as ExpectedVersion from "./ExpectedVersion.ts"
+import * as Position from "./Position.ts"
 import type { StorageError } from "./StorageError.ts"
 
 /**
@@ -245,6 +246,41 @@ export class EventTooLarge extends Schema.TaggedError<EventTooLarge>("@facta/cor
 }
 
 /**
+ * A stored event that cannot be read as an event: a row changed by hand or by a broken tool (a timestamp out of
+ * range, a hole in its stream's versions). Readers get this typed error instead of a crash; a projection stops on it,
+ * or parks it and goes on, like an event its handler fails on.
+ *
+ * @example
+ * ```ts
+ * import { Effect, Stream } from "effect"
+ * import { EventStore } from "@facta/core"
+ *
+ * const history = EventStore.EventStore.use((store) => Stream.runCollect(store.read("Account-1"))).pipe(
+ *   Effect.catchTag("CorruptedEvent", (corrupted) =>
+ *     Effect.logError(`event ${corrupted.eventId} of ${corrupted.streamId} is unreadable: ${corrupted.reason}`)
+ *   )
+ * )
+ * ```
+ *
+ * @category errors
+ * @since 0.1.0
+ */
+export class CorruptedEvent extends Schema.TaggedError<CorruptedEvent>("@facta/core/CorruptedEvent")("CorruptedEvent", {
+  streamId: Schema.String,
+  version: Schema.Number,
+  reason: Schema.String,
+  /** The event's id and place in the global log, when the row has them (a missing version has neither). */
+  eventId: Schema.optionalKey(Schema.String),
+  position: Schema.optionalKey(Position.Position)
+}) {
+  override get message() {
+    const at = this.position === undefined ? "" : ` at ${Position.format(this.position)}`
+    const event = this.eventId === undefined ? "" : ` (event ${this.eventId}${at})`
+    return `Stream ${this.streamId} version ${this.version}${event} cannot be read: ${this.reason}`
+  }
+}
+
+/**
  * Every error an append can fail with.
  *
  * @since 0.1.0
@@ -264,4 +300,4 @@ export type AppendError =
  *
  * @since 0.1.0
  */
-export type ReadError = StreamNotFound | StreamArchived | StreamDeleted | StorageError
+export type ReadError = StreamNotFound | StreamArchived | StreamDeleted | CorruptedEvent | StorageError

@@ -16,8 +16,9 @@
  *
  * @since 0.1.0
  */
-import { PgClient } from "@effect/sql-pg"
+import { PgClient, PgConnection } from "@effect/sql-pg"
 import {
+  type Event,
   EventStore,
   EventStoreError,
   EventStoreSupport,
@@ -35,6 +36,7 @@ import {
   Layer,
   Option,
   Queue,
+  type Redacted,
   Result,
   Schedule,
   type Schema,
@@ -42,7 +44,8 @@ import {
 } from "effect"
 import type { Migrator, SqlClient, SqlError } from "effect/sql"
 import * as Append from "./internal/append.ts"
-import { type EventRow, eventColumns, toRecorded } from "./internal/rows.ts"
+import * as Rows from "./internal/rows.ts"
+import { type EventRow, eventColumns } from "./internal/rows.ts"
 import { CloseStatus, notifyChannel } from "./internal/schema.ts"
 import * as Storage from "./internal/storage.ts"
 import * as Migrations from "./Migrations.ts"
@@ -90,6 +93,15 @@ export interface Options {
    */
   readonly deadlines?: Storage.Deadlines | undefined
   /**
+   * Run behind a transaction pooler (PgBouncer in transaction mode, RDS Proxy, most hosted poolers), where nothing
+   * of a session survives from one transaction to the next. The `PgClient` must be built with `prepare: false`
+   * (a named prepared statement would be looked for on another server connection; the layer refuses to start
+   * otherwise). `LISTEN` does not survive either, so subscriptions are woken through `listenUrl`, a direct
+   * connection to the server, when one is given, and poll otherwise (their lag is then the poll interval);
+   * `PgEventStore.wakeupSource` says which.
+   */
+  readonly pooler?: { readonly listenUrl?: Redacted.Redacted | undefined } | undefined
+  /**
    * The largest event the store takes (default 4 MiB): its data and metadata together, in bytes as PostgreSQL's
    * `jsonb` prints them back (`EventStoreSupport.jsonbBytes`: escapes included, a space after each `:` and `,`,
    * numbers in plain notation). A larger one fails the append with `EventTooLarge` and writes nothing. The client
@@ -114,6 +126,11 @@ export interface Options {
 export interface Horizon {
   readonly heldBackEvents: number
   readonly oldestTransactionSeconds: number
+  /**
+   * Events that sort after every position a transaction can write now (a transaction id no transaction has had yet,
+   * as after a logical restore into a new cluster without an epoch bump): readers do not see them yet. Normally 0.
+   */
+  readonly unreachableEvents: number
 }
 
 /**
@@ -142,8 +159,19 @@ export class PgEventStore extends Context.Service<
     readonly schema: string
     /** The horizon lag: a stalled log is visible here before anyone notices missing events. */
     readonly horizon: Effect.Effect<Horizon, StorageError.StorageError>
+    /** Where subscriptions' wake-ups come from (see {@link Options.pooler}). */
+    readonly wakeupSource: WakeupSource
   }
 >()("@facta/postgres/PgEventStore") {}
+
+/**
+ * Where a store's subscriptions learn of new events between polls: `LISTEN` on the store's pool (`"listen"`), on a
+ * direct connection beside a transaction pooler (`"listen-direct"`), or nowhere, so that they poll (`"polling"`).
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export type WakeupSource = "listen" | "listen-direct" | "polling"
 
 interface FoldRow {
   readonly version: number
@@ -194,6 +222,11 @@ export const make = Effect.fnUntraced(function* (options?: Options) {
     }
   }
   const sql = yield* PgClient.PgClient
+  if (options?.pooler !== undefined && sql.config.prepare !== false) {
+    return yield* Effect.die(
+      new Error("PgEventStore: behind a transaction pooler the PgClient must be built with `prepare: false`")
+    )
+  }
   const limits = Append.resolveLimits({ ...options, maxMessageSize: sql.config.maxMessageSize })
   if (typeof limits === "string") return yield* Effect.die(new Error(`PgEventStore: ${limits}`))
   if (options?.migrate !== false) yield* Migrations.run(schema)
@@ -247,7 +280,9 @@ export const make = Effect.fnUntraced(function* (options?: Options) {
         const to = Math.min(stream.version, options?.to ?? stream.version)
         const total = Math.max(0, Math.min(to - from + 1, options?.limit ?? Number.POSITIVE_INFINITY))
         const batchSize = Math.max(1, options?.batchSize ?? 1000)
-        // keyset pages over the version range, in the requested direction
+        // keyset pages over the version range, in the requested direction; versions are dense (1..version, all
+        // deleted at once), so a page holds exactly the versions it asks for, and anything else is a deletion under
+        // the read or a row removed by hand
         return Stream.paginate(backward ? to : from, (next: number) => {
           const remaining = backward ? next - (to - total) : from + total - next
           const size = Math.min(batchSize, remaining)
@@ -257,13 +292,25 @@ export const make = Effect.fnUntraced(function* (options?: Options) {
                 WHERE stream_id = ${streamId} AND version <= ${next} ORDER BY version DESC LIMIT ${size}`
             : sql<EventRow>`SELECT ${sql.literal(eventColumns)} FROM ${s}.events
                 WHERE stream_id = ${streamId} AND version >= ${next} ORDER BY version LIMIT ${size}`
-          return Effect.map(guard("read")(page), (rows) => {
+          return Effect.flatMap(guard("read")(page), (rows) => {
+            const events = Rows.streamPage(streamId, rows, next, backward ? -1 : 1)
+            if (Result.isFailure(events)) return Effect.fail(events.failure)
+            if (rows.length < size) return shortPage(streamId, backward ? next - rows.length : next + rows.length)
             const last = backward ? next - rows.length : next + rows.length
-            const done = rows.length < size || size === remaining
-            return [rows.map(toRecorded), done ? Option.none<number>() : Option.some(last)] as const
+            return Effect.succeed([events.success, size === remaining ? Option.none() : Option.some(last)] as const)
           })
         })
       })
+    )
+
+  /** A page of a stream came back short at `version`: the stream was deleted meanwhile, or that version is missing. */
+  const shortPage = (streamId: string, version: number) =>
+    Effect.flatMap(guard("read")(streamRow(streamId)), ([row]) =>
+      Effect.fail(
+        row === undefined || row.deleted_at !== null
+          ? new EventStoreError.StreamDeleted({ streamId, version: row?.version ?? version - 1 })
+          : Rows.missingVersion(streamId, version, undefined)
+      )
     )
 
   // versions of a stream are dense (1..version, all deleted at once), so every page but the last is full
@@ -296,7 +343,9 @@ export const make = Effect.fnUntraced(function* (options?: Options) {
       let page: ReadonlyArray<FoldRow> = stream.version === null ? [] : (first as ReadonlyArray<FoldRow>)
       let state = initial
       while (true) {
-        for (const row of page) {
+        for (let i = 0; i < page.length; i++) {
+          const row = page[i]!
+          if (row.version !== next + i) return yield* Rows.missingVersion(streamId, next + i, row.version)
           const stepped = step(state, {
             version: row.version,
             type: row.type,
@@ -308,8 +357,8 @@ export const make = Effect.fnUntraced(function* (options?: Options) {
         }
         next += page.length
         if (next > to) return state
-        // a short page before the end: the stream was deleted since the fold began
-        if (page.length < batchSize) return yield* new EventStoreError.StreamDeleted({ streamId, version: stream.head })
+        // a short page before the end: the stream was deleted since the fold began, or a version is missing
+        if (page.length < batchSize) return yield* shortPage(streamId, next)
         page = yield* sql<FoldRow>`SELECT version, type, schema_version, data FROM ${s}.events
           WHERE stream_id = ${streamId} AND version >= ${next} AND version <= ${to}
           ORDER BY version LIMIT ${batchSize}`.pipe(guard("fold"))
@@ -320,20 +369,42 @@ export const make = Effect.fnUntraced(function* (options?: Options) {
     const batchSize = Math.max(1, options?.batchSize ?? 1000)
     const categories = options?.categories?.length ? [...options.categories] : undefined
     const types = options?.types?.length ? [...options.types] : undefined
-    return Stream.paginate(options?.after ?? Position.start, (after: Position.Position) =>
-      Effect.map(
-        guard("readAll")(sql<EventRow>`SELECT ${sql.literal(eventColumns)} FROM ${s}.read_log(${after.epoch},
-          ${String(after.commit)}::xid8, ${after.sequence}, ${categories ?? null}::text[], ${types ?? null}::text[],
-          ${batchSize})`),
-        (rows) => {
-          const events = rows.map(toRecorded)
-          const last = events.at(-1)
-          return [
-            events,
-            rows.length < batchSize || last === undefined ? Option.none() : Option.some(last.position)
-          ] as const
-        }
-      )
+    // the events before a corrupted row go out with their page; the next pull fails with the corrupted one
+    return Stream.paginate(
+      Result.succeed(options?.after ?? Position.start) as Result.Result<
+        Position.Position,
+        EventStoreError.CorruptedEvent
+      >,
+      (
+        next
+      ): Effect.Effect<
+        readonly [
+          ReadonlyArray<Event.RecordedEvent>,
+          Option.Option<Result.Result<Position.Position, EventStoreError.CorruptedEvent>>
+        ],
+        EventStoreError.CorruptedEvent | StorageError.StorageError
+      > => {
+        if (Result.isFailure(next)) return Effect.fail(next.failure)
+        const cursor = next.success
+        return Effect.map(
+          guard("readAll")(sql<EventRow>`SELECT ${sql.literal(eventColumns)} FROM ${s}.read_log(${cursor.epoch},
+            ${String(cursor.commit)}::xid8, ${cursor.sequence}, ${categories ?? null}::text[], ${types ?? null}::text[],
+            ${batchSize})`),
+          (rows) => {
+            const events: Event.RecordedEvent[] = []
+            for (const row of rows) {
+              const event = Rows.toRecorded(row)
+              if (Result.isFailure(event)) return [events, Option.some(Result.fail(event.failure))] as const
+              events.push(event.success)
+            }
+            const last = events.at(-1)
+            return [
+              events,
+              rows.length < batchSize || last === undefined ? Option.none() : Option.some(Result.succeed(last.position))
+            ] as const
+          }
+        )
+      }
     )
   }
 
@@ -357,19 +428,32 @@ export const make = Effect.fnUntraced(function* (options?: Options) {
     ([row]) => (row === undefined ? Position.start : Position.make(row.epoch, BigInt(row.tx_id), row.global_position))
   ).pipe(guard("lastCommitted"))
 
-  // LISTEN holds a connection of its own while someone listens; a (re)connected listener may have missed a
-  // notification, so it wakes its reader once at once
-  const wakeups = Stream.unwrap(
-    Effect.map(sql.listen(notifyChannel(schema)), (queue) =>
-      Stream.concat(
-        Stream.succeed(undefined),
-        Stream.map(Stream.fromQueue(queue), () => undefined)
-      )
-    )
-  ).pipe(
-    Stream.retry(Schedule.spaced("1 second")),
-    Stream.mapError((error) => Storage.fromSqlError("EventStore", "listen", error))
-  )
+  // LISTEN holds a connection of its own while someone listens (behind a pooler, a direct one, or none at all); a
+  // (re)connected listener may have missed a notification, so it wakes its reader once at once
+  const listenUrl = options?.pooler?.listenUrl
+  const wakeupSource: WakeupSource =
+    options?.pooler === undefined ? "listen" : listenUrl === undefined ? "polling" : "listen-direct"
+  const listen =
+    listenUrl === undefined
+      ? sql.listen(notifyChannel(schema))
+      : Effect.flatMap(PgConnection.make({ url: listenUrl, keepAlive: "10 seconds" }), (connection) =>
+          connection.listen(notifyChannel(schema))
+        )
+  const wakeups: Stream.Stream<void, StorageError.StorageError> =
+    wakeupSource === "polling"
+      ? Stream.never
+      : Stream.unwrap(
+          Effect.map(listen, (queue) =>
+            Stream.concat(
+              Stream.succeed(undefined),
+              Stream.map(Stream.fromQueue(queue), () => undefined)
+            )
+          )
+        ).pipe(
+          Stream.retry(Schedule.spaced("1 second")),
+          Stream.mapError((error) => Storage.fromSqlError("EventStore", "listen", error))
+        )
+  yield* Effect.logDebug("event store wake-ups").pipe(Effect.annotateLogs({ schema, wakeups: wakeupSource }))
 
   const streamInfo: EventStore.EventStore["Service"]["streamInfo"] = (streamId) =>
     Effect.gen(function* () {
@@ -431,11 +515,12 @@ export const make = Effect.fnUntraced(function* (options?: Options) {
         (SELECT extract(epoch FROM now() - min(xact_start))::float8 FROM pg_stat_activity
           WHERE backend_xid IS NOT NULL) AS oldest`,
     ([row]) => {
+      const unreachable = Number(row?.unreachable ?? 0)
       const horizon: Horizon = {
         heldBackEvents: Number(row?.held_back ?? 0),
-        oldestTransactionSeconds: row?.oldest ?? 0
+        oldestTransactionSeconds: row?.oldest ?? 0,
+        unreachableEvents: unreachable
       }
-      const unreachable = Number(row?.unreachable ?? 0)
       return unreachable === 0
         ? Effect.succeed(horizon)
         : Effect.as(
@@ -474,7 +559,7 @@ export const make = Effect.fnUntraced(function* (options?: Options) {
         ),
       delete: (streamId, options) => Effect.asVoid(close("delete", streamId, options))
     }),
-    pg: PgEventStore.of({ schema, horizon })
+    pg: PgEventStore.of({ schema, horizon, wakeupSource })
   }
 })
 
