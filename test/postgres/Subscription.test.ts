@@ -2,7 +2,7 @@ import { PgClient } from "@effect/sql-pg"
 import { assert, layer } from "@effect/vitest"
 import { Event, EventStore, Subscription } from "@facta/core"
 import { PgEventStore } from "@facta/postgres"
-import { Effect, Queue, Stream } from "effect"
+import { Deferred, Effect, Fiber, Queue, Stream } from "effect"
 import { SqlClient } from "effect/sql"
 import * as Database from "../support/database.ts"
 
@@ -18,7 +18,8 @@ const event = (): Event.EventData => ({
 /** A subscriber from the log's head whose poll interval outlasts the test: only wake-ups deliver in time. */
 const subscriber = Effect.gen(function* () {
   const seen = yield* Queue.unbounded<string>()
-  yield* Subscription.subscribe({ pollInterval: "1 hour" }).pipe(
+  const after = yield* EventStore.EventStore.use((store) => store.lastCommitted)
+  yield* Subscription.subscribe({ after, pollInterval: "1 hour" }).pipe(
     Stream.runForEach((e) => Queue.offer(seen, e.eventId)),
     Effect.forkScoped
   )
@@ -29,6 +30,39 @@ const within = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
   effect.pipe(Effect.timeoutOrElse({ duration: "5 seconds", orElse: () => Effect.die("no wake-up in time") }))
 
 layer(Database.eventStoreIn(schema), { excludeTestServices: true })("Subscription on PostgreSQL", (it) => {
+  it.effect(
+    "an event that commits behind the horizon is delivered soon after the horizon passes, not a poll later",
+    () =>
+      Effect.gen(function* () {
+        const store = yield* EventStore.EventStore
+        const sql = yield* SqlClient.SqlClient
+        const seen = yield* subscriber
+        const warmup = event()
+        yield* store.append("Horizon-1", [warmup])
+        assert.strictEqual(yield* within(Queue.take(seen)), warmup.eventId)
+        // an older writing transaction holds the horizon back while the append commits and notifies
+        const release = yield* Deferred.make<void>()
+        const holding = yield* Deferred.make<void>()
+        const holder = yield* Effect.forkChild(
+          sql.withTransaction(
+            Effect.gen(function* () {
+              yield* sql`SELECT pg_current_xact_id()::text AS xid`
+              yield* Deferred.succeed(holding, undefined)
+              yield* Deferred.await(release)
+            })
+          )
+        )
+        yield* Deferred.await(holding)
+        const held = event()
+        yield* store.append("Horizon-1", [held])
+        yield* Effect.sleep("300 millis") // the wake-up came and found nothing readable
+        yield* Deferred.succeed(release, undefined)
+        yield* Fiber.join(holder)
+        // the poll interval is an hour: only the subscription's second look after the wake-up delivers it
+        assert.strictEqual(yield* within(Queue.take(seen)), held.eventId)
+      })
+  )
+
   it.effect("wakes through LISTEN, and listens again after its connection is killed", () =>
     Effect.gen(function* () {
       const store = yield* EventStore.EventStore

@@ -8,8 +8,7 @@
  *
  * @since 0.1.0
  */
-import type { Duration } from "effect"
-import { Effect, Option, Queue, Result, Stream } from "effect"
+import { Duration, Effect, Option, Queue, Result, Stream } from "effect"
 import type { RecordedEvent } from "./Event.ts"
 import { EventStore } from "./EventStore.ts"
 import type { CorruptedEvent } from "./EventStoreError.ts"
@@ -79,7 +78,9 @@ export const pages = (options?: Options): Stream.Stream<Page, StorageError, Even
         Effect.ignore,
         Effect.forkScoped
       )
-      const idle = Effect.raceFirst(Queue.take(wake), Effect.sleep(pollInterval))
+      // true when woken, false when the poll interval passed
+      const idle = Effect.raceFirst(Effect.as(Queue.take(wake), true), Effect.as(Effect.sleep(pollInterval), false))
+      const pollMillis = Duration.toMillis(Duration.fromInputUnsafe(pollInterval))
       // the events up to a corrupted one, and that one (which ends the read)
       const read = (after: Position.Position) =>
         Effect.map(
@@ -98,9 +99,13 @@ export const pages = (options?: Options): Stream.Stream<Page, StorageError, Even
           }
         )
       return Stream.paginate(
-        { after: options?.after ?? Position.start, waiting: false, reported: false },
+        { after: options?.after ?? Position.start, waiting: false, reported: false, held: 0 },
         Effect.fnUntraced(function* (state) {
-          if (state.waiting) yield* idle
+          const woken = !state.waiting
+            ? false
+            : state.held > 0
+              ? yield* Effect.as(Effect.sleep(Math.min(pollMillis, 10 * 2 ** state.held)), true)
+              : yield* idle
           // the head is taken before the read: a read that then reaches the end has seen everything up to it
           const head = yield* store.head
           const { events, corrupted } = yield* read(state.after)
@@ -110,7 +115,7 @@ export const pages = (options?: Options): Stream.Stream<Page, StorageError, Even
             const page: Page = { events, checkpoint: corrupted.position, caughtUp: false, corrupted }
             return [
               [page],
-              Option.some({ after: corrupted.position, waiting: false, reported: state.reported })
+              Option.some({ after: corrupted.position, waiting: false, reported: state.reported, held: 0 })
             ] as const
           }
           const caughtUp = events.length < batchSize
@@ -119,9 +124,15 @@ export const pages = (options?: Options): Stream.Stream<Page, StorageError, Even
           const moved = events.length > 0 || Position.isBefore(state.after, checkpoint)
           // the first read that reaches the end is emitted even when empty, so that a reader learns it caught up
           const emit = moved || (caughtUp && !state.reported)
+          // woken for nothing: a commit may stand behind the horizon (an older transaction is still open); it is
+          // readable as soon as that one ends, so look again soon, backing off, rather than a poll interval later
+          const held =
+            woken && caughtUp && !moved && Position.isBefore(head, yield* store.lastCommitted)
+              ? Math.min(state.held + 1, 16)
+              : 0
           return [
             emit ? [{ events, checkpoint, caughtUp }] : [],
-            Option.some({ after: checkpoint, waiting: caughtUp, reported: caughtUp && (state.reported || emit) })
+            Option.some({ after: checkpoint, waiting: caughtUp, reported: caughtUp && (state.reported || emit), held })
           ] as const
         })
       )
