@@ -1,6 +1,7 @@
 import { assert, describe, it } from "@effect/vitest"
-import { CheckpointStore, Position, Projection } from "@facta/core"
+import { Position, Projection } from "@facta/core"
 import { Cause, Effect, Exit, Fiber, Layer, References } from "effect"
+import { assertExactlyOnce } from "../support/assertions.ts"
 import {
   checkpoints,
   compareAcknowledged,
@@ -11,12 +12,10 @@ import {
   storesOn
 } from "../support/faults.ts"
 import {
-  compareWithLog,
   countingProjection,
   createReadModel,
   eventually,
   instanceLayer,
-  outOfOrder,
   type ReadModel,
   readModelRows
 } from "../support/projection.ts"
@@ -136,19 +135,7 @@ describe("Faults: a server killed and restarted", () => {
           assert.deepStrictEqual(acknowledged.doubled, [], "no event stored twice")
           assert.deepStrictEqual(acknowledged.notAcknowledged, [], "the log holds nothing but acknowledged appends")
           assert.deepStrictEqual(acknowledged.retriedMissing, [], "every retried append is stored exactly once")
-          const diff = yield* compareWithLog(model, category)
-          assert.deepStrictEqual(diff.duplicates, [], "no event counted twice")
-          assert.deepStrictEqual(diff.missing, [], "no event missed")
-          assert.deepStrictEqual(diff.unexpected, [])
-          assert.deepStrictEqual(diff.countMismatches, [], "per-stream counts equal the fold of the log")
-          assert.strictEqual(diff.seenSize, diff.logSize)
-          const { seen } = yield* readModelRows(model)
-          assert.deepStrictEqual(outOfOrder(seen), [], "events were handled in log order")
-          assert.deepStrictEqual(
-            yield* CheckpointStore.CheckpointStore.use((s) => s.parked(projection.name)),
-            [],
-            "nothing parked"
-          )
+          yield* assertExactlyOnce(model, category, { projection: projection.name })
           assert.isAbove(report.retries, 0, "writers met the crash")
         }).pipe(Effect.provideContext(check))
       }).pipe(quiet),

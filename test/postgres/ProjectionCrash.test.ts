@@ -4,6 +4,7 @@ import { assert, layer } from "@effect/vitest"
 import { CheckpointStore, Position, Projection } from "@facta/core"
 import { Cause, Effect, Exit, Fiber, References, Schedule } from "effect"
 import { SqlClient } from "effect/sql"
+import { assertExactlyOnce } from "../support/assertions.ts"
 import * as Database from "../support/database.ts"
 import {
   compareWithLog,
@@ -11,7 +12,6 @@ import {
   createReadModel,
   eventually,
   holds,
-  outOfOrder,
   type ReadModel,
   randomInt,
   readModelRows,
@@ -45,20 +45,6 @@ const catchUp = (model: ReadModel, name: string, category: string, last: Positio
     }),
     Effect.timeout("20 seconds")
   )
-
-const assertExactlyOnce = (model: ReadModel, category: string) =>
-  Effect.gen(function* () {
-    const diff = yield* compareWithLog(model, category)
-    assert.isAbove(diff.logSize, 0, "the writer appended")
-    assert.deepStrictEqual(diff.duplicates, [], "no event handled twice")
-    assert.deepStrictEqual(diff.missing, [], "no committed event missed")
-    assert.deepStrictEqual(diff.unexpected, [], "nothing handled that is not in the log")
-    assert.deepStrictEqual(diff.countMismatches, [], "per-stream counts and sums equal the fold of the log")
-    assert.strictEqual(diff.seenSize, diff.logSize)
-    const { seen } = yield* readModelRows(model)
-    assert.deepStrictEqual(outOfOrder(seen), [], "events were handled in log order")
-    return seen
-  })
 
 const workerScript = fileURLToPath(new URL("./fixtures/projectionWorker.ts", import.meta.url))
 
