@@ -12,8 +12,8 @@
 import { CheckpointStore, type Event, Position, type StreamId } from "@facta/core"
 import { DateTime, Duration, Effect, Layer, Option } from "effect"
 import { SqlClient } from "effect/sql"
-import * as Storage from "./internal/storage.ts"
 import * as Migrations from "./Migrations.ts"
+import * as Storage from "./PgStorage.ts"
 
 interface CheckpointRow {
   readonly name: string

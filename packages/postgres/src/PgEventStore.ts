@@ -47,8 +47,8 @@ import * as Append from "./internal/append.ts"
 import * as Rows from "./internal/rows.ts"
 import { type EventRow, eventColumns } from "./internal/rows.ts"
 import { CloseStatus, notifyChannel } from "./internal/schema.ts"
-import * as Storage from "./internal/storage.ts"
 import * as Migrations from "./Migrations.ts"
+import * as Storage from "./PgStorage.ts"
 
 /**
  * Options of the PostgreSQL store.

@@ -7,8 +7,8 @@
 import { Snapshot } from "@facta/core"
 import { DateTime, type Duration, Effect, Layer, Option, type Schema } from "effect"
 import { SqlClient } from "effect/sql"
-import * as Storage from "./internal/storage.ts"
 import * as Migrations from "./Migrations.ts"
+import * as Storage from "./PgStorage.ts"
 
 /**
  * Builds the snapshot store on the `SqlClient` in context, in the store's schema (migrated by the event store's

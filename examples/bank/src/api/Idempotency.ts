@@ -16,6 +16,7 @@
  */
 import { createHash } from "node:crypto"
 import type { StorageError } from "@facta/core"
+import { PgStorage } from "@facta/postgres"
 import { Context, Duration, Effect, Layer } from "effect"
 import { SqlClient, type SqlError } from "effect/sql"
 import * as Deadlines from "../infra/Deadlines.ts"
@@ -113,7 +114,7 @@ export const layer = (options?: {
     Effect.gen(function* () {
       const sql = yield* SqlClient.SqlClient
       const deadlines = yield* Deadlines.Deadlines
-      const scope = yield* Effect.scope
+      const within = PgStorage.deadline(yield* Effect.scope, sql, "Idempotency")
       const schema = options?.schema ?? "bank"
       const table = sql`${sql(schema)}.idempotency_keys`
       // one creator at a time: concurrent CREATE ... IF NOT EXISTS can still clash in the catalog
@@ -180,10 +181,10 @@ export const layer = (options?: {
               return { _tag: "Executed", value, response } as const
             })
           )
-          .pipe(Deadlines.storage(scope, "Idempotency", "run", Duration.times(deadlines.storage, 2)))
+          .pipe(PgStorage.mapErrors("Idempotency", "run"), within("run", Duration.times(deadlines.storage, 2)))
 
       const update = (request: KeyedRequest, response: StoredResponse) =>
-        write(request, response).pipe(Deadlines.storage(scope, "Idempotency", "update", deadlines.storage))
+        write(request, response).pipe(PgStorage.mapErrors("Idempotency", "update"), within("update", deadlines.storage))
 
       return Idempotency.of({ run, update })
     })

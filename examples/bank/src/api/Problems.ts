@@ -22,13 +22,13 @@
  * @since 0.1.0
  */
 import type { CommandHandler, EventStoreError, StorageError, StreamId } from "@facta/core"
+import { PgStorage } from "@facta/postgres"
 import { Effect, Schema } from "effect"
 import { HttpApiError } from "effect/http-api"
 import type { SqlError } from "effect/sql"
 import type * as Account from "../domain/Account.ts"
 import type * as Money from "../domain/Money.ts"
 import type * as Transfer from "../domain/Transfer.ts"
-import { isRetryable } from "../readmodels/Tables.ts"
 
 const base = "https://facta.dev/problems"
 
@@ -255,7 +255,7 @@ export const fromError = (
           })
     case "StorageError":
     case "SqlError":
-      return (error._tag === "StorageError" ? error.retryable : isRetryable(error))
+      return (error._tag === "StorageError" ? error.retryable : PgStorage.isRetryable(error))
         ? new ServiceUnavailable({ code: error._tag, detail: "The storage is unavailable; retry later" })
         : new InternalError({ code: error._tag, detail: "The storage refused the request" })
     case "EventDecodeError":

@@ -9,21 +9,17 @@
  * @since 0.1.0
  */
 import { Projection, StorageError } from "@facta/core"
-import { Cause, Duration, Effect, Option, Predicate, Schedule } from "effect"
+import { Cause, Duration, Effect, Option, Schedule } from "effect"
 import * as TransferProcess from "../domain/TransferProcess.ts"
 import * as ReadModels from "../readmodels/ReadModels.ts"
 import * as TransferExpiry from "./TransferExpiry.ts"
 
 /**
- * Whether a failure is the storage's and may pass: a retryable `StorageError`, or a projection that stopped on an
- * event because of one.
+ * Whether a failure is the storage's and may pass: a retryable `StorageError`.
  *
  * @since 0.1.0
  */
-export const isTransient = (error: unknown): boolean =>
-  StorageError.isRetryable(error) ||
-  (Predicate.isTagged(error, "ProjectionFailed") &&
-    StorageError.isRetryable((error as unknown as { readonly cause: unknown }).cause))
+export const isTransient = (error: unknown): boolean => StorageError.isRetryable(error)
 
 /**
  * The wait between restarts: from 100 ms, doubling, at most 5 seconds.

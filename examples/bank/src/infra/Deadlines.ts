@@ -15,7 +15,6 @@
  *
  * @since 0.1.0
  */
-import { StorageError } from "@facta/core"
 import { Config, Context, Data, Duration, Effect, Fiber, Layer, type Scope } from "effect"
 
 /**
@@ -141,23 +140,3 @@ export const within =
         Effect.onInterrupt(() => Fiber.interrupt(fiber))
       )
     )
-
-/**
- * {@link within}, failing with a retryable `StorageError` of `store` and `operation`.
- *
- * @since 0.1.0
- */
-export const storage =
-  (scope: Scope.Scope, store: string, operation: string, duration: Duration.Input) =>
-  <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E | StorageError.StorageError, R> =>
-    within(
-      scope,
-      duration,
-      () =>
-        new StorageError.StorageError({
-          store,
-          operation,
-          retryable: true,
-          cause: `no answer within ${Duration.format(Duration.fromInputUnsafe(duration))}`
-        })
-    )(effect)

@@ -3,9 +3,9 @@
  *
  * @since 0.1.0
  */
-import { StorageError } from "@facta/core"
-import { Cause, Context, type Duration, Effect, Option, type Scope } from "effect"
-import { Migrator, SqlClient, SqlError } from "effect/sql"
+import { PgStorage } from "@facta/postgres"
+import { Context, Duration, Effect, Option, type Scope } from "effect"
+import { Migrator, SqlClient, type SqlError } from "effect/sql"
 import * as Deadlines from "../infra/Deadlines.ts"
 import type { AccountSummary, Entry, Explanation, HistoryPage, TransferSummary } from "./ReadModels.ts"
 
@@ -192,52 +192,6 @@ const toTransfer = (row: TransferRow): TransferSummary => ({
 
 const limitOf = (limit: number | undefined) => Math.min(500, Math.max(1, Math.floor(limit ?? 50)))
 
-// SQLSTATEs after which the same query may succeed: connection exceptions (class 08), the server shutting down or
-// starting, too many connections, out of memory or disk for now, a query cancelled
-const retryableStates = new Set(["57P01", "57P02", "57P03", "53000", "53100", "53200", "53300", "53400", "57014"])
-
-/**
- * Whether the same query may succeed if made again: effect/sql's retryable reasons (a lost connection, a deadlock,
- * a serialization failure, a lock or statement timeout) and the SQLSTATEs of a server that is going away or
- * overloaded. A query the database refuses (bad SQL, a constraint) is not.
- *
- * @since 0.1.0
- */
-export const isRetryable = (error: SqlError.SqlError): boolean => {
-  if (error.isRetryable) return true
-  const code = (error.reason.cause as { readonly code?: unknown } | undefined)?.code
-  return typeof code === "string" && (code.startsWith("08") || retryableStates.has(code))
-}
-
-/**
- * A read model's failure as a `StorageError` of store `ReadModels`: a `SqlError` (failed, or raised as a defect by
- * a rollback on a dead connection) with `retryable` from {@link isRetryable}.
- *
- * @since 0.1.0
- */
-export const toStorageError =
-  (operation: string) =>
-  <A, R>(effect: Effect.Effect<A, SqlError.SqlError, R>): Effect.Effect<A, StorageError.StorageError, R> =>
-    Effect.catchCause(effect, (cause) => {
-      const failure = Cause.findErrorOption(cause)
-      const defect = cause.reasons.find((reason) => Cause.isDieReason(reason) && SqlError.isSqlError(reason.defect))
-      const error = Option.isSome(failure)
-        ? failure.value
-        : defect !== undefined && Cause.isDieReason(defect)
-          ? (defect.defect as SqlError.SqlError)
-          : undefined
-      return error === undefined
-        ? Effect.failCause(cause as Cause.Cause<never>)
-        : Effect.fail(
-            new StorageError.StorageError({
-              store: "ReadModels",
-              operation,
-              retryable: Option.isNone(failure) || isRetryable(error),
-              cause: error
-            })
-          )
-    })
-
 /**
  * How the queries wait: `deadline` bounds each query (default the storage deadline of `Deadlines`); past it the
  * query fails with a retryable `StorageError` and is interrupted in the background, in a fiber of `scope`.
@@ -250,18 +204,19 @@ export interface QueryOptions {
 }
 
 /**
- * The queries of the `ReadModels` service, on a client: each maps its failures to a `StorageError` (see
- * {@link toStorageError}) and runs under a deadline.
+ * The queries of the `ReadModels` service, on a client: each maps its failures to a `StorageError` of store
+ * `ReadModels` (`PgStorage.mapErrors`) and runs under a deadline (`PgStorage.deadline`).
  *
  * @since 0.1.0
  */
 export const queries = (sql: SqlClient.SqlClient, bank: string, options: QueryOptions) => {
   const t = (table: string) => sql(`${bank}.${table}`)
-  const deadline = options.deadline ?? Deadlines.defaults.storage
+  const deadline = Duration.fromInputUnsafe(options.deadline ?? Deadlines.defaults.storage)
+  const within = PgStorage.deadline(options.scope, sql, "ReadModels")
   const storage =
     (operation: string) =>
     <A>(effect: Effect.Effect<A, SqlError.SqlError>) =>
-      effect.pipe(toStorageError(operation), Deadlines.storage(options.scope, "ReadModels", operation, deadline))
+      effect.pipe(PgStorage.mapErrors("ReadModels", operation), within(operation, deadline))
   const account = (accountId: string) =>
     sql<AccountRow>`SELECT * FROM ${t("accounts")} WHERE account_id = ${accountId}`.pipe(
       Effect.map(([row]) => Option.map(Option.fromUndefinedOr(row), toAccount)),

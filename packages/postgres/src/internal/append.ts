@@ -9,9 +9,9 @@ import {
 import { Effect, Exit, Option } from "effect"
 import type { SqlClient } from "effect/sql"
 import { SqlError } from "effect/sql"
+import * as Storage from "../PgStorage.ts"
 import * as Batcher from "./batcher.ts"
 import { AppendStatus, ExpectedKind } from "./schema.ts"
-import * as Storage from "./storage.ts"
 
 interface AppendRow {
   readonly status: number

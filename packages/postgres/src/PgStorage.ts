@@ -1,5 +1,9 @@
 /**
- * effect/sql's failures as the stores' one `StorageError`, and the deadline every store call runs under.
+ * effect/sql's failures as Facta's one `StorageError`, and the deadline every store call runs under: what the
+ * PostgreSQL stores use, public so that an application's own read models and queries on the same client fail the
+ * same way (a projection then retries their retryable failures instead of blaming an event).
+ *
+ * @since 0.1.0
  */
 import { StorageError } from "@facta/core"
 import { Cause, Duration, Effect, Fiber, Option, type Scope } from "effect"
@@ -14,13 +18,48 @@ const sqlState = (error: SqlError.SqlError): string | undefined => {
   return typeof code === "string" ? code : undefined
 }
 
-/** Whether the same call may succeed if made again. */
+/**
+ * Whether the same call may succeed if made again: effect/sql's retryable reasons (a lost connection, a deadlock, a
+ * serialization failure, a lock or statement timeout) and the SQLSTATEs of a server going away, starting or out of
+ * connections, memory or disk. A statement the database refuses (bad SQL, a constraint) is not.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { SqlClient } from "effect/sql"
+ * import { PgStorage } from "@facta/postgres"
+ *
+ * const count = SqlClient.SqlClient.use((sql) => sql`SELECT count(*) FROM accounts`).pipe(
+ *   Effect.tapError((error) => Effect.logWarning(PgStorage.isRetryable(error) ? "try again" : "a bug"))
+ * )
+ * ```
+ *
+ * @category guards
+ * @since 0.1.0
+ */
 export const isRetryable = (error: SqlError.SqlError): boolean => {
   if (error.isRetryable) return true
   const code = sqlState(error)
   return code !== undefined && (code.startsWith("08") || retryableStates.has(code))
 }
 
+/**
+ * A `SqlError` as a `StorageError` of `store`, retryable as {@link isRetryable} says.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { SqlClient } from "effect/sql"
+ * import { PgStorage } from "@facta/postgres"
+ *
+ * const count = SqlClient.SqlClient.use((sql) => sql`SELECT count(*) FROM accounts`).pipe(
+ *   Effect.mapError((error) => PgStorage.fromSqlError("ReadModels", "count", error))
+ * )
+ * ```
+ *
+ * @category constructors
+ * @since 0.1.0
+ */
 export const fromSqlError = (store: string, operation: string, error: SqlError.SqlError): StorageError.StorageError =>
   new StorageError.StorageError({ store, operation, retryable: isRetryable(error), cause: error })
 
@@ -33,9 +72,23 @@ const sqlDefect = (cause: Cause.Cause<unknown>): SqlError.SqlError | undefined =
 }
 
 /**
- * Every `SqlError` of `effect`, failed or raised as a defect, as a `StorageError` of `store`. `only: "retryable"`
- * maps only the retryable ones and leaves the others as they are: a read model's own SQL that the database refuses
- * is its handler's failure, a lost connection under it is not.
+ * Every `SqlError` of `effect`, failed or raised as a defect (effect/sql dies when the rollback of a failed
+ * transaction finds its connection dead), as a `StorageError` of `store`. `only: "retryable"` maps only the
+ * retryable ones and leaves the others as they are: a read model's own SQL that the database refuses is its
+ * handler's failure, a lost connection under it is not.
+ *
+ * @example
+ * ```ts
+ * import { SqlClient } from "effect/sql"
+ * import { PgStorage } from "@facta/postgres"
+ *
+ * const balances = SqlClient.SqlClient.use((sql) =>
+ *   sql.withTransaction(sql`SELECT account_id, balance FROM accounts`)
+ * ).pipe(PgStorage.mapErrors("ReadModels", "balances"))
+ * ```
+ *
+ * @category combinators
+ * @since 0.1.0
  */
 export const mapErrors =
   (store: string, operation: string, only?: "retryable") =>
@@ -64,6 +117,9 @@ export const mapErrors =
 /**
  * How long a store call may take before it fails with a retryable `StorageError`, per kind of call. A stalled server
  * (or a network that drops packets without a reset) otherwise leaves a call waiting forever.
+ *
+ * @category models
+ * @since 0.1.0
  */
 export interface Deadlines {
   /** Stream reads, folds, log pages, heads, stream info (default 10 seconds). */
@@ -76,6 +132,12 @@ export interface Deadlines {
   readonly commit?: Duration.Input | undefined
 }
 
+/**
+ * {@link Deadlines} with every default filled in.
+ *
+ * @category models
+ * @since 0.1.0
+ */
 export interface ResolvedDeadlines {
   readonly read: Duration.Duration
   readonly append: Duration.Duration
@@ -83,6 +145,20 @@ export interface ResolvedDeadlines {
   readonly commit: Duration.Duration
 }
 
+/**
+ * Fills in the defaults of {@link Deadlines}.
+ *
+ * @example
+ * ```ts
+ * import { Duration } from "effect"
+ * import { PgStorage } from "@facta/postgres"
+ *
+ * Duration.toMillis(PgStorage.resolveDeadlines({ read: "2 seconds" }).append) // 10000
+ * ```
+ *
+ * @category constructors
+ * @since 0.1.0
+ */
 export const resolveDeadlines = (deadlines: Deadlines | undefined): ResolvedDeadlines => ({
   read: Duration.fromInputUnsafe(deadlines?.read ?? "10 seconds"),
   append: Duration.fromInputUnsafe(deadlines?.append ?? "10 seconds"),
@@ -91,12 +167,32 @@ export const resolveDeadlines = (deadlines: Deadlines | undefined): ResolvedDead
 })
 
 /**
- * Runs store calls under a deadline. The call runs in a fiber of the store's scope and the caller waits for it at
- * most `duration`: past that the caller fails at once, while the call is interrupted in the background (the driver
- * drains or retires its connection, which a stalled server makes take longer than the deadline). The wait ends on
- * time even in an uninterruptible region (a timer, not a race), and a caller's own interruption interrupts the call
- * as it would without a deadline. Inside the caller's transaction the call is interrupted before the caller goes
- * on, since the caller will use the same connection next.
+ * Runs calls under a deadline, as a store does: `deadline(scope, sql, store)(operation, duration)` wraps a call.
+ * The call runs in a fiber of `scope` and the caller waits for it at most `duration`: past that the caller fails at
+ * once with a retryable `StorageError`, while the call is interrupted in the background (the driver drains or
+ * retires its connection, which a stalled server makes take longer than the deadline). The wait ends on time even in
+ * an uninterruptible region (a timer, not a race), and a caller's own interruption interrupts the call as it would
+ * without a deadline. Inside the caller's transaction the call is interrupted before the caller goes on, since the
+ * caller will use the same connection next.
+ *
+ * @example
+ * ```ts
+ * import { Duration, Effect } from "effect"
+ * import { SqlClient } from "effect/sql"
+ * import { PgStorage } from "@facta/postgres"
+ *
+ * const program = Effect.gen(function*() {
+ *   const sql = yield* SqlClient.SqlClient
+ *   const within = PgStorage.deadline(yield* Effect.scope, sql, "ReadModels")
+ *   return yield* sql`SELECT count(*) FROM accounts`.pipe(
+ *     PgStorage.mapErrors("ReadModels", "count"),
+ *     within("count", Duration.seconds(2))
+ *   )
+ * })
+ * ```
+ *
+ * @category combinators
+ * @since 0.1.0
  */
 export const deadline =
   (scope: Scope.Scope, sql: SqlClient.SqlClient, store: string) =>
