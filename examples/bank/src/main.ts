@@ -14,8 +14,6 @@
  *    problems with `Retry-After`, and the bank recovers by itself when the database is back (`infra/Deadlines.ts`).
  *
  * Ctrl-C stops the server, the projections and then the database, in that order.
- *
- * @since 0.1.0
  */
 import * as net from "node:net"
 import { NodeRuntime } from "@effect/platform-node"

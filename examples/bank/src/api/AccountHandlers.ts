@@ -1,7 +1,5 @@
 /**
  * The handlers of the account endpoints.
- *
- * @since 0.1.0
  */
 import { randomUUID } from "node:crypto"
 import { CheckpointStore, CommandHandler, EventStore, Position } from "@facta/core"
@@ -20,8 +18,6 @@ import { accountStream, accountSummary, type LoadedAccount, loadAccount } from "
 
 /**
  * The account handlers, on the stores, read models and idempotency keys in context.
- *
- * @since 0.1.0
  */
 export const AccountHandlers = HttpApiBuilder.group(
   Api,

@@ -5,8 +5,6 @@
  * Amounts travel as decimal strings in the account's currency (`"237.50"`); responses carry amounts as integer minor
  * units, as the read models hold them. Commands take `If-Match` (the stream version an `ETag` gave), an
  * `Idempotency-Key` and an `X-Correlation-Id`.
- *
- * @since 0.1.0
  */
 import { Schema } from "effect"
 import { HttpApi, HttpApiEndpoint, HttpApiGroup, HttpApiMiddleware, HttpApiSchema, OpenApi } from "effect/http-api"
@@ -18,8 +16,6 @@ import { BadRequest, endpointErrors, InternalError } from "./Problems.ts"
 
 /**
  * Answers requests that do not decode with a 400 problem naming the field.
- *
- * @since 0.1.0
  */
 export class RequestValidation extends HttpApiMiddleware.Service<RequestValidation>()(
   "@facta/example-bank/api/RequestValidation",
@@ -28,8 +24,6 @@ export class RequestValidation extends HttpApiMiddleware.Service<RequestValidati
 
 /**
  * A decimal amount in the currency's major unit, such as `"237.50"`.
- *
- * @since 0.1.0
  */
 export const DecimalAmount = Schema.String.annotate({
   description: 'A non-negative decimal in the major unit, with at most the currency\'s decimals ("237.50")',
@@ -41,8 +35,6 @@ const Text = Schema.String.check(Schema.isMaxLength(1000))
 
 /**
  * The headers every command takes.
- *
- * @since 0.1.0
  */
 export const CommandHeaders = {
   "if-match": Schema.optionalKey(Schema.String).annotate({
@@ -57,8 +49,6 @@ export const CommandHeaders = {
 /**
  * The headers of a response that shows one stream: its version (`"3"`), and a warning when the read models had not
  * caught up yet.
- *
- * @since 0.1.0
  */
 export const VersionHeaders = {
   etag: Schema.String,
@@ -68,8 +58,6 @@ export const VersionHeaders = {
 
 /**
  * The body of `POST /accounts`.
- *
- * @since 0.1.0
  */
 export const OpenAccount = Schema.Struct({
   currency: Money.Currency,
@@ -81,8 +69,6 @@ export const OpenAccount = Schema.Struct({
 
 /**
  * The body of deposits and withdrawals.
- *
- * @since 0.1.0
  */
 export const MoveMoney = Schema.Struct({
   amount: DecimalAmount,
@@ -92,8 +78,6 @@ export const MoveMoney = Schema.Struct({
 
 /**
  * The body of `POST /accounts/:id/fees`.
- *
- * @since 0.1.0
  */
 export const ChargeFee = Schema.Struct({
   amount: DecimalAmount,
@@ -103,15 +87,11 @@ export const ChargeFee = Schema.Struct({
 
 /**
  * The body of freeze, unfreeze and close.
- *
- * @since 0.1.0
  */
 export const WithReason = Schema.Struct({ reason: Schema.optionalKey(Text) })
 
 /**
  * The body of `POST /transfers`.
- *
- * @since 0.1.0
  */
 export const InitiateTransfer = Schema.Struct({
   from: Id,
@@ -122,15 +102,11 @@ export const InitiateTransfer = Schema.Struct({
 
 /**
  * The body of `POST /transfers/:id/reject`.
- *
- * @since 0.1.0
  */
 export const RejectTransfer = Schema.Struct({ reason: Schema.optionalKey(Text) })
 
 /**
  * An account as it stood at a version or an instant, folded from the store (no read model involved).
- *
- * @since 0.1.0
  */
 export const AccountAsOf = Schema.Struct({
   accountId: Schema.String,
@@ -145,8 +121,6 @@ export const AccountAsOf = Schema.Struct({
 
 /**
  * One stored event of an account, as the audit trail shows it.
- *
- * @since 0.1.0
  */
 export const AuditEvent = Schema.Struct({
   eventId: Schema.String,
@@ -161,8 +135,6 @@ export const AuditEvent = Schema.Struct({
 
 /**
  * An account's full audit trail from the store (archived streams included).
- *
- * @since 0.1.0
  */
 export const AuditTrail = Schema.Struct({
   accountId: Schema.String,
@@ -174,8 +146,6 @@ const Versioned = <S extends Schema.Top>(schema: S) => HttpApiSchema.WithHeaders
 
 /**
  * The account endpoints.
- *
- * @since 0.1.0
  */
 export class AccountsGroup extends HttpApiGroup.make("accounts")
   .add(
@@ -263,8 +233,6 @@ export class AccountsGroup extends HttpApiGroup.make("accounts")
 
 /**
  * The transfer endpoints.
- *
- * @since 0.1.0
  */
 export class TransfersGroup extends HttpApiGroup.make("transfers")
   .add(
@@ -304,8 +272,6 @@ export class TransfersGroup extends HttpApiGroup.make("transfers")
 
 /**
  * The whole API: every endpoint needs a bearer token.
- *
- * @since 0.1.0
  */
 export class Api extends HttpApi.make("bank")
   .add(AccountsGroup)
@@ -322,7 +288,5 @@ export class Api extends HttpApi.make("bank")
 
 /**
  * The OpenAPI document of {@link Api}.
- *
- * @since 0.1.0
  */
 export const openApi = (): OpenApi.OpenAPISpec => OpenApi.fromApi(Api)

@@ -5,40 +5,25 @@
  * - `approver`: approves or rejects transfers (never their own) and reads accounts and transfers.
  * - `auditor`: reads everything, including the audit trail, explanations and as-of views of any account.
  * - `admin`: everything, including fees, freezing and unfreezing.
- *
- * @since 0.1.0
  */
 import { randomBytes } from "node:crypto"
 import { Context, Effect, Layer, Option, Redacted, Schema } from "effect"
 import { HttpApiMiddleware, HttpApiSecurity } from "effect/http-api"
 import { Forbidden, Unauthorized } from "./Problems.ts"
 
-/**
- * @since 0.1.0
- */
 export const Role = Schema.Literals(["customer", "approver", "auditor", "admin"])
 
-/**
- * @since 0.1.0
- */
 export type Role = typeof Role.Type
 
 /**
  * Who is calling: a name (what events record as `actor`, and what accounts record as `owner`) and a role.
- *
- * @since 0.1.0
  */
 export const Actor = Schema.Struct({ name: Schema.NonEmptyString, role: Role })
 
-/**
- * @since 0.1.0
- */
 export type Actor = typeof Actor.Type
 
 /**
  * A token handed out to an actor.
- *
- * @since 0.1.0
  */
 export interface IssuedToken {
   readonly token: string
@@ -47,8 +32,6 @@ export interface IssuedToken {
 
 /**
  * The users of the demo: two customers, an approver, an auditor and an admin.
- *
- * @since 0.1.0
  */
 export const demoActors: ReadonlyArray<Actor> = [
   { name: "alice", role: "customer" },
@@ -60,15 +43,11 @@ export const demoActors: ReadonlyArray<Actor> = [
 
 /**
  * A fresh random token (192 bits, base64url).
- *
- * @since 0.1.0
  */
 export const makeToken = (): string => randomBytes(24).toString("base64url")
 
 /**
  * The token → actor map.
- *
- * @since 0.1.0
  */
 export class Tokens extends Context.Service<
   Tokens,
@@ -111,15 +90,11 @@ export class Tokens extends Context.Service<
 
 /**
  * The authenticated actor of the current request.
- *
- * @since 0.1.0
  */
 export class CurrentActor extends Context.Service<CurrentActor, Actor>()("@facta/example-bank/api/CurrentActor") {}
 
 /**
  * The bearer-token middleware: resolves the actor or answers 401.
- *
- * @since 0.1.0
  */
 export class Authentication extends HttpApiMiddleware.Service<Authentication, { provides: CurrentActor }>()(
   "@facta/example-bank/api/Authentication",
@@ -128,8 +103,6 @@ export class Authentication extends HttpApiMiddleware.Service<Authentication, { 
 
 /**
  * The middleware on the {@link Tokens} in context.
- *
- * @since 0.1.0
  */
 export const layerAuthentication: Layer.Layer<Authentication, never, Tokens> = Layer.effect(
   Authentication,
@@ -156,8 +129,6 @@ const forbidden = (detail: string) => Effect.fail(new Forbidden({ code: "Forbidd
 
 /**
  * Fails with 403 unless the actor has one of `roles`.
- *
- * @since 0.1.0
  */
 export const requireRole = (
   actor: Actor,
@@ -168,15 +139,11 @@ export const requireRole = (
 
 /**
  * Whether the actor may read the account (its summary and history): its owner, or any role but customer.
- *
- * @since 0.1.0
  */
 export const canRead = (actor: Actor, owner: string): boolean => actor.role !== "customer" || actor.name === owner
 
 /**
  * Fails with 403 unless the actor may read an account owned by `owner`.
- *
- * @since 0.1.0
  */
 export const requireRead = (actor: Actor, owner: string): Effect.Effect<void, Forbidden> =>
   canRead(actor, owner) ? Effect.void : forbidden(`${actor.name} does not own this account`)
@@ -184,8 +151,6 @@ export const requireRead = (actor: Actor, owner: string): Effect.Effect<void, Fo
 /**
  * Fails with 403 unless the actor may read the account's explanation and as-of views: its owner, an auditor or an
  * admin.
- *
- * @since 0.1.0
  */
 export const requireInspect = (actor: Actor, owner: string): Effect.Effect<void, Forbidden> =>
   actor.role === "auditor" || actor.role === "admin" || (actor.role === "customer" && actor.name === owner)
@@ -195,8 +160,6 @@ export const requireInspect = (actor: Actor, owner: string): Effect.Effect<void,
 /**
  * Fails with 403 unless the actor may move the account's own money (deposit, withdraw, close, transfer from it): its
  * owner (a customer) or an admin.
- *
- * @since 0.1.0
  */
 export const requireOperate = (actor: Actor, owner: string, action: string): Effect.Effect<void, Forbidden> => {
   if (actor.role === "admin") return Effect.void

@@ -1,8 +1,6 @@
 /**
  * What every command endpoint does around its command: metadata (actor, correlation id, reason and reference),
  * `If-Match`, `Idempotency-Key`, read-your-writes and the response.
- *
- * @since 0.1.0
  */
 import { randomUUID } from "node:crypto"
 import type { CheckpointStore, Event, Position } from "@facta/core"
@@ -17,8 +15,6 @@ import { BadRequest, mapErrors, type Problem } from "./Problems.ts"
 
 /**
  * Settings of the API.
- *
- * @since 0.1.0
  */
 export class Settings extends Context.Service<
   Settings,
@@ -56,8 +52,6 @@ export class Settings extends Context.Service<
 /**
  * The threshold in minor units of `currency`: decimals the currency does not have are dropped (`"1000.50"` is 1000
  * JPY), and an unreadable setting counts as 0 (every transfer then needs an approval, the safe side).
- *
- * @since 0.1.0
  */
 export const thresholdIn = (threshold: string, currency: Money.Currency): Money.Amount => {
   const places = Money.decimals(currency)
@@ -68,8 +62,6 @@ export const thresholdIn = (threshold: string, currency: Money.Currency): Money.
 
 /**
  * The command headers as the endpoints decode them.
- *
- * @since 0.1.0
  */
 export interface CommandHeaders {
   readonly "if-match"?: string | undefined
@@ -81,8 +73,6 @@ const ifMatchPattern = /^\s*(?:W\/)?"?(\d{1,15})"?\s*$/
 
 /**
  * The version an `If-Match` names (`"3"`, `W/"3"` or `3`); `undefined` without one or for `*`.
- *
- * @since 0.1.0
  */
 export const parseIfMatch = (header: string | undefined): Effect.Effect<number | undefined, BadRequest> => {
   if (header === undefined || header.trim() === "*") return Effect.succeed(undefined)
@@ -100,8 +90,6 @@ export const parseIfMatch = (header: string | undefined): Effect.Effect<number |
 
 /**
  * Parses a positive amount of `currency` from the request field `field`.
- *
- * @since 0.1.0
  */
 export const parsePositive = (
   input: string,
@@ -118,15 +106,11 @@ export const parsePositive = (
 
 /**
  * The `ETag` of a stream version.
- *
- * @since 0.1.0
  */
 export const etag = (version: number): string => `"${version}"`
 
 /**
  * What a command did, for its response.
- *
- * @since 0.1.0
  */
 export interface Executed {
   /** The stream's version after the command. */
@@ -144,8 +128,6 @@ const staleWarning = '199 facta "The read models have not caught up yet: this is
  * for the read models to reach the appended events (at most the configured timeout, and at most half the request
  * deadline; a late read model only adds a `Warning` header) and answers with the read model's view (`fresh`), or the
  * command's own result.
- *
- * @since 0.1.0
  */
 export const runCommand = <R>(options: {
   readonly actor: Actor

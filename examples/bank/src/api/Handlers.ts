@@ -2,8 +2,6 @@
  * Every handler of the API, with the middlewares: authentication and request validation (400 problems naming the
  * field). The account and transfer handlers live in `AccountHandlers.ts` and `TransferHandlers.ts`; what all
  * commands share (metadata, If-Match, Idempotency-Key, read your writes) in `Commands.ts`.
- *
- * @since 0.1.0
  */
 import { Effect, Layer, SchemaIssue } from "effect"
 import { HttpApiMiddleware } from "effect/http-api"
@@ -27,8 +25,6 @@ const segment = (s: PropertyKey | { readonly key: PropertyKey }): string | numbe
  * Request decoding failures as 400 problems: `field` is the first offending field (`amount`, `query.limit`,
  * `header.idempotency-key`), `detail` says what is wrong with it, `errors` lists every issue. A response that fails
  * to encode is our bug: a 500.
- *
- * @since 0.1.0
  */
 export const layerRequestValidation: Layer.Layer<RequestValidation> = HttpApiMiddleware.layerSchemaErrorTransform(
   RequestValidation,
@@ -60,8 +56,6 @@ export const layerRequestValidation: Layer.Layer<RequestValidation> = HttpApiMid
 
 /**
  * The handlers and middlewares; needs the stores, the read models, the idempotency keys, the settings and the tokens.
- *
- * @since 0.1.0
  */
 export const layer = Layer.mergeAll(AccountHandlers, TransferHandlers).pipe(
   // the routes resolve the middlewares where the groups are built

@@ -11,8 +11,6 @@
  * The transaction runs under twice the storage deadline of `Deadlines` (it makes several calls), a stored response's
  * update under the storage deadline: past it the request fails with a retryable `StorageError` (503) while the
  * transaction rolls back in the background. A retry with the same key is safe either way.
- *
- * @since 0.1.0
  */
 import { createHash } from "node:crypto"
 import type { StorageError } from "@facta/core"
@@ -24,8 +22,6 @@ import { Unprocessable } from "./Problems.ts"
 
 /**
  * A response as stored for replays.
- *
- * @since 0.1.0
  */
 export interface StoredResponse {
   readonly status: number
@@ -35,8 +31,6 @@ export interface StoredResponse {
 
 /**
  * What a request with a key identifies itself by.
- *
- * @since 0.1.0
  */
 export interface KeyedRequest {
   readonly actor: string
@@ -47,8 +41,6 @@ export interface KeyedRequest {
 
 /**
  * The outcome of {@link Idempotency.run}: the response, and whether it is a replay of an earlier one.
- *
- * @since 0.1.0
  */
 export type Outcome<A> =
   | { readonly _tag: "Executed"; readonly value: A; readonly response: StoredResponse }
@@ -68,8 +60,6 @@ const canonical = (u: unknown): unknown => {
 
 /**
  * The SHA-256 of a request's canonical JSON (keys sorted), as hex.
- *
- * @since 0.1.0
  */
 export const hashRequest = (request: unknown): string =>
   createHash("sha256")
@@ -78,8 +68,6 @@ export const hashRequest = (request: unknown): string =>
 
 /**
  * Idempotency keys.
- *
- * @since 0.1.0
  */
 export class Idempotency extends Context.Service<
   Idempotency,
@@ -103,8 +91,6 @@ export class Idempotency extends Context.Service<
 
 /**
  * The keys in `schema` (default `bank`) on the `SqlClient` in context; creates the table when missing.
- *
- * @since 0.1.0
  */
 export const layer = (options?: {
   readonly schema?: string | undefined

@@ -18,8 +18,6 @@
  *
  * A 503 always carries `Retry-After` (see `Server.ts`); a `StorageError` is a 503 when it is retryable and a 500
  * when trying again cannot help.
- *
- * @since 0.1.0
  */
 import type { CommandHandler, EventStoreError, StorageError, StreamId } from "@facta/core"
 import { PgStorage } from "@facta/postgres"
@@ -37,8 +35,6 @@ const common = { detail: Schema.String, code: Schema.String }
 /**
  * 400: the request is malformed. `field` names the offending field (`amount`, `query.limit`, `If-Match`); `errors`
  * lists every decoding issue with its path.
- *
- * @since 0.1.0
  */
 export class BadRequest extends HttpApiError.Problem<BadRequest>()(
   "BadRequest",
@@ -52,8 +48,6 @@ export class BadRequest extends HttpApiError.Problem<BadRequest>()(
 
 /**
  * 401: no valid bearer token.
- *
- * @since 0.1.0
  */
 export class Unauthorized extends HttpApiError.Problem<Unauthorized>()(
   "Unauthorized",
@@ -63,8 +57,6 @@ export class Unauthorized extends HttpApiError.Problem<Unauthorized>()(
 
 /**
  * 403: the actor may not do this.
- *
- * @since 0.1.0
  */
 export class Forbidden extends HttpApiError.Problem<Forbidden>()(
   "Forbidden",
@@ -74,8 +66,6 @@ export class Forbidden extends HttpApiError.Problem<Forbidden>()(
 
 /**
  * 404: no such account or transfer.
- *
- * @since 0.1.0
  */
 export class NotFound extends HttpApiError.Problem<NotFound>()(
   "NotFound",
@@ -85,8 +75,6 @@ export class NotFound extends HttpApiError.Problem<NotFound>()(
 
 /**
  * 409: the current state refuses the command.
- *
- * @since 0.1.0
  */
 export class Conflict extends HttpApiError.Problem<Conflict>()(
   "Conflict",
@@ -96,8 +84,6 @@ export class Conflict extends HttpApiError.Problem<Conflict>()(
 
 /**
  * 412: `If-Match` does not match the stream's version. `currentVersion` is the version to retry with.
- *
- * @since 0.1.0
  */
 export class PreconditionFailed extends HttpApiError.Problem<PreconditionFailed>()(
   "PreconditionFailed",
@@ -107,8 +93,6 @@ export class PreconditionFailed extends HttpApiError.Problem<PreconditionFailed>
 
 /**
  * 422: the request is well formed but cannot be carried out as asked.
- *
- * @since 0.1.0
  */
 export class Unprocessable extends HttpApiError.Problem<Unprocessable>()(
   "Unprocessable",
@@ -118,8 +102,6 @@ export class Unprocessable extends HttpApiError.Problem<Unprocessable>()(
 
 /**
  * 500: a fault on the server's side.
- *
- * @since 0.1.0
  */
 export class InternalError extends HttpApiError.Problem<InternalError>()(
   "InternalError",
@@ -130,8 +112,6 @@ export class InternalError extends HttpApiError.Problem<InternalError>()(
 /**
  * 503: the storage is unavailable, or the request missed its deadline; the request may be retried (with the same
  * `Idempotency-Key`) after `Retry-After` seconds.
- *
- * @since 0.1.0
  */
 export class ServiceUnavailable extends HttpApiError.Problem<ServiceUnavailable>()(
   "ServiceUnavailable",
@@ -141,8 +121,6 @@ export class ServiceUnavailable extends HttpApiError.Problem<ServiceUnavailable>
 
 /**
  * Every problem an endpoint may answer with (401 comes from the authentication middleware).
- *
- * @since 0.1.0
  */
 export const endpointErrors = [
   BadRequest,
@@ -155,9 +133,6 @@ export const endpointErrors = [
   ServiceUnavailable
 ] as const
 
-/**
- * @since 0.1.0
- */
 export type Problem =
   | BadRequest
   | Forbidden
@@ -170,8 +145,6 @@ export type Problem =
 
 /**
  * Every typed error a handler meets.
- *
- * @since 0.1.0
  */
 export type ApiError =
   | Account.AccountError
@@ -192,8 +165,6 @@ const unprocessable = (error: { readonly _tag: string; readonly message: string 
  * The problem for a typed error. `what` names the resource for 404s ("account 42"); `ifMatch` says whether the
  * request carried `If-Match` (a version conflict is then a 412, otherwise a 409 after the retries ran out); `field`
  * names the request field an amount came from.
- *
- * @since 0.1.0
  */
 export const fromError = (
   error: ApiError,
@@ -273,8 +244,6 @@ export const fromError = (
 
 /**
  * Whether a value is already one of the API's problems.
- *
- * @since 0.1.0
  */
 export const isProblem = (u: unknown): u is Problem =>
   u instanceof BadRequest ||
@@ -288,8 +257,6 @@ export const isProblem = (u: unknown): u is Problem =>
 
 /**
  * Maps every typed error of an effect to its problem (problems pass through).
- *
- * @since 0.1.0
  */
 export const mapErrors =
   (context: { readonly what: string; readonly ifMatch?: boolean | undefined; readonly field?: string | undefined }) =>

@@ -17,8 +17,6 @@
  * declare const stores: Layer.Layer<never> // EventStore, SnapshotStore, CheckpointStore, SqlClient, ReadModels, Tokens
  * const main = Layer.launch(Server.layer({ port: 8080 }).pipe(Layer.provide(stores)))
  * ```
- *
- * @since 0.1.0
  */
 import { readFileSync } from "node:fs"
 import { createServer } from "node:http"
@@ -35,8 +33,6 @@ import { ServiceUnavailable } from "./Problems.ts"
 
 /**
  * `GET /`: the single-page view of accounts and their timelines.
- *
- * @since 0.1.0
  */
 export const PageRoute = Layer.unwrap(
   Effect.sync(() => {
@@ -47,8 +43,6 @@ export const PageRoute = Layer.unwrap(
 
 /**
  * `GET /docs`: interactive API docs (Scalar) over the OpenAPI document.
- *
- * @since 0.1.0
  */
 export const DocsRoute = HttpApiScalar.layer(Api, { path: "/docs" })
 
@@ -56,8 +50,6 @@ class RequestTimedOut extends Data.TaggedError("RequestTimedOut") {}
 
 /**
  * The seconds a 503 asks the client to wait before retrying (`Retry-After`): the storage deadline, rounded up.
- *
- * @since 0.1.0
  */
 export const retryAfterSeconds = (deadlines: Deadlines.Values): number =>
   Math.max(1, Math.ceil(Duration.toMillis(deadlines.storage) / 1000))
@@ -66,8 +58,6 @@ export const retryAfterSeconds = (deadlines: Deadlines.Values): number =>
  * The last line of defence, on every route: a request that has no answer within the request deadline of `Deadlines`
  * gets a 503 problem (`RequestTimeout`) at once, while its work is interrupted in the background (work stuck on a
  * stalled database can take longer than that to give up). And every 503, whoever answered it, carries `Retry-After`.
- *
- * @since 0.1.0
  */
 export const DeadlineMiddleware = HttpRouter.middleware(
   Effect.gen(function* () {
@@ -106,8 +96,6 @@ export const DeadlineMiddleware = HttpRouter.middleware(
 
 /**
  * Options of {@link routes} and {@link layer}.
- *
- * @since 0.1.0
  */
 export interface Options {
   /** Overrides of the settings; without them `BANK_APPROVAL_THRESHOLD` and friends are read from `Config`. */
@@ -119,8 +107,6 @@ export interface Options {
 /**
  * Every route (API, `/openapi.json`, `/docs`, `/`) under the {@link DeadlineMiddleware}, without a server and without
  * {@link services}: serve it with `HttpRouter.serve` or turn it into a web handler with `HttpRouter.toWebHandler`.
- *
- * @since 0.1.0
  */
 export const routes = Layer.mergeAll(
   HttpApiBuilder.layer(Api, { openapiPath: "/openapi.json" }).pipe(Layer.provide(Handlers.layer)),
@@ -131,8 +117,6 @@ export const routes = Layer.mergeAll(
 
 /**
  * What the routes need besides the caller's layers: the idempotency keys (on the `SqlClient`) and the settings.
- *
- * @since 0.1.0
  */
 export const services = (options?: Options) =>
   Layer.mergeAll(
@@ -142,8 +126,6 @@ export const services = (options?: Options) =>
 
 /**
  * The server on `port` (0 picks a free one; read it from `HttpServer.HttpServer`'s `address`).
- *
- * @since 0.1.0
  */
 export const layer = (options: Options & { readonly port: number; readonly host?: string | undefined }) =>
   // ids up to 255 characters are valid stream ids: let them reach the handlers (which answer 404 problems)

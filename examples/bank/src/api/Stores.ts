@@ -1,8 +1,6 @@
 /**
  * Loading accounts and transfers from the store for the handlers: existence (404), ownership (403) and the
  * command-side views used when a read model is late.
- *
- * @since 0.1.0
  */
 import { Aggregate, CommandHandler, EventStore, Snapshot, type StreamId } from "@facta/core"
 import { DateTime, Effect, Option } from "effect"
@@ -14,8 +12,6 @@ import { mapErrors, NotFound, type Problem } from "./Problems.ts"
 /**
  * Takes the event and snapshot stores of the handlers' context, and gives a function that provides them to an effect
  * run later in a handler.
- *
- * @since 0.1.0
  */
 export const withStores = Effect.gen(function* () {
   const store = yield* EventStore.EventStore
@@ -29,8 +25,6 @@ export const withStores = Effect.gen(function* () {
 
 /**
  * An opened account with its stream id and version.
- *
- * @since 0.1.0
  */
 export interface LoadedAccount {
   readonly accountId: string
@@ -41,24 +35,18 @@ export interface LoadedAccount {
 
 /**
  * The stream id of account `id`; 404 when `id` cannot name a stream.
- *
- * @since 0.1.0
  */
 export const accountStream = (id: string) =>
   Aggregate.streamId(Account.Account, id).pipe(mapErrors({ what: `account ${id}` }))
 
 /**
  * The stream id of transfer `id`; 404 when `id` cannot name a stream.
- *
- * @since 0.1.0
  */
 export const transferStream = (id: string) =>
   Aggregate.streamId(Transfer.Transfer, id).pipe(mapErrors({ what: `transfer ${id}` }))
 
 /**
  * Account `id` as it is now, archived or not; 404 when it was never opened.
- *
- * @since 0.1.0
  */
 export const loadAccount = (id: string): Effect.Effect<LoadedAccount, Problem, EventStore.EventStore> =>
   Effect.gen(function* () {
@@ -70,8 +58,6 @@ export const loadAccount = (id: string): Effect.Effect<LoadedAccount, Problem, E
 
 /**
  * An initiated transfer with its stream id and version.
- *
- * @since 0.1.0
  */
 export interface LoadedTransfer {
   readonly transferId: string
@@ -82,8 +68,6 @@ export interface LoadedTransfer {
 
 /**
  * Transfer `id` as it is now; 404 when it was never initiated.
- *
- * @since 0.1.0
  */
 export const loadTransfer = (id: string): Effect.Effect<LoadedTransfer, Problem, EventStore.EventStore> =>
   Effect.gen(function* () {
@@ -108,8 +92,6 @@ const timestamps = (streamId: string) =>
 
 /**
  * The summary of an account from the command side (its state and stream info), for when the read model is late.
- *
- * @since 0.1.0
  */
 export const accountSummary = (
   accountId: string,
@@ -130,8 +112,6 @@ export const accountSummary = (
 
 /**
  * The summary of a transfer from the command side, for when the read model is late.
- *
- * @since 0.1.0
  */
 export const transferSummary = (
   transferId: string,

@@ -1,7 +1,5 @@
 /**
  * The handlers of the transfer endpoints.
- *
- * @since 0.1.0
  */
 import { randomUUID } from "node:crypto"
 import { CheckpointStore, CommandHandler } from "@facta/core"
@@ -19,8 +17,6 @@ import { type LoadedTransfer, loadAccount, loadTransfer, transferStream, transfe
 
 /**
  * The transfer handlers, on the stores, read models and idempotency keys in context.
- *
- * @since 0.1.0
  */
 export const TransferHandlers = HttpApiBuilder.group(
   Api,

@@ -5,26 +5,20 @@
  * backoff (from 100 ms, doubling, at most 5 seconds), for as long as the outage lasts: once the database answers
  * again the read models catch up and transfers move on, with no restart. Any other failure (an event a projection
  * cannot handle) stops that one for an operator, logged as an error, and leaves the others running.
- *
- * @since 0.1.0
  */
 import { Projection, StorageError } from "@facta/core"
 import { Cause, Duration, Effect, Option, Schedule } from "effect"
-import * as TransferProcess from "../domain/TransferProcess.ts"
 import * as ReadModels from "../readmodels/ReadModels.ts"
 import * as TransferExpiry from "./TransferExpiry.ts"
+import * as TransferProcess from "./TransferProcess.ts"
 
 /**
  * Whether a failure is the storage's and may pass: a retryable `StorageError`.
- *
- * @since 0.1.0
  */
 export const isTransient = (error: unknown): boolean => StorageError.isRetryable(error)
 
 /**
  * The wait between restarts: from 100 ms, doubling, at most 5 seconds.
- *
- * @since 0.1.0
  */
 export const backoff: Schedule.Schedule<unknown, unknown> = Schedule.exponential("100 millis").pipe(
   Schedule.modifyDelay(({ duration }) => Effect.succeed(Duration.min(duration, Duration.seconds(5))))
@@ -41,8 +35,6 @@ export const backoff: Schedule.Schedule<unknown, unknown> = Schedule.exponential
  *
  * const poller = Background.supervise("poller", Effect.never)
  * ```
- *
- * @since 0.1.0
  */
 export const supervise = <A, E, R>(name: string, work: Effect.Effect<A, E, R>): Effect.Effect<void, never, R> =>
   work.pipe(
@@ -62,8 +54,6 @@ export const supervise = <A, E, R>(name: string, work: Effect.Effect<A, E, R>): 
 
 /**
  * Options of {@link run}.
- *
- * @since 0.1.0
  */
 export interface Options {
   /** How the projections run (`owner`, `pollInterval`, `batchWindow`, ...). */
@@ -74,8 +64,6 @@ export interface Options {
 
 /**
  * The transfer process, the read-model projections and the expiry sweep, each {@link supervise}d, until interrupted.
- *
- * @since 0.1.0
  */
 export const run = (options?: Options) =>
   Effect.all(

@@ -2,8 +2,6 @@
  * Transfers that wait for approval do not wait forever: a sweeper expires those older than the approval window
  * (`BANK_APPROVAL_WINDOW`, default 24 hours). Expiring takes nothing from anyone: only a transfer still awaiting
  * approval can expire, and no money has moved for it yet.
- *
- * @since 0.1.0
  */
 import { CommandHandler } from "@facta/core"
 import { Clock, Config, Duration, Effect, Schedule } from "effect"
@@ -12,8 +10,6 @@ import { ReadModels } from "../readmodels/ReadModels.ts"
 
 /**
  * The actor recorded on expiries.
- *
- * @since 0.1.0
  */
 export const actor = "transfer-expiry"
 
@@ -27,8 +23,6 @@ export const actor = "transfer-expiry"
  *
  * const expired = TransferExpiry.sweep("24 hours")
  * ```
- *
- * @since 0.1.0
  */
 export const sweep = Effect.fn("TransferExpiry.sweep")(function* (window: Duration.Input) {
   const models = yield* ReadModels
@@ -55,8 +49,6 @@ export const sweep = Effect.fn("TransferExpiry.sweep")(function* (window: Durati
 
 /**
  * Sweeps every `every` (default a minute) for as long as it runs, with the window from `BANK_APPROVAL_WINDOW`.
- *
- * @since 0.1.0
  */
 export const run = (every: Duration.Input = "1 minute") =>
   Effect.gen(function* () {

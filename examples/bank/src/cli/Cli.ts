@@ -11,23 +11,19 @@
  * It works on the same database as the demo: `DATABASE_URL`, or the embedded server with its data in
  * `examples/bank/.data/`. Commands take the database from the layer given to {@link make}, built per command, so
  * `--help` starts nothing.
- *
- * @since 0.1.0
  */
 import { type CheckpointStore, EventStore, Position, Projection } from "@facta/core"
 import { Console, DateTime, Effect, Fiber, type Layer, Option, Schedule, Stream } from "effect"
 import { Argument, CliError, Command, Flag } from "effect/cli"
 import type { SqlClient } from "effect/sql"
+import * as TransferProcess from "../app/TransferProcess.ts"
 import * as Money from "../domain/Money.ts"
-import * as TransferProcess from "../domain/TransferProcess.ts"
 import * as ReadModels from "../readmodels/ReadModels.ts"
 import * as Progress from "../seed/Progress.ts"
 import * as Seed from "../seed/Seed.ts"
 
 /**
  * What the commands need: the stores, the read models and a SQL client.
- *
- * @since 0.1.0
  */
 export type Services =
   | EventStore.EventStore
@@ -37,8 +33,6 @@ export type Services =
 
 /**
  * A projection with its operations, so that projections of different event types sit in one list.
- *
- * @since 0.1.0
  */
 export const entry = <E extends { readonly _tag: string }, R>(projection: Projection.Projection<E, R>) => ({
   name: projection.name,
@@ -50,8 +44,6 @@ export const entry = <E extends { readonly _tag: string }, R>(projection: Projec
 
 /**
  * Every projection of the bank, by name.
- *
- * @since 0.1.0
  */
 export const projections = [
   entry(TransferProcess.TransferProcess),
@@ -61,8 +53,6 @@ export const projections = [
 
 /**
  * Lays rows out as a plain-text table with a header; columns are as wide as their widest cell.
- *
- * @since 0.1.0
  */
 export const table = (header: ReadonlyArray<string>, rows: ReadonlyArray<ReadonlyArray<string>>): string => {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => (row[i] ?? "").length)))
@@ -76,8 +66,6 @@ export const table = (header: ReadonlyArray<string>, rows: ReadonlyArray<Readonl
 
 /**
  * A signed amount of minor units as people read it: `-$20.00`, `$237.50`.
- *
- * @since 0.1.0
  */
 export const formatSigned = (amount: number, currency: string): string => {
   const formatted = Money.format(Math.abs(amount) as Money.Amount, currency as Money.Currency)
@@ -119,8 +107,6 @@ const catchUpIfIdle = Effect.gen(function* () {
 /**
  * Rebuilds a projection, with a progress bar (or periodic log lines) computed from its status, next to the
  * projection's own progress logs.
- *
- * @since 0.1.0
  */
 export const rebuildWithProgress = Effect.fnUntraced(function* (projection: (typeof projections)[number]) {
   const store = yield* EventStore.EventStore
@@ -142,8 +128,6 @@ export const rebuildWithProgress = Effect.fnUntraced(function* (projection: (typ
 
 /**
  * The CLI's root command; every command runs on the services `layer` provides (built for that command only).
- *
- * @since 0.1.0
  */
 export const make = <E>(layer: Layer.Layer<Services, E>) => {
   const provided = <A, E2, R>(effect: Effect.Effect<A, E2, R>) => Effect.provide(effect, layer)

@@ -3,8 +3,6 @@
  * The admin CLI's entry point: `pnpm --filter @facta/example-bank cli --help`. It uses `DATABASE_URL`, or the
  * embedded server with the demo's data (`examples/bank/.data/`); stop `pnpm demo` first when using the embedded
  * server, since its data directory can serve one server at a time.
- *
- * @since 0.1.0
  */
 import { NodeRuntime, NodeServices } from "@effect/platform-node"
 import { Effect } from "effect"

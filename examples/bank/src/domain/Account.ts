@@ -20,8 +20,6 @@
  *
  * Every event that moves money carries its `amount`; the balance is the signed sum of those amounts (see
  * {@link signedAmount}).
- *
- * @since 0.1.0
  */
 import { Aggregate, Decider } from "@facta/core"
 import { Effect, Schema } from "effect"
@@ -34,8 +32,6 @@ const TransferId = Schema.NonEmptyString
 
 /**
  * The account was opened, in `currency`, with `initialDeposit` minor units (possibly 0).
- *
- * @since 0.1.0
  */
 export const AccountOpened = Schema.TaggedStruct("AccountOpened", {
   owner: Schema.NonEmptyString,
@@ -45,8 +41,6 @@ export const AccountOpened = Schema.TaggedStruct("AccountOpened", {
 
 /**
  * Money paid in.
- *
- * @since 0.1.0
  */
 export const MoneyDeposited = Schema.TaggedStruct("MoneyDeposited", {
   amount: Money.PositiveAmount,
@@ -55,8 +49,6 @@ export const MoneyDeposited = Schema.TaggedStruct("MoneyDeposited", {
 
 /**
  * Money paid out.
- *
- * @since 0.1.0
  */
 export const MoneyWithdrawn = Schema.TaggedStruct("MoneyWithdrawn", {
   amount: Money.PositiveAmount,
@@ -65,8 +57,6 @@ export const MoneyWithdrawn = Schema.TaggedStruct("MoneyWithdrawn", {
 
 /**
  * A fee taken by the bank.
- *
- * @since 0.1.0
  */
 export const FeeCharged = Schema.TaggedStruct("FeeCharged", {
   amount: Money.PositiveAmount,
@@ -75,8 +65,6 @@ export const FeeCharged = Schema.TaggedStruct("FeeCharged", {
 
 /**
  * The source side of a transfer: money left the account for transfer `transferId`.
- *
- * @since 0.1.0
  */
 export const AccountDebitedForTransfer = Schema.TaggedStruct("AccountDebitedForTransfer", {
   transferId: TransferId,
@@ -86,8 +74,6 @@ export const AccountDebitedForTransfer = Schema.TaggedStruct("AccountDebitedForT
 
 /**
  * The target side of a transfer: money arrived for transfer `transferId`.
- *
- * @since 0.1.0
  */
 export const AccountCreditedForTransfer = Schema.TaggedStruct("AccountCreditedForTransfer", {
   transferId: TransferId,
@@ -97,8 +83,6 @@ export const AccountCreditedForTransfer = Schema.TaggedStruct("AccountCreditedFo
 
 /**
  * Compensation: the debit of transfer `transferId` was given back because the transfer could not be credited.
- *
- * @since 0.1.0
  */
 export const TransferDebitReversed = Schema.TaggedStruct("TransferDebitReversed", {
   transferId: TransferId,
@@ -108,36 +92,26 @@ export const TransferDebitReversed = Schema.TaggedStruct("TransferDebitReversed"
 
 /**
  * The transfer `transferId` completed: its debit can no longer be reversed. Moves no money.
- *
- * @since 0.1.0
  */
 export const TransferDebitSettled = Schema.TaggedStruct("TransferDebitSettled", { transferId: TransferId })
 
 /**
  * Debits are refused until the account is unfrozen.
- *
- * @since 0.1.0
  */
 export const AccountFrozen = Schema.TaggedStruct("AccountFrozen", { reason: Text })
 
 /**
  * Debits are accepted again.
- *
- * @since 0.1.0
  */
 export const AccountUnfrozen = Schema.TaggedStruct("AccountUnfrozen", { reason: Text })
 
 /**
  * The account is closed for good.
- *
- * @since 0.1.0
  */
 export const AccountClosed = Schema.TaggedStruct("AccountClosed", { reason: Text })
 
 /**
  * Every event of an account.
- *
- * @since 0.1.0
  */
 export const AccountEvent = Schema.Union([
   AccountOpened,
@@ -153,16 +127,11 @@ export const AccountEvent = Schema.Union([
   AccountClosed
 ])
 
-/**
- * @since 0.1.0
- */
 export type AccountEvent = typeof AccountEvent.Type
 
 /**
  * The money an event moved into (positive) or out of (negative) the account; 0 for events that move none. The
  * balance is always the sum of this over the account's events.
- *
- * @since 0.1.0
  */
 export const signedAmount = (event: AccountEvent): number => {
   switch (event._tag) {
@@ -188,8 +157,6 @@ export const signedAmount = (event: AccountEvent): number => {
 
 /**
  * Opens the account.
- *
- * @since 0.1.0
  */
 export const Open = Schema.TaggedStruct("Open", {
   owner: Schema.NonEmptyString,
@@ -199,8 +166,6 @@ export const Open = Schema.TaggedStruct("Open", {
 
 /**
  * Pays money in.
- *
- * @since 0.1.0
  */
 export const Deposit = Schema.TaggedStruct("Deposit", {
   amount: Money.PositiveAmount,
@@ -210,8 +175,6 @@ export const Deposit = Schema.TaggedStruct("Deposit", {
 
 /**
  * Pays money out.
- *
- * @since 0.1.0
  */
 export const Withdraw = Schema.TaggedStruct("Withdraw", {
   amount: Money.PositiveAmount,
@@ -221,8 +184,6 @@ export const Withdraw = Schema.TaggedStruct("Withdraw", {
 
 /**
  * Takes a fee.
- *
- * @since 0.1.0
  */
 export const ChargeFee = Schema.TaggedStruct("ChargeFee", {
   amount: Money.PositiveAmount,
@@ -232,29 +193,21 @@ export const ChargeFee = Schema.TaggedStruct("ChargeFee", {
 
 /**
  * Stops debits.
- *
- * @since 0.1.0
  */
 export const Freeze = Schema.TaggedStruct("Freeze", { reason: Text })
 
 /**
  * Allows debits again.
- *
- * @since 0.1.0
  */
 export const Unfreeze = Schema.TaggedStruct("Unfreeze", { reason: Text })
 
 /**
  * Closes the account; only at a zero balance.
- *
- * @since 0.1.0
  */
 export const Close = Schema.TaggedStruct("Close", { reason: Text })
 
 /**
  * The first step of a transfer out: takes the amount from this (the source) account.
- *
- * @since 0.1.0
  */
 export const DebitForTransfer = Schema.TaggedStruct("DebitForTransfer", {
   transferId: TransferId,
@@ -265,8 +218,6 @@ export const DebitForTransfer = Schema.TaggedStruct("DebitForTransfer", {
 
 /**
  * The second step of a transfer: pays the amount into this (the target) account.
- *
- * @since 0.1.0
  */
 export const CreditForTransfer = Schema.TaggedStruct("CreditForTransfer", {
   transferId: TransferId,
@@ -277,8 +228,6 @@ export const CreditForTransfer = Schema.TaggedStruct("CreditForTransfer", {
 
 /**
  * Compensation of a transfer that could not be credited: gives its debit back to this (the source) account.
- *
- * @since 0.1.0
  */
 export const ReverseDebit = Schema.TaggedStruct("ReverseDebit", {
   transferId: TransferId,
@@ -287,15 +236,11 @@ export const ReverseDebit = Schema.TaggedStruct("ReverseDebit", {
 
 /**
  * Marks the debit of a completed transfer as final, so that it no longer keeps the account from closing.
- *
- * @since 0.1.0
  */
 export const SettleDebit = Schema.TaggedStruct("SettleDebit", { transferId: TransferId })
 
 /**
  * Every command of an account.
- *
- * @since 0.1.0
  */
 export const AccountCommand = Schema.Union([
   Open,
@@ -311,9 +256,6 @@ export const AccountCommand = Schema.Union([
   SettleDebit
 ])
 
-/**
- * @since 0.1.0
- */
 export type AccountCommand = typeof AccountCommand.Type
 
 // State
@@ -321,30 +263,21 @@ export type AccountCommand = typeof AccountCommand.Type
 /**
  * What the account remembers of one transfer it took part in: as the source, `Debited` until the transfer settles
  * (`Settled`) or is compensated (`Reversed`); as the target, `Credited`.
- *
- * @since 0.1.0
  */
 export const TransferStep = Schema.Struct({
   step: Schema.Literals(["Debited", "Settled", "Reversed", "Credited"]),
   amount: Money.Amount
 })
 
-/**
- * @since 0.1.0
- */
 export type TransferStep = typeof TransferStep.Type
 
 /**
  * An account that has not been opened.
- *
- * @since 0.1.0
  */
 export const Unopened = Schema.TaggedStruct("Unopened", {})
 
 /**
  * An opened account: `Active`, `Frozen` or `Closed`, with its balance and the transfers it took part in (by id).
- *
- * @since 0.1.0
  */
 export const Opened = Schema.TaggedStruct("Opened", {
   status: Schema.Literals(["Active", "Frozen", "Closed"]),
@@ -354,27 +287,17 @@ export const Opened = Schema.TaggedStruct("Opened", {
   transfers: Schema.Record(Schema.String, TransferStep)
 })
 
-/**
- * @since 0.1.0
- */
 export type Opened = typeof Opened.Type
 
 /**
  * The state of an account; also its snapshot schema.
- *
- * @since 0.1.0
  */
 export const AccountState = Schema.Union([Unopened, Opened])
 
-/**
- * @since 0.1.0
- */
 export type AccountState = typeof AccountState.Type
 
 /**
  * The state of an account no event has touched.
- *
- * @since 0.1.0
  */
 export const initialState: AccountState = Unopened.make({})
 
@@ -382,8 +305,6 @@ export const initialState: AccountState = Unopened.make({})
 
 /**
  * A command other than `Open` for an account that was never opened.
- *
- * @since 0.1.0
  */
 export class AccountNotOpened extends Schema.TaggedError<AccountNotOpened>()("AccountNotOpened", {
   command: Schema.String
@@ -395,8 +316,6 @@ export class AccountNotOpened extends Schema.TaggedError<AccountNotOpened>()("Ac
 
 /**
  * `Open` for an account that is already open.
- *
- * @since 0.1.0
  */
 export class AccountAlreadyOpened extends Schema.TaggedError<AccountAlreadyOpened>()("AccountAlreadyOpened", {
   owner: Schema.String
@@ -408,8 +327,6 @@ export class AccountAlreadyOpened extends Schema.TaggedError<AccountAlreadyOpene
 
 /**
  * Any command for a closed account.
- *
- * @since 0.1.0
  */
 export class AccountIsClosed extends Schema.TaggedError<AccountIsClosed>()("AccountIsClosed", {
   command: Schema.String
@@ -421,8 +338,6 @@ export class AccountIsClosed extends Schema.TaggedError<AccountIsClosed>()("Acco
 
 /**
  * A debit (or closing) of a frozen account.
- *
- * @since 0.1.0
  */
 export class AccountIsFrozen extends Schema.TaggedError<AccountIsFrozen>()("AccountIsFrozen", {
   command: Schema.String
@@ -434,8 +349,6 @@ export class AccountIsFrozen extends Schema.TaggedError<AccountIsFrozen>()("Acco
 
 /**
  * A debit of more than the balance.
- *
- * @since 0.1.0
  */
 export class InsufficientFunds extends Schema.TaggedError<InsufficientFunds>()("InsufficientFunds", {
   currency: Schema.String,
@@ -450,8 +363,6 @@ export class InsufficientFunds extends Schema.TaggedError<InsufficientFunds>()("
 
 /**
  * Money in another currency than the account's.
- *
- * @since 0.1.0
  */
 export class CurrencyMismatch extends Schema.TaggedError<CurrencyMismatch>()("CurrencyMismatch", {
   account: Schema.String,
@@ -464,8 +375,6 @@ export class CurrencyMismatch extends Schema.TaggedError<CurrencyMismatch>()("Cu
 
 /**
  * An amount that is not a positive safe integer of minor units (an initial deposit that is not a non-negative one).
- *
- * @since 0.1.0
  */
 export class InvalidAmount extends Schema.TaggedError<InvalidAmount>()("InvalidAmount", { amount: Schema.Number }) {
   override get message() {
@@ -475,8 +384,6 @@ export class InvalidAmount extends Schema.TaggedError<InvalidAmount>()("InvalidA
 
 /**
  * A credit that would take the balance past the largest safe integer.
- *
- * @since 0.1.0
  */
 export class BalanceLimitExceeded extends Schema.TaggedError<BalanceLimitExceeded>()("BalanceLimitExceeded", {
   balance: Schema.Int,
@@ -489,8 +396,6 @@ export class BalanceLimitExceeded extends Schema.TaggedError<BalanceLimitExceede
 
 /**
  * `Close` while the account still holds money.
- *
- * @since 0.1.0
  */
 export class BalanceNotZero extends Schema.TaggedError<BalanceNotZero>()("BalanceNotZero", {
   currency: Schema.String,
@@ -503,8 +408,6 @@ export class BalanceNotZero extends Schema.TaggedError<BalanceNotZero>()("Balanc
 
 /**
  * `Close` while a transfer debited from the account may still be reversed into it.
- *
- * @since 0.1.0
  */
 export class TransfersInFlight extends Schema.TaggedError<TransfersInFlight>()("TransfersInFlight", {
   transferIds: Schema.Array(Schema.String)
@@ -516,8 +419,6 @@ export class TransfersInFlight extends Schema.TaggedError<TransfersInFlight>()("
 
 /**
  * A transfer step whose transfer id the account already used for another step or another amount.
- *
- * @since 0.1.0
  */
 export class TransferStepConflict extends Schema.TaggedError<TransferStepConflict>()("TransferStepConflict", {
   transferId: Schema.String,
@@ -532,8 +433,6 @@ export class TransferStepConflict extends Schema.TaggedError<TransferStepConflic
 
 /**
  * `ReverseDebit` or `SettleDebit` for a transfer the account never debited.
- *
- * @since 0.1.0
  */
 export class NoTransferDebit extends Schema.TaggedError<NoTransferDebit>()("NoTransferDebit", {
   transferId: Schema.String,
@@ -546,8 +445,6 @@ export class NoTransferDebit extends Schema.TaggedError<NoTransferDebit>()("NoTr
 
 /**
  * Every domain error of an account.
- *
- * @since 0.1.0
  */
 export type AccountError =
   | AccountNotOpened
@@ -698,8 +595,6 @@ const decideOpened = (command: AccountCommand, state: Opened): Decision => {
 
 /**
  * Decides a command against an account's state.
- *
- * @since 0.1.0
  */
 export const decide = (command: AccountCommand, state: AccountState): Decision => {
   if (state._tag === "Unopened") {
@@ -724,8 +619,6 @@ const move = (state: Opened, event: AccountEvent): Opened => ({
 
 /**
  * Folds one event into an account's state.
- *
- * @since 0.1.0
  */
 export const evolve = (state: AccountState, event: AccountEvent): AccountState => {
   if (event._tag === "AccountOpened") {
@@ -764,15 +657,11 @@ export const evolve = (state: AccountState, event: AccountEvent): AccountState =
 
 /**
  * Whether the account is closed: no command can succeed any more.
- *
- * @since 0.1.0
  */
 export const isClosed = (state: AccountState): boolean => state._tag === "Opened" && state.status === "Closed"
 
 /**
  * The account's decider.
- *
- * @since 0.1.0
  */
 export const decider = Decider.make({ initialState, decide, evolve, isTerminal: isClosed })
 
@@ -791,8 +680,6 @@ export const decider = Decider.make({ initialState, decide, evolve, isTerminal: 
  *   initialDeposit: Money.Amount.make(10_000)
  * })
  * ```
- *
- * @since 0.1.0
  */
 export const Account = Aggregate.make({
   category: "Account",

@@ -2,84 +2,57 @@
  * Exact money: amounts are integers of a currency's minor unit (cents for USD, yen for JPY, fils for KWD), never
  * floats. Parsing reads decimal strings digit by digit with `BigInt`, and formatting writes the minor units back as
  * a decimal, so `"0.1" + "0.2"` is exactly `"0.30"`.
- *
- * @since 0.1.0
  */
 import { Effect, Schema } from "effect"
 
 /**
  * An ISO 4217 currency code: three upper-case ASCII letters (`USD`, `EUR`, `JPY`).
- *
- * @since 0.1.0
  */
 export const Currency = Schema.String.check(
   Schema.isPattern(/^[A-Z]{3}$/, { message: "a currency is an ISO 4217 code of three upper-case letters" })
 ).pipe(Schema.brand("Currency"))
 
-/**
- * @since 0.1.0
- */
 export type Currency = typeof Currency.Type
 
 /**
  * An amount of money in minor units: a non-negative safe integer.
- *
- * @since 0.1.0
  */
 export const Amount = Schema.Int.check(
   Schema.isGreaterThanOrEqualTo(0),
   Schema.isLessThanOrEqualTo(Number.MAX_SAFE_INTEGER)
 ).pipe(Schema.brand("Amount"))
 
-/**
- * @since 0.1.0
- */
 export type Amount = typeof Amount.Type
 
 /**
  * An amount that moves money: a positive {@link Amount} (the same branded type, with one more check).
- *
- * @since 0.1.0
  */
 export const PositiveAmount = Amount.check(Schema.isGreaterThan(0))
 
 /**
  * An amount together with its currency.
- *
- * @since 0.1.0
  */
 export const Money = Schema.Struct({ amount: Amount, currency: Currency })
 
-/**
- * @since 0.1.0
- */
 export type Money = typeof Money.Type
 
 /**
  * Zero minor units.
- *
- * @since 0.1.0
  */
 export const zero: Amount = Amount.make(0)
 
 /**
  * Whether `n` is a valid amount (a non-negative safe integer); a type guard for plain numbers.
- *
- * @since 0.1.0
  */
 export const isAmount = (n: number): n is Amount => Number.isSafeInteger(n) && n >= 0
 
 /**
  * Whether `n` is a valid amount that moves money (a positive safe integer).
- *
- * @since 0.1.0
  */
 export const isPositiveAmount = (n: number): n is Amount => Number.isSafeInteger(n) && n > 0
 
 /**
  * `a + b`, or `undefined` when the sum is not a safe integer.
- *
- * @since 0.1.0
  */
 export const add = (a: Amount, b: Amount): Amount | undefined => {
   const sum = a + b
@@ -88,8 +61,6 @@ export const add = (a: Amount, b: Amount): Amount | undefined => {
 
 /**
  * `a - b`, or `undefined` when the difference would be negative.
- *
- * @since 0.1.0
  */
 export const subtract = (a: Amount, b: Amount): Amount | undefined => (b > a ? undefined : ((a - b) as Amount))
 
@@ -148,15 +119,11 @@ const symbols: Readonly<Record<string, string>> = {
  *
  * Money.decimals(Money.Currency.make("JPY")) // 0
  * ```
- *
- * @since 0.1.0
  */
 export const decimals = (currency: Currency): number => exponents[currency] ?? 2
 
 /**
  * The amount as a plain decimal, with exactly the currency's number of decimals: 23750 USD is `"237.50"`.
- *
- * @since 0.1.0
  */
 export const toDecimalString = (amount: Amount, currency: Currency): string => {
   const places = decimals(currency)
@@ -168,8 +135,6 @@ export const toDecimalString = (amount: Amount, currency: Currency): string => {
 
 /**
  * The amount with its currency code: 23750 USD is `"237.50 USD"`.
- *
- * @since 0.1.0
  */
 export const formatWithCode = (amount: Amount, currency: Currency): string =>
   `${toDecimalString(amount, currency)} ${currency}`
@@ -178,8 +143,6 @@ export const formatWithCode = (amount: Amount, currency: Currency): string =>
  * The amount as people read it: with the currency's symbol when it has a well-known one (23750 USD is `"$237.50"`,
  * 1200 JPY is `"¥1200"`), otherwise as {@link formatWithCode} (`"237.50 CHF"`). No grouping separators, so the
  * output does not depend on a locale.
- *
- * @since 0.1.0
  */
 export const format = (amount: Amount, currency: Currency): string => {
   const symbol = symbols[currency]
@@ -188,8 +151,6 @@ export const format = (amount: Amount, currency: Currency): string => {
 
 /**
  * A string that is not a plain non-negative decimal number (`"12"`, `"12.5"`, `".5"`, `"0.05"`).
- *
- * @since 0.1.0
  */
 export class InvalidMoneyFormat extends Schema.TaggedError<InvalidMoneyFormat>()("InvalidMoneyFormat", {
   input: Schema.String
@@ -201,8 +162,6 @@ export class InvalidMoneyFormat extends Schema.TaggedError<InvalidMoneyFormat>()
 
 /**
  * A decimal with more places than the currency's minor unit can hold (`"1.234"` USD).
- *
- * @since 0.1.0
  */
 export class TooManyDecimals extends Schema.TaggedError<TooManyDecimals>()("TooManyDecimals", {
   input: Schema.String,
@@ -216,8 +175,6 @@ export class TooManyDecimals extends Schema.TaggedError<TooManyDecimals>()("TooM
 
 /**
  * A decimal whose minor units exceed the largest safe integer.
- *
- * @since 0.1.0
  */
 export class AmountTooLarge extends Schema.TaggedError<AmountTooLarge>()("AmountTooLarge", {
   input: Schema.String,
@@ -230,8 +187,6 @@ export class AmountTooLarge extends Schema.TaggedError<AmountTooLarge>()("Amount
 
 /**
  * Every way {@link parse} can refuse its input.
- *
- * @since 0.1.0
  */
 export type ParseError = InvalidMoneyFormat | TooManyDecimals | AmountTooLarge
 
@@ -249,8 +204,6 @@ const decimalPattern = /^(\d*)(?:\.(\d*))?$/
  *
  * const cents = Effect.runSync(Money.parse("237.5", Money.Currency.make("USD"))) // 23750
  * ```
- *
- * @since 0.1.0
  */
 export const parse = (input: string, currency: Currency): Effect.Effect<Amount, ParseError> => {
   const trimmed = input.trim()

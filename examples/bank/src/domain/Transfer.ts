@@ -16,8 +16,6 @@
  * steps are idempotent: a step the transfer is already at or past decides no events, so the process can repeat
  * them after a crash. Only a transfer awaiting approval can be rejected or expire; once a transfer may be debited the
  * process owns it, so that money never leaves an account for a transfer that was cancelled meanwhile.
- *
- * @since 0.1.0
  */
 import { Aggregate, Decider } from "@facta/core"
 import { Effect, Schema } from "effect"
@@ -31,8 +29,6 @@ const Text = Schema.String
 
 /**
  * A transfer was requested. `requiresApproval` is `amount > approvalThreshold`.
- *
- * @since 0.1.0
  */
 export const TransferInitiated = Schema.TaggedStruct("TransferInitiated", {
   from: AccountId,
@@ -47,64 +43,46 @@ export const TransferInitiated = Schema.TaggedStruct("TransferInitiated", {
 
 /**
  * A second person approved the transfer.
- *
- * @since 0.1.0
  */
 export const TransferApproved = Schema.TaggedStruct("TransferApproved", { by: Actor })
 
 /**
  * The transfer was turned down before any money moved.
- *
- * @since 0.1.0
  */
 export const TransferRejected = Schema.TaggedStruct("TransferRejected", { by: Actor, reason: Text })
 
 /**
  * Nobody approved the transfer in time.
- *
- * @since 0.1.0
  */
 export const TransferExpired = Schema.TaggedStruct("TransferExpired", { reason: Text })
 
 /**
  * The source account was debited.
- *
- * @since 0.1.0
  */
 export const TransferDebited = Schema.TaggedStruct("TransferDebited", {})
 
 /**
  * The source account refused the debit; nothing was taken and the transfer failed.
- *
- * @since 0.1.0
  */
 export const TransferDebitFailed = Schema.TaggedStruct("TransferDebitFailed", { reason: Text })
 
 /**
  * The target account was credited: the transfer is complete.
- *
- * @since 0.1.0
  */
 export const TransferCompleted = Schema.TaggedStruct("TransferCompleted", {})
 
 /**
  * The target account refused the credit; the debit has to be reversed.
- *
- * @since 0.1.0
  */
 export const TransferCreditFailed = Schema.TaggedStruct("TransferCreditFailed", { reason: Text })
 
 /**
  * The debit was given back to the source account: the transfer failed with no money moved.
- *
- * @since 0.1.0
  */
 export const TransferCompensated = Schema.TaggedStruct("TransferCompensated", {})
 
 /**
  * Every event of a transfer.
- *
- * @since 0.1.0
  */
 export const TransferEvent = Schema.Union([
   TransferInitiated,
@@ -118,9 +96,6 @@ export const TransferEvent = Schema.Union([
   TransferCompensated
 ])
 
-/**
- * @since 0.1.0
- */
 export type TransferEvent = typeof TransferEvent.Type
 
 // Commands
@@ -128,8 +103,6 @@ export type TransferEvent = typeof TransferEvent.Type
 /**
  * Requests a transfer of `amount` from account `from` to account `to`. Above `approvalThreshold` it waits for an
  * approval by someone other than `initiatedBy`.
- *
- * @since 0.1.0
  */
 export const Initiate = Schema.TaggedStruct("Initiate", {
   from: AccountId,
@@ -143,64 +116,46 @@ export const Initiate = Schema.TaggedStruct("Initiate", {
 
 /**
  * Approves a transfer awaiting approval.
- *
- * @since 0.1.0
  */
 export const Approve = Schema.TaggedStruct("Approve", { by: Actor })
 
 /**
  * Turns down a transfer awaiting approval.
- *
- * @since 0.1.0
  */
 export const Reject = Schema.TaggedStruct("Reject", { by: Actor, reason: Text })
 
 /**
  * Expires a transfer nobody approved in time.
- *
- * @since 0.1.0
  */
 export const Expire = Schema.TaggedStruct("Expire", { reason: Text })
 
 /**
  * Process step: the source account was debited.
- *
- * @since 0.1.0
  */
 export const MarkDebited = Schema.TaggedStruct("MarkDebited", {})
 
 /**
  * Process step: the source account refused the debit.
- *
- * @since 0.1.0
  */
 export const MarkDebitFailed = Schema.TaggedStruct("MarkDebitFailed", { reason: Text })
 
 /**
  * Process step: the target account was credited.
- *
- * @since 0.1.0
  */
 export const MarkCredited = Schema.TaggedStruct("MarkCredited", {})
 
 /**
  * Process step: the target account refused the credit.
- *
- * @since 0.1.0
  */
 export const MarkCreditFailed = Schema.TaggedStruct("MarkCreditFailed", { reason: Text })
 
 /**
  * Process step: the debit was reversed.
- *
- * @since 0.1.0
  */
 export const MarkCompensated = Schema.TaggedStruct("MarkCompensated", {})
 
 /**
  * Every command of a transfer.
- *
- * @since 0.1.0
  */
 export const TransferCommand = Schema.Union([
   Initiate,
@@ -214,17 +169,12 @@ export const TransferCommand = Schema.Union([
   MarkCompensated
 ])
 
-/**
- * @since 0.1.0
- */
 export type TransferCommand = typeof TransferCommand.Type
 
 // State
 
 /**
  * Where a transfer stands.
- *
- * @since 0.1.0
  */
 export const TransferStatus = Schema.Literals([
   "Initiated",
@@ -238,23 +188,16 @@ export const TransferStatus = Schema.Literals([
   "Failed"
 ])
 
-/**
- * @since 0.1.0
- */
 export type TransferStatus = typeof TransferStatus.Type
 
 /**
  * A transfer that has not been initiated.
- *
- * @since 0.1.0
  */
 export const NotInitiated = Schema.TaggedStruct("NotInitiated", {})
 
 /**
  * An initiated transfer. `debited` says whether money left the source account at some point (a failed transfer
  * with `debited: true` had its debit reversed); `approvedBy` and `failure` are `null` until they happen.
- *
- * @since 0.1.0
  */
 export const TransferInfo = Schema.TaggedStruct("Transfer", {
   status: TransferStatus,
@@ -270,43 +213,29 @@ export const TransferInfo = Schema.TaggedStruct("Transfer", {
   failure: Schema.NullOr(Text)
 })
 
-/**
- * @since 0.1.0
- */
 export type TransferInfo = typeof TransferInfo.Type
 
 /**
  * The state of a transfer; also its snapshot schema.
- *
- * @since 0.1.0
  */
 export const TransferState = Schema.Union([NotInitiated, TransferInfo])
 
-/**
- * @since 0.1.0
- */
 export type TransferState = typeof TransferState.Type
 
 /**
  * The state of a transfer no event has touched.
- *
- * @since 0.1.0
  */
 export const initialState: TransferState = NotInitiated.make({})
 
 /**
  * Whether the process may debit the source account: an initiated transfer that needs no approval, or an approved
  * one.
- *
- * @since 0.1.0
  */
 export const isReadyToDebit = (state: TransferState): state is TransferInfo =>
   state._tag === "Transfer" && (state.status === "Initiated" || state.status === "Approved")
 
 /**
  * Whether the transfer has reached an end: completed, failed, rejected or expired.
- *
- * @since 0.1.0
  */
 export const isFinished = (state: TransferState): boolean =>
   state._tag === "Transfer" &&
@@ -319,8 +248,6 @@ export const isFinished = (state: TransferState): boolean =>
 
 /**
  * A command other than `Initiate` for a transfer that was never initiated.
- *
- * @since 0.1.0
  */
 export class TransferNotInitiated extends Schema.TaggedError<TransferNotInitiated>()("TransferNotInitiated", {
   command: Schema.String
@@ -332,8 +259,6 @@ export class TransferNotInitiated extends Schema.TaggedError<TransferNotInitiate
 
 /**
  * `Initiate` for a transfer id that is already in use.
- *
- * @since 0.1.0
  */
 export class TransferAlreadyInitiated extends Schema.TaggedError<TransferAlreadyInitiated>()(
   "TransferAlreadyInitiated",
@@ -346,8 +271,6 @@ export class TransferAlreadyInitiated extends Schema.TaggedError<TransferAlready
 
 /**
  * A transfer from an account to itself.
- *
- * @since 0.1.0
  */
 export class SameAccount extends Schema.TaggedError<SameAccount>()("SameAccount", { account: Schema.String }) {
   override get message() {
@@ -357,8 +280,6 @@ export class SameAccount extends Schema.TaggedError<SameAccount>()("SameAccount"
 
 /**
  * An amount that is not a positive safe integer of minor units, or a threshold that is not a non-negative one.
- *
- * @since 0.1.0
  */
 export class InvalidTransferAmount extends Schema.TaggedError<InvalidTransferAmount>()("InvalidTransferAmount", {
   field: Schema.String,
@@ -371,8 +292,6 @@ export class InvalidTransferAmount extends Schema.TaggedError<InvalidTransferAmo
 
 /**
  * The initiator approving their own transfer.
- *
- * @since 0.1.0
  */
 export class SelfApprovalForbidden extends Schema.TaggedError<SelfApprovalForbidden>()("SelfApprovalForbidden", {
   actor: Schema.String
@@ -384,8 +303,6 @@ export class SelfApprovalForbidden extends Schema.TaggedError<SelfApprovalForbid
 
 /**
  * `Approve` for a transfer at or below its approval threshold.
- *
- * @since 0.1.0
  */
 export class ApprovalNotRequired extends Schema.TaggedError<ApprovalNotRequired>()("ApprovalNotRequired", {
   amount: Schema.Int,
@@ -398,8 +315,6 @@ export class ApprovalNotRequired extends Schema.TaggedError<ApprovalNotRequired>
 
 /**
  * A command the transfer's status does not allow.
- *
- * @since 0.1.0
  */
 export class InvalidTransferState extends Schema.TaggedError<InvalidTransferState>()("InvalidTransferState", {
   command: Schema.String,
@@ -412,8 +327,6 @@ export class InvalidTransferState extends Schema.TaggedError<InvalidTransferStat
 
 /**
  * Every domain error of a transfer.
- *
- * @since 0.1.0
  */
 export type TransferError =
   | TransferNotInitiated
@@ -510,8 +423,6 @@ const decideInitiated = (command: TransferCommand, state: TransferInfo): Decisio
 
 /**
  * Decides a command against a transfer's state.
- *
- * @since 0.1.0
  */
 export const decide = (command: TransferCommand, state: TransferState): Decision => {
   if (state._tag === "Transfer") return decideInitiated(command, state)
@@ -538,14 +449,38 @@ export const decide = (command: TransferCommand, state: TransferState): Decision
 }
 
 /**
+ * The transfer's status state machine: the status each event leaves a transfer in. `evolve` and the transfers read
+ * model both use it, so the two can never disagree.
+ */
+export const statusAfter = (event: TransferEvent): TransferStatus => {
+  switch (event._tag) {
+    case "TransferInitiated":
+      return event.requiresApproval ? "AwaitingApproval" : "Initiated"
+    case "TransferApproved":
+      return "Approved"
+    case "TransferRejected":
+      return "Rejected"
+    case "TransferExpired":
+      return "Expired"
+    case "TransferDebited":
+      return "Debited"
+    case "TransferDebitFailed":
+    case "TransferCompensated":
+      return "Failed"
+    case "TransferCompleted":
+      return "Completed"
+    case "TransferCreditFailed":
+      return "Compensating"
+  }
+}
+
+/**
  * Folds one event into a transfer's state.
- *
- * @since 0.1.0
  */
 export const evolve = (state: TransferState, event: TransferEvent): TransferState => {
   if (event._tag === "TransferInitiated") {
     return TransferInfo.make({
-      status: event.requiresApproval ? "AwaitingApproval" : "Initiated",
+      status: statusAfter(event),
       from: event.from,
       to: event.to,
       amount: event.amount,
@@ -559,38 +494,31 @@ export const evolve = (state: TransferState, event: TransferEvent): TransferStat
     })
   }
   if (state._tag === "NotInitiated") return state
+  const status = statusAfter(event)
   switch (event._tag) {
     case "TransferApproved":
-      return { ...state, status: "Approved", approvedBy: event.by }
+      return { ...state, status, approvedBy: event.by }
     case "TransferRejected":
-      return { ...state, status: "Rejected", failure: event.reason }
     case "TransferExpired":
-      return { ...state, status: "Expired", failure: event.reason }
-    case "TransferDebited":
-      return { ...state, status: "Debited", debited: true }
     case "TransferDebitFailed":
-      return { ...state, status: "Failed", failure: event.reason }
-    case "TransferCompleted":
-      return { ...state, status: "Completed" }
     case "TransferCreditFailed":
-      return { ...state, status: "Compensating", failure: event.reason }
+      return { ...state, status, failure: event.reason }
+    case "TransferDebited":
+      return { ...state, status, debited: true }
+    case "TransferCompleted":
     case "TransferCompensated":
-      return { ...state, status: "Failed" }
+      return { ...state, status }
   }
 }
 
 /**
  * The transfer's decider. Finished transfers are terminal.
- *
- * @since 0.1.0
  */
 export const decider = Decider.make({ initialState, decide, evolve, isTerminal: isFinished })
 
 /**
  * The Transfer aggregate: stream `Transfer-<id>`, snapshotted every 100 events (a transfer seldom has ten, but a
  * finished one is snapshotted at once, being terminal).
- *
- * @since 0.1.0
  */
 export const Transfer = Aggregate.make({
   category: "Transfer",

@@ -12,15 +12,11 @@
  * first call the stall meets fails with a retryable `StorageError` (a 503) long before the request deadline, which
  * stays as the last line of defence. An idempotent command's transaction (several calls) gets twice the storage
  * deadline.
- *
- * @since 0.1.0
  */
 import { Config, Context, Data, Duration, Effect, Fiber, Layer, type Scope } from "effect"
 
 /**
  * The deadlines in effect.
- *
- * @since 0.1.0
  */
 export interface Values {
   /** A whole HTTP request. */
@@ -33,8 +29,6 @@ export interface Values {
 
 /**
  * The defaults: requests 10 seconds, storage calls 3 seconds, projection batches 30 seconds.
- *
- * @since 0.1.0
  */
 export const defaults: Values = {
   request: Duration.seconds(10),
@@ -45,24 +39,18 @@ export const defaults: Values = {
 /**
  * The deadlines the stores, the read models, the idempotency keys and the routes use ({@link defaults} unless a layer
  * sets them).
- *
- * @since 0.1.0
  */
 export const Deadlines = Context.Reference<Values>("@facta/example-bank/Deadlines", { defaultValue: () => defaults })
 
 /**
  * The configured deadlines do not fit: one is not positive, or the storage deadline is not shorter than the request
  * deadline.
- *
- * @since 0.1.0
  */
 export class InvalidDeadlines extends Data.TaggedError("InvalidDeadlines")<{ readonly message: string }> {}
 
 /**
  * Resolves deadlines (the rest from {@link defaults}); throws {@link InvalidDeadlines} unless each is positive and
  * the storage deadline is shorter than the request deadline.
- *
- * @since 0.1.0
  */
 export const make = (values: Partial<Record<keyof Values, Duration.Input>>): Values => {
   const resolved: Values = {
@@ -83,8 +71,6 @@ export const make = (values: Partial<Record<keyof Values, Duration.Input>>): Val
 
 /**
  * Given deadlines (the rest from {@link defaults}).
- *
- * @since 0.1.0
  */
 export const layer = (values: Partial<Record<keyof Values, Duration.Input>>): Layer.Layer<never> =>
   Layer.succeed(Deadlines, make(values))
@@ -92,8 +78,6 @@ export const layer = (values: Partial<Record<keyof Values, Duration.Input>>): La
 /**
  * `BANK_REQUEST_TIMEOUT`, `BANK_STORAGE_TIMEOUT` and `BANK_PROJECTION_COMMIT_TIMEOUT` (such as `"5 seconds"`), each
  * defaulting to {@link defaults}; fails with {@link InvalidDeadlines} when they do not fit.
- *
- * @since 0.1.0
  */
 export const layerConfig: Layer.Layer<never, Config.ConfigError | InvalidDeadlines> = Layer.effect(
   Deadlines,
@@ -125,8 +109,6 @@ export const layerConfig: Layer.Layer<never, Config.ConfigError | InvalidDeadlin
  *   )
  * )
  * ```
- *
- * @since 0.1.0
  */
 export const within =
   <E2>(scope: Scope.Scope, duration: Duration.Input, onMissed: () => E2) =>

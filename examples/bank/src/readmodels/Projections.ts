@@ -2,8 +2,6 @@
  * The projections that keep the bank's read models. Their SQL runs in the transaction that moves their checkpoint
  * (`PgCheckpointStore`), so every event counts exactly once. They stop on an event they cannot handle rather than
  * park it: a balance that silently missed a movement would be worse than a stale one.
- *
- * @since 0.1.0
  */
 import { type Event, EventCodec, Position, Projection, StreamId } from "@facta/core"
 import { DateTime, Effect } from "effect"
@@ -65,8 +63,6 @@ const onAccount = Effect.fnUntraced(function* (event: Event.RecordedEvent<Accoun
 
 /**
  * Balances and money movements of every account (`${t("accounts")}`, `${t("account_entries")}`).
- *
- * @since 0.1.0
  */
 export const AccountsProjection = Projection.make({
   name: "bank-accounts",
@@ -75,28 +71,6 @@ export const AccountsProjection = Projection.make({
   handle: onAccount,
   reset: truncate(["accounts", "account_entries"])
 })
-
-const statusAfter = (event: Transfer.TransferEvent): string | undefined => {
-  switch (event._tag) {
-    case "TransferInitiated":
-      return event.requiresApproval ? "AwaitingApproval" : "Initiated"
-    case "TransferApproved":
-      return "Approved"
-    case "TransferRejected":
-      return "Rejected"
-    case "TransferExpired":
-      return "Expired"
-    case "TransferDebited":
-      return "Debited"
-    case "TransferDebitFailed":
-    case "TransferCompensated":
-      return "Failed"
-    case "TransferCompleted":
-      return "Completed"
-    case "TransferCreditFailed":
-      return "Compensating"
-  }
-}
 
 const onTransfer = Effect.fnUntraced(function* (event: Event.RecordedEvent<Transfer.TransferEvent>) {
   const { sql, t } = yield* tables
@@ -107,20 +81,18 @@ const onTransfer = Effect.fnUntraced(function* (event: Event.RecordedEvent<Trans
     yield* sql`INSERT INTO ${t("transfers")} (transfer_id, from_account, to_account, amount, currency, reference, status,
         initiated_by, version, initiated_at, updated_at)
       VALUES (${transferId}, ${data.from}, ${data.to}, ${data.amount}, ${data.currency}, ${data.reference},
-        ${statusAfter(data)!}, ${data.initiatedBy}, ${event.version}, ${when}, ${when})`
+        ${Transfer.statusAfter(data)}, ${data.initiatedBy}, ${event.version}, ${when}, ${when})`
     return
   }
   const approvedBy = data._tag === "TransferApproved" ? data.by : null
   const failure = field(data, "reason")
-  yield* sql`UPDATE ${t("transfers")} SET status = ${statusAfter(data)!}, version = ${event.version}, updated_at = ${when},
+  yield* sql`UPDATE ${t("transfers")} SET status = ${Transfer.statusAfter(data)}, version = ${event.version}, updated_at = ${when},
       approved_by = coalesce(${approvedBy}, approved_by), failure = coalesce(${failure}, failure)
     WHERE transfer_id = ${transferId}`
 })
 
 /**
  * Transfers and their status (`${t("transfers")}`).
- *
- * @since 0.1.0
  */
 export const TransfersProjection = Projection.make({
   name: "bank-transfers",

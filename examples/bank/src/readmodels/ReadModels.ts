@@ -7,8 +7,6 @@
  *   transfer it belongs to and its correlation id: the transaction history and the answer to "why is this balance
  *   $237.50?" in one query.
  * - `bank.transfers`: one row per transfer with its status.
- *
- * @since 0.1.0
  */
 import { type CheckpointStore, type Position, Projection, type ProjectionError, type StorageError } from "@facta/core"
 import type { Duration, Option } from "effect"
@@ -20,8 +18,6 @@ import * as Tables from "./Tables.ts"
 
 /**
  * An account as the balances read model holds it. Amounts are integer minor units of `currency`.
- *
- * @since 0.1.0
  */
 export const AccountSummary = Schema.Struct({
   accountId: Schema.String,
@@ -34,15 +30,10 @@ export const AccountSummary = Schema.Struct({
   updatedAt: Schema.String
 })
 
-/**
- * @since 0.1.0
- */
 export type AccountSummary = typeof AccountSummary.Type
 
 /**
  * One money movement of an account: `amount` is signed (credits positive), `balanceAfter` is the running balance.
- *
- * @since 0.1.0
  */
 export const Entry = Schema.Struct({
   version: Schema.Int,
@@ -58,31 +49,21 @@ export const Entry = Schema.Struct({
   recordedAt: Schema.String
 })
 
-/**
- * @since 0.1.0
- */
 export type Entry = typeof Entry.Type
 
 /**
  * A page of an account's history, oldest first; `nextAfter` is the version to continue after, when there is more.
- *
- * @since 0.1.0
  */
 export const HistoryPage = Schema.Struct({
   entries: Schema.Array(Entry),
   nextAfter: Schema.NullOr(Schema.Int)
 })
 
-/**
- * @since 0.1.0
- */
 export type HistoryPage = typeof HistoryPage.Type
 
 /**
  * Why an account holds its balance: every money movement in order with the running balance. `consistent` says
  * whether the last running balance equals the balance (it always should).
- *
- * @since 0.1.0
  */
 export const Explanation = Schema.Struct({
   account: AccountSummary,
@@ -90,15 +71,10 @@ export const Explanation = Schema.Struct({
   consistent: Schema.Boolean
 })
 
-/**
- * @since 0.1.0
- */
 export type Explanation = typeof Explanation.Type
 
 /**
  * A transfer as the transfers read model holds it.
- *
- * @since 0.1.0
  */
 export const TransferSummary = Schema.Struct({
   transferId: Schema.String,
@@ -116,15 +92,10 @@ export const TransferSummary = Schema.Struct({
   updatedAt: Schema.String
 })
 
-/**
- * @since 0.1.0
- */
 export type TransferSummary = typeof TransferSummary.Type
 
 /**
  * The bank's read models.
- *
- * @since 0.1.0
  */
 export class ReadModels extends Context.Service<
   ReadModels,
@@ -159,16 +130,12 @@ export class ReadModels extends Context.Service<
 
 /**
  * The projections that keep the read models, to run with `Projection.run`.
- *
- * @since 0.1.0
  */
 export const projections = [AccountsProjection, TransfersProjection] as const
 
 /**
  * The read models on the `SqlClient` in context; creates their tables when missing. Every query runs under the
  * storage deadline of `Deadlines` and fails with a `StorageError` (retryable when trying again may help).
- *
- * @since 0.1.0
  */
 export const layer: Layer.Layer<ReadModels, unknown, SqlClient.SqlClient> = Layer.effect(
   ReadModels,

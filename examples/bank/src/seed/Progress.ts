@@ -1,15 +1,11 @@
 /**
  * Progress of a long task on stderr: one line that updates in place (a bar, the percentage and a rate) when stderr is
  * a terminal, and a structured log line every few seconds otherwise (CI, pipes, files).
- *
- * @since 0.1.0
  */
 import { Effect } from "effect"
 
 /**
  * A progress reporter.
- *
- * @since 0.1.0
  */
 export interface Progress {
   /** Reports `done` of `total` units, and `events` appended so far (for the rate). */
@@ -27,8 +23,6 @@ const bar = (fraction: number) => {
 
 /**
  * A reporter for a task of `total` units named `label`. `tty` defaults to whether stderr is a terminal.
- *
- * @since 0.1.0
  */
 export const make = (
   label: string,

@@ -13,35 +13,27 @@
  * `SeedCompleted`). A completed seed is not run again, whatever its options; an interrupted one resumes after its
  * last recorded progress, skipping operations already stored (transfers by their deterministic id, other operations
  * by the correlation id `seed-<n>` their events carry).
- *
- * @since 0.1.0
  */
 import { CommandHandler, type Event, EventCodec, EventStore, ExpectedVersion, StreamId } from "@facta/core"
 import { Effect, Schema, Stream } from "effect"
+import * as TransferProcess from "../app/TransferProcess.ts"
 import * as Account from "../domain/Account.ts"
 import * as Money from "../domain/Money.ts"
 import * as Transfer from "../domain/Transfer.ts"
-import * as TransferProcess from "../domain/TransferProcess.ts"
 import * as Progress from "./Progress.ts"
 
 /**
  * Transfers above this amount ($1000.00) wait for a second person's approval.
- *
- * @since 0.1.0
  */
 export const approvalThreshold: Money.Amount = Money.Amount.make(100_000)
 
 /**
  * The approver of the seeded transfers.
- *
- * @since 0.1.0
  */
 export const approver = "carol"
 
 /**
  * The stream recording the seed's progress.
- *
- * @since 0.1.0
  */
 export const markerStream = "Seed-bank"
 
@@ -58,8 +50,6 @@ interface AccountPlan {
 
 /**
  * The seeded accounts. `oscar-old` is opened empty and closed at once: the transfer to it is compensated.
- *
- * @since 0.1.0
  */
 export const accounts: ReadonlyArray<AccountPlan> = [
   { id: "alice-checking", owner: "alice", currency: USD, initialDeposit: 500_000 },
@@ -86,15 +76,11 @@ export const accounts: ReadonlyArray<AccountPlan> = [
 
 /**
  * The account that is closed before a transfer is sent to it.
- *
- * @since 0.1.0
  */
 export const closedAccount = "oscar-old"
 
 /**
  * One operation of the plan. Amounts are minor units.
- *
- * @since 0.1.0
  */
 export type Operation =
   | { readonly _tag: "Open"; readonly account: AccountPlan }
@@ -135,8 +121,6 @@ const references = ["rent", "groceries", "dinner", "concert tickets", "utilities
 
 /**
  * The operations for a seed number and a number of transfers: the same inputs always give the same plan.
- *
- * @since 0.1.0
  */
 export const plan = (options: { readonly seed: number; readonly transfers: number }): ReadonlyArray<Operation> => {
   const random = generator(options.seed)
@@ -262,8 +246,6 @@ const seedCodec = EventCodec.make(SeedEvent)
 
 /**
  * How the seeded transfers ended.
- *
- * @since 0.1.0
  */
 export interface Outcomes {
   readonly completed: number
@@ -275,8 +257,6 @@ export interface Outcomes {
 
 /**
  * What {@link run} did: `Seeded` with what it wrote, or `AlreadySeeded` with what the earlier seed recorded.
- *
- * @since 0.1.0
  */
 export type Result =
   | {
@@ -299,8 +279,6 @@ export type Result =
 
 /**
  * How to seed.
- *
- * @since 0.1.0
  */
 export interface Options {
   /** The random seed (default 42). */
@@ -324,8 +302,6 @@ const readMarker = EventStore.EventStore.use((store) =>
 
 /**
  * Whether the database was seeded already (a `SeedCompleted` is recorded).
- *
- * @since 0.1.0
  */
 export const isSeeded = Effect.map(readMarker, (events) => events.some((e) => e._tag === "SeedCompleted"))
 
@@ -382,8 +358,6 @@ const ignoreIf =
 /**
  * Seeds the demo data (see the module documentation). Needs an event store (and uses a snapshot store when there is
  * one).
- *
- * @since 0.1.0
  */
 export const run = Effect.fn("Seed.run")(function* (options?: Options) {
   const seed = options?.seed ?? 42
@@ -582,15 +556,11 @@ const countOutcomes = Effect.fnUntraced(function* (ops: ReadonlyArray<Operation>
 
 /**
  * The stream id of a seeded account.
- *
- * @since 0.1.0
  */
 export const accountStream = (accountId: string): StreamId.StreamId => StreamId.makeUnsafe(`Account-${accountId}`)
 
 /**
  * A one-line description of a result, for people.
- *
- * @since 0.1.0
  */
 export const describe = (result: Result): string =>
   result._tag === "AlreadySeeded"

@@ -31,19 +31,15 @@
  * Account refusals (any `AccountError`) are outcomes of the process and are recorded on the transfer; other failures
  * (storage, concurrency beyond the retries, a refused compensation) fail the handler, so that the projection retries
  * and then stops (or parks the event) for an operator.
- *
- * @since 0.1.0
  */
 import type { Event } from "@facta/core"
 import { Aggregate, CommandHandler, EventCodec, Projection, StreamId } from "@facta/core"
 import { Effect, Schema } from "effect"
-import * as Account from "./Account.ts"
-import * as Transfer from "./Transfer.ts"
+import * as Account from "../domain/Account.ts"
+import * as Transfer from "../domain/Transfer.ts"
 
 /**
  * The transfer events the process reacts to.
- *
- * @since 0.1.0
  */
 export const ProcessEvent = Schema.Union([
   Transfer.TransferInitiated,
@@ -53,15 +49,10 @@ export const ProcessEvent = Schema.Union([
   Transfer.TransferCompleted
 ])
 
-/**
- * @since 0.1.0
- */
 export type ProcessEvent = typeof ProcessEvent.Type
 
 /**
  * The actor recorded on every event the process causes.
- *
- * @since 0.1.0
  */
 export const actor = "transfer-process"
 
@@ -82,16 +73,12 @@ const accountErrorTags: ReadonlySet<string> = new Set<Account.AccountError["_tag
 
 /**
  * Whether a failure is an account's domain error (a refusal), as opposed to an infrastructure failure.
- *
- * @since 0.1.0
  */
 export const isAccountError = (u: unknown): u is Account.AccountError =>
   typeof u === "object" && u !== null && "_tag" in u && accountErrorTags.has(String(u._tag))
 
 /**
  * The metadata of the commands caused by `source`.
- *
- * @since 0.1.0
  */
 export const metadataFor = (source: Event.RecordedEvent<unknown>): Event.EventMetadata => ({
   actor,
@@ -101,8 +88,6 @@ export const metadataFor = (source: Event.RecordedEvent<unknown>): Event.EventMe
 
 /**
  * Handles one transfer event (see the module documentation).
- *
- * @since 0.1.0
  */
 export const handle = Effect.fn("TransferProcess.handle")(function* (event: Event.RecordedEvent<ProcessEvent>) {
   const transferId = StreamId.entityId(event.streamId)
@@ -173,8 +158,6 @@ export const handle = Effect.fn("TransferProcess.handle")(function* (event: Even
  *   Effect.provide(Layer.mergeAll(EventStore.layerMemory, CheckpointStore.layerMemory))
  * )
  * ```
- *
- * @since 0.1.0
  */
 export const TransferProcess = Projection.make({
   name: "transfer-process",
