@@ -27,7 +27,7 @@ const Live = Layer.mergeAll(
 
 const once = <E extends { readonly _tag: string }, R>(projection: Projection.Projection<E, R>) =>
   Projection.run(projection, { untilCaughtUp: true, batchWindow: "1 millis" })
-const [Accounts, Transfers] = ReadModels.projections
+const { accounts: Accounts, transfers: Transfers } = ReadModels.projections
 // twice: the process reacts to transfer events, and its own commands make more
 const catchUp = Effect.all([
   once(TransferProcess.TransferProcess),

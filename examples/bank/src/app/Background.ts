@@ -69,8 +69,8 @@ export const run = (options?: Options) =>
   Effect.all(
     [
       supervise("transfer process", Projection.run(TransferProcess.TransferProcess, options?.projections)),
-      supervise("accounts projection", Projection.run(ReadModels.projections[0], options?.projections)),
-      supervise("transfers projection", Projection.run(ReadModels.projections[1], options?.projections)),
+      supervise("accounts projection", Projection.run(ReadModels.projections.accounts, options?.projections)),
+      supervise("transfers projection", Projection.run(ReadModels.projections.transfers, options?.projections)),
       supervise("transfer expiry", TransferExpiry.run(options?.expiryEvery))
     ],
     { concurrency: "unbounded", discard: true }

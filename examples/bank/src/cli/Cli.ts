@@ -47,8 +47,8 @@ export const entry = <E extends { readonly _tag: string }, R>(projection: Projec
  */
 export const projections = [
   entry(TransferProcess.TransferProcess),
-  entry(ReadModels.projections[0]),
-  entry(ReadModels.projections[1])
+  entry(ReadModels.projections.accounts),
+  entry(ReadModels.projections.transfers)
 ] as const
 
 /**

@@ -129,9 +129,9 @@ export class ReadModels extends Context.Service<
 >()("@facta/example-bank/ReadModels") {}
 
 /**
- * The projections that keep the read models, to run with `Projection.run`.
+ * The projections that keep the read models, by name, to run with `Projection.run`.
  */
-export const projections = [AccountsProjection, TransfersProjection] as const
+export const projections = { accounts: AccountsProjection, transfers: TransfersProjection } as const
 
 /**
  * The read models on the `SqlClient` in context; creates their tables when missing. Every query runs under the
@@ -151,7 +151,7 @@ export const layer: Layer.Layer<ReadModels, unknown, SqlClient.SqlClient> = Laye
       ...queries,
       waitFor: (position, timeout) =>
         Effect.forEach(
-          projections,
+          Object.values(projections),
           (projection) => Projection.waitFor(projection, position, { timeout: timeout ?? "5 seconds" }),
           { concurrency: "unbounded", discard: true }
         )

@@ -45,7 +45,7 @@ export const stores = (
 /** Runs the projections and the transfer process until the layer is released. */
 export const projections = Layer.effectDiscard(
   Effect.forkScoped(
-    Effect.all([run(TransferProcess.TransferProcess), run(ReadModels.projections[0]), run(ReadModels.projections[1])], {
+    Effect.all([run(TransferProcess.TransferProcess), run(ReadModels.projections.accounts), run(ReadModels.projections.transfers)], {
       concurrency: "unbounded",
       discard: true
     })
