@@ -24,6 +24,7 @@ import { Tokens } from "./api/Auth.ts"
 import * as Server from "./api/Server.ts"
 import * as Background from "./app/Background.ts"
 import * as Database from "./infra/Database.ts"
+import * as Plan from "./seed/Plan.ts"
 import * as Seed from "./seed/Seed.ts"
 
 /** Whether `port` can be listened on at 127.0.0.1 and every interface. */
@@ -81,7 +82,7 @@ const program = Effect.gen(function* () {
   // seed once: the seed itself skips a seeded database, and resumes an interrupted one
   const seeded = yield* Seed.run()
   yield* Console.error(`bank: ${Seed.describe(seeded)}`)
-  const pending = Seed.plan({ seed: seeded.seed, transfers: seeded.transfers }).flatMap((op) =>
+  const pending = Plan.plan({ seed: seeded.seed, transfers: seeded.transfers }).flatMap((op) =>
     op._tag === "Transfer" && op.review === "leave" ? [op.transferId] : []
   )
 

@@ -20,214 +20,13 @@ import * as TransferProcess from "../app/TransferProcess.ts"
 import * as Account from "../domain/Account.ts"
 import * as Money from "../domain/Money.ts"
 import * as Transfer from "../domain/Transfer.ts"
+import * as Plan from "./Plan.ts"
 import * as Progress from "./Progress.ts"
-
-/**
- * Transfers above this amount ($1000.00) wait for a second person's approval.
- */
-export const approvalThreshold: Money.Amount = Money.Amount.make(100_000)
-
-/**
- * The approver of the seeded transfers.
- */
-export const approver = "carol"
 
 /**
  * The stream recording the seed's progress.
  */
 export const markerStream = "Seed-bank"
-
-const USD = Money.Currency.make("USD")
-const EUR = Money.Currency.make("EUR")
-
-interface AccountPlan {
-  readonly id: string
-  readonly owner: string
-  readonly currency: Money.Currency
-  /** Minor units. */
-  readonly initialDeposit: number
-}
-
-/**
- * The seeded accounts. `oscar-old` is opened empty and closed at once: the transfer to it is compensated.
- */
-export const accounts: ReadonlyArray<AccountPlan> = [
-  { id: "alice-checking", owner: "alice", currency: USD, initialDeposit: 500_000 },
-  { id: "alice-savings", owner: "alice", currency: USD, initialDeposit: 2_000_000 },
-  { id: "bob-checking", owner: "bob", currency: USD, initialDeposit: 250_000 },
-  { id: "bob-euro", owner: "bob", currency: EUR, initialDeposit: 300_000 },
-  { id: "erin-checking", owner: "erin", currency: USD, initialDeposit: 400_000 },
-  { id: "erin-euro", owner: "erin", currency: EUR, initialDeposit: 150_000 },
-  { id: "frank-checking", owner: "frank", currency: USD, initialDeposit: 80_000 },
-  { id: "grace-business", owner: "grace", currency: USD, initialDeposit: 1_500_000 },
-  { id: "heidi-checking", owner: "heidi", currency: USD, initialDeposit: 120_000 },
-  { id: "ivan-checking", owner: "ivan", currency: USD, initialDeposit: 30_000 },
-  { id: "judy-checking", owner: "judy", currency: USD, initialDeposit: 300_000 },
-  { id: "ken-checking", owner: "ken", currency: USD, initialDeposit: 180_000 },
-  { id: "laura-checking", owner: "laura", currency: USD, initialDeposit: 220_000 },
-  { id: "mike-checking", owner: "mike", currency: USD, initialDeposit: 90_000 },
-  { id: "nina-checking", owner: "nina", currency: USD, initialDeposit: 260_000 },
-  { id: "peggy-business", owner: "peggy", currency: USD, initialDeposit: 900_000 },
-  { id: "trent-checking", owner: "trent", currency: USD, initialDeposit: 140_000 },
-  { id: "victor-checking", owner: "victor", currency: USD, initialDeposit: 75_000 },
-  { id: "walter-euro", owner: "walter", currency: EUR, initialDeposit: 200_000 },
-  { id: "oscar-old", owner: "oscar", currency: USD, initialDeposit: 0 }
-]
-
-/**
- * The account that is closed before a transfer is sent to it.
- */
-export const closedAccount = "oscar-old"
-
-/**
- * One operation of the plan. Amounts are minor units.
- */
-export type Operation =
-  | { readonly _tag: "Open"; readonly account: AccountPlan }
-  | { readonly _tag: "Close"; readonly account: string; readonly reason: string }
-  | {
-      readonly _tag: "Deposit" | "Withdraw" | "Fee"
-      readonly account: string
-      readonly currency: Money.Currency
-      readonly amount: number
-      readonly reference: string
-    }
-  | {
-      readonly _tag: "Transfer"
-      readonly transferId: string
-      readonly from: string
-      readonly to: string
-      readonly currency: Money.Currency
-      readonly amount: number
-      readonly reference: string
-      readonly initiatedBy: string
-      /** What the approver does with a transfer above the threshold; `"leave"` keeps it waiting. */
-      readonly review: "approve" | "reject" | "leave" | undefined
-    }
-
-/** mulberry32: a small, fast, seeded generator of floats in [0, 1). */
-const generator = (seed: number) => {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
-
-const references = ["rent", "groceries", "dinner", "concert tickets", "utilities", "invoice", "gift", "car repair"]
-
-/**
- * The operations for a seed number and a number of transfers: the same inputs always give the same plan.
- */
-export const plan = (options: { readonly seed: number; readonly transfers: number }): ReadonlyArray<Operation> => {
-  const random = generator(options.seed)
-  const int = (min: number, max: number) => min + Math.floor(random() * (max - min + 1))
-  const pick = <A>(items: ReadonlyArray<A>): A => items[Math.floor(random() * items.length)]!
-  const open = accounts.filter((a) => a.id !== closedAccount)
-  const usd = open.filter((a) => a.currency === USD)
-  const eur = open.filter((a) => a.currency === EUR)
-  const ops: Array<Operation> = accounts.map((account) => ({ _tag: "Open", account }))
-  ops.push({ _tag: "Close", account: closedAccount, reason: "customer moved abroad" })
-  const total = Math.max(0, Math.floor(options.transfers))
-  const large: Array<number> = []
-  for (let i = 0; i < total; i++) {
-    const roll = random()
-    if (roll < 0.1) {
-      const account = pick(open)
-      ops.push({
-        _tag: "Deposit",
-        account: account.id,
-        currency: account.currency,
-        amount: int(500, 4_000) * 100,
-        reference: pick(["salary", "cash deposit", "refund"])
-      })
-    } else if (roll < 0.17) {
-      const account = pick(open)
-      ops.push({
-        _tag: "Withdraw",
-        account: account.id,
-        currency: account.currency,
-        amount: int(20, 400) * 100,
-        reference: "ATM"
-      })
-    } else if (roll < 0.2) {
-      const account = pick(open)
-      ops.push({
-        _tag: "Fee",
-        account: account.id,
-        currency: account.currency,
-        amount: int(100, 1_500),
-        reference: "monthly account fee"
-      })
-    }
-    const transferId = `seed-${String(i + 1).padStart(5, "0")}`
-    if (i === Math.floor(total / 2)) {
-      ops.push({
-        _tag: "Transfer",
-        transferId,
-        from: "alice-checking",
-        to: closedAccount,
-        currency: USD,
-        amount: 15_000,
-        reference: "old debt to oscar",
-        initiatedBy: "alice",
-        review: undefined
-      })
-      continue
-    }
-    const pool = random() < 0.1 ? eur : usd
-    const from = pick(pool)
-    let to = pick(pool)
-    while (to.id === from.id) to = pick(pool)
-    const isLarge = random() < 0.05
-    const amount = isLarge ? int(100_001, 500_000) : int(500, 60_000)
-    if (amount > approvalThreshold) large.push(ops.length)
-    ops.push({
-      _tag: "Transfer",
-      transferId,
-      from: from.id,
-      to: to.id,
-      currency: from.currency,
-      amount,
-      reference: pick(references),
-      initiatedBy: from.owner,
-      review: amount > approvalThreshold ? (random() < 0.1 ? "reject" : "approve") : undefined
-    })
-  }
-  // the last two large transfers stay waiting for an approver, for the demo
-  for (const index of large.slice(-2)) {
-    const op = ops[index]
-    if (op?._tag === "Transfer") ops[index] = { ...op, review: "leave" }
-  }
-  return ops
-}
-
-const accountsOf = (op: Operation): ReadonlyArray<string> => {
-  switch (op._tag) {
-    case "Open":
-      return [op.account.id]
-    case "Transfer":
-      return [op.from, op.to]
-    default:
-      return [op.account]
-  }
-}
-
-/** The indexes of the operations from `start` on that touch no account in common (at most 32). */
-const roundFrom = (ops: ReadonlyArray<Operation>, start: number): ReadonlyArray<number> => {
-  const touched = new Set<string>()
-  const round: Array<number> = []
-  for (let i = start; i < ops.length && round.length < 32; i++) {
-    const accounts = accountsOf(ops[i]!)
-    if (accounts.some((a) => touched.has(a))) break
-    for (const a of accounts) touched.add(a)
-    round.push(i)
-  }
-  return round
-}
 
 const SeedProgress = Schema.TaggedStruct("SeedProgress", {
   seed: Schema.Int,
@@ -382,7 +181,7 @@ export const run = Effect.fn("Seed.run")(function* (options?: Options) {
   const effectiveSeed = last?.seed ?? seed
   const effectiveTransfers = last?.transfers ?? transfers
   const resumedAt = last?.done ?? 0
-  const ops = plan({ seed: effectiveSeed, transfers: effectiveTransfers })
+  const ops = Plan.plan({ seed: effectiveSeed, transfers: effectiveTransfers })
 
   const store = yield* EventStore.EventStore
   const counter = { n: 0 }
@@ -409,7 +208,7 @@ export const run = Effect.fn("Seed.run")(function* (options?: Options) {
     return ids.has(correlationId)
   })
 
-  const apply = Effect.fnUntraced(function* (op: Operation, index: number) {
+  const apply = Effect.fnUntraced(function* (op: Plan.Operation, index: number) {
     const correlationId = `seed-${index}`
     switch (op._tag) {
       case "Open": {
@@ -466,17 +265,17 @@ export const run = Effect.fn("Seed.run")(function* (options?: Options) {
             currency: op.currency,
             reference: op.reference,
             initiatedBy: op.initiatedBy,
-            approvalThreshold
+            approvalThreshold: Plan.approvalThreshold
           }),
           { metadata: { actor: op.initiatedBy, correlationId } }
         ).pipe(ignoreIf(["TransferAlreadyInitiated"]))
         if (op.review === "approve" || op.review === "reject") {
           const review =
             op.review === "approve"
-              ? Transfer.Approve.make({ by: approver })
-              : Transfer.Reject.make({ by: approver, reason: "amount not justified" })
+              ? Transfer.Approve.make({ by: Plan.approver })
+              : Transfer.Reject.make({ by: Plan.approver, reason: "amount not justified" })
           yield* CommandHandler.handle(Transfer.Transfer, streamId, review, {
-            metadata: { actor: approver, correlationId }
+            metadata: { actor: Plan.approver, correlationId }
           }).pipe(ignoreIf(["InvalidTransferState"]))
         }
         yield* settle(streamId)
@@ -500,7 +299,7 @@ export const run = Effect.fn("Seed.run")(function* (options?: Options) {
     let nextMark = (Math.floor(resumedAt / batch) + 1) * batch
     while (index < ops.length) {
       // operations on disjoint accounts run side by side: the result is the same as one after the other
-      const round = roundFrom(ops, index)
+      const round = Plan.roundFrom(ops, index)
       yield* Effect.forEach(round, (i) => apply(ops[i]!, i), { concurrency: "unbounded", discard: true })
       index += round.length
       if (index >= nextMark || index === ops.length) {
@@ -539,7 +338,7 @@ export const run = Effect.fn("Seed.run")(function* (options?: Options) {
 })
 
 /** How the plan's transfers ended, from their streams. */
-const countOutcomes = Effect.fnUntraced(function* (ops: ReadonlyArray<Operation>) {
+const countOutcomes = Effect.fnUntraced(function* (ops: ReadonlyArray<Plan.Operation>) {
   const counts = { completed: 0, failed: 0, compensated: 0, rejected: 0, awaitingApproval: 0 }
   for (const op of ops) {
     if (op._tag !== "Transfer") continue
