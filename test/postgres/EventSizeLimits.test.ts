@@ -1,6 +1,6 @@
 import { PgClient } from "@effect/sql-pg"
 import { assert, describe, it, layer } from "@effect/vitest"
-import { Event, EventStore, EventStoreSupport } from "@facta/core"
+import { Event, EventStore, StoreKit } from "@facta/core"
 import { PgEventStore } from "@facta/postgres"
 import { Effect, Layer, Redacted, Result, Stream } from "effect"
 import { SqlClient } from "effect/sql"
@@ -60,7 +60,7 @@ describe("the size of what PostgreSQL prints back", () => {
         for (const value of values) {
           const json = JSON.stringify(value)
           const [row] = yield* sql<{ bytes: number }>`SELECT octet_length(${json}::jsonb::text)::int AS bytes`
-          assert.strictEqual(EventStoreSupport.jsonbBytes(json), row!.bytes, json.slice(0, 80))
+          assert.strictEqual(StoreKit.jsonbBytes(json), row!.bytes, json.slice(0, 80))
         }
       })
     )
@@ -81,7 +81,7 @@ describe("an event over the client's default maxMessageSize (16 MiB)", () => {
         if (error._tag === "EventTooLarge") {
           assert.deepStrictEqual(
             [error.eventId, error.limit, error.maxBytes, error.bytes],
-            [huge.eventId, "maxEventBytes", EventStoreSupport.defaultLimits.maxEventBytes, seventeenMB]
+            [huge.eventId, "maxEventBytes", StoreKit.defaultLimits.maxEventBytes, seventeenMB]
           )
         }
         const { read, folded, logged, retry } = yield* readsAll(streamId, first)

@@ -1,5 +1,5 @@
 import { assert, describe, layer } from "@effect/vitest"
-import { Event, EventStore, EventStoreSupport } from "@facta/core"
+import { Event, EventStore, StoreKit } from "@facta/core"
 import { Effect, Exit, Layer, Option, Stream } from "effect"
 
 /** The small limits the cases run with: an event of at most 1,000 bytes, an append of at most 2,500. */
@@ -11,7 +11,7 @@ const category = () => `Size${crypto.randomUUID().replaceAll("-", "")}`
 export const sized = (bytes: number, char = "x"): Event.EventData => {
   // {"text": ""} is 12 bytes, the metadata {} 2
   const data = { text: char.repeat(bytes - 14) }
-  const size = EventStoreSupport.jsonbBytes(JSON.stringify(data)) + 2
+  const size = StoreKit.jsonbBytes(JSON.stringify(data)) + 2
   assert.strictEqual(size, bytes, "the event built has the size asked for")
   return { eventId: Event.makeEventIdUnsafe(), type: "Sized", schemaVersion: 1, data }
 }

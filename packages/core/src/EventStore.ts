@@ -277,7 +277,7 @@ export const layerMemory: Layer.Layer<EventStore> = Layer.effect(EventStore, Mem
 /**
  * Options of the in-memory store: the size limits it enforces on appends, as the PostgreSQL store does (defaults
  * `maxEventBytes` 4 MiB and `maxAppendBytes` 64 MiB, counted as PostgreSQL's `jsonb` prints data and metadata; see
- * `EventStoreSupport.jsonbBytes`). An event or an append over its limit fails with `EventTooLarge`.
+ * `StoreKit.jsonbBytes`). An event or an append over its limit fails with `EventTooLarge`.
  *
  * @since 0.1.0
  */

@@ -21,10 +21,10 @@ import {
   type Event,
   EventStore,
   EventStoreError,
-  EventStoreSupport,
   ExpectedVersion,
   Position,
   type StorageError,
+  StoreKit,
   StreamId
 } from "@facta/core"
 import {
@@ -103,7 +103,7 @@ export interface Options {
   readonly pooler?: { readonly listenUrl?: Redacted.Redacted | undefined } | undefined
   /**
    * The largest event the store takes (default 4 MiB): its data and metadata together, in bytes as PostgreSQL's
-   * `jsonb` prints them back (`EventStoreSupport.jsonbBytes`: escapes included, a space after each `:` and `,`,
+   * `jsonb` prints them back (`StoreKit.jsonbBytes`: escapes included, a space after each `:` and `,`,
    * numbers in plain notation). A larger one fails the append with `EventTooLarge` and writes nothing. The client
    * must be able to read every event the store takes: the layer refuses to start (a defect, naming both figures)
    * unless the `PgClient`'s `maxMessageSize` (default 16 MiB) is at least `maxEventBytes` plus 64 KiB for the row's
@@ -228,7 +228,7 @@ export const make = Effect.fnUntraced(function* (options?: Options) {
     )
   }
   const limits = Append.resolveLimits({ ...options, maxMessageSize: sql.config.maxMessageSize })
-  if (typeof limits === "string") return yield* Effect.die(new Error(`PgEventStore: ${limits}`))
+  if (Result.isFailure(limits)) return yield* Effect.die(new Error(`PgEventStore: ${limits.failure}`))
   if (options?.migrate !== false) yield* Migrations.run(schema)
   const s = sql(schema)
   const deadlines = Storage.resolveDeadlines(options?.deadlines)
@@ -254,7 +254,7 @@ export const make = Effect.fnUntraced(function* (options?: Options) {
     notify: wakeupMode === "auto" ? "alone" : wakeupMode === "coalesced" ? "never" : "always",
     appended: Effect.asVoid(Queue.offer(pending, undefined)),
     batching,
-    limits
+    limits: limits.success
   })
   // the global log's horizon: every transaction below it has finished, so nothing can commit behind a reader
   const visible = sql`(e.epoch < (SELECT epoch FROM ${s}.store) OR e.tx_id < pg_snapshot_xmin(pg_current_snapshot()))`
@@ -480,8 +480,8 @@ export const make = Effect.fnUntraced(function* (options?: Options) {
   ) {
     yield* StreamId.parse(streamId)
     const expected = options?.expectedVersion ?? ExpectedVersion.any
-    const invalid = EventStoreSupport.checkExpectedVersion(streamId, expected)
-    if (invalid !== undefined) return yield* invalid
+    const checked = StoreKit.checkExpectedVersion(streamId, expected)
+    if (Result.isFailure(checked)) return yield* checked.failure
     const [kind, version] = Append.kindOf(expected)
     const [row] = yield* sql<{ status: number; version: number }>`SELECT status, version FROM ${s}.close_stream(
         ${streamId}, ${operation === "delete"}, ${kind}::smallint, ${version}::integer)`.pipe(

@@ -14,7 +14,7 @@
  * @since 0.1.0
  */
 import { layer } from "@effect/vitest"
-import { type EventStore, EventStoreSupport } from "@facta/core"
+import { type EventStore, StoreKit } from "@facta/core"
 import type { Layer } from "effect"
 import * as Append from "./internal/conformanceAppend.ts"
 import * as AppendMany from "./internal/conformanceAppendMany.ts"
@@ -34,7 +34,7 @@ import * as Validation from "./internal/conformanceValidation.ts"
  *   2). Raise it to stress a store with a connection pool; keep it below the pool size plus a margin if the store
  *   holds a connection while waiting for a lock.
  * - `maxEventBytes`, `maxAppendBytes`: the size limits the store under test was built with (default
- *   `EventStoreSupport.defaultLimits`, 4 MiB and 64 MiB); the size cases append events at and just over them.
+ *   `StoreKit.defaultLimits`, 4 MiB and 64 MiB); the size cases append events at and just over them.
  *
  * @example
  * ```ts
@@ -94,8 +94,8 @@ export const run = (name: string, storeLayer: Layer.Layer<EventStore.EventStore,
     ReadAll.register(it)
     AppendMany.register(it)
     Payload.register(it, {
-      maxEventBytes: options?.maxEventBytes ?? EventStoreSupport.defaultLimits.maxEventBytes,
-      maxAppendBytes: options?.maxAppendBytes ?? EventStoreSupport.defaultLimits.maxAppendBytes
+      maxEventBytes: options?.maxEventBytes ?? StoreKit.defaultLimits.maxEventBytes,
+      maxAppendBytes: options?.maxAppendBytes ?? StoreKit.defaultLimits.maxAppendBytes
     })
     Races.register(it, resolved)
     Lifecycle.register(it, resolved)

@@ -1,6 +1,7 @@
-import type { Schema } from "effect"
+import * as Result from "effect/Result"
 import type { EventData } from "../Event.ts"
 import { EventTooLarge, InvalidEvent } from "../EventStoreError.ts"
+import type { Limits, PreparedEvent } from "../StoreKit.ts"
 
 // hex digits by character code: 1 lower-case or a digit, 2 upper-case
 const hexDigits = new Uint8Array(128)
@@ -37,22 +38,6 @@ const escapedLoneSurrogate = /(?<!\\)(?:\\\\)*\\ud[89a-f][0-9a-f]{2}/i
 /** The longest event type name accepted. */
 export const maxTypeLength = 255
 
-/** An event checked for storage, with its data and metadata serialised once. */
-export interface ValidEvent {
-  readonly event: EventData
-  readonly dataJson: string
-  readonly metadataJson: string
-  /** At least the bytes of its data and metadata as `jsonb` prints them; exactly when `bytesExact`. */
-  readonly bytes: number
-  readonly bytesExact: boolean
-}
-
-/** The size limits of a store, in bytes as {@link jsonbBytes} counts them. */
-export interface Limits {
-  readonly maxEventBytes: number
-  readonly maxAppendBytes: number
-}
-
 /** The largest event a store takes by default: 4 MiB of data and metadata. */
 export const defaultMaxEventBytes = 4 * 1024 * 1024
 
@@ -61,24 +46,6 @@ export const defaultMaxAppendBytes = 64 * 1024 * 1024
 
 /** The default limits. */
 export const defaultLimits: Limits = { maxEventBytes: defaultMaxEventBytes, maxAppendBytes: defaultMaxAppendBytes }
-
-/**
- * The limits of a store's options, with the defaults for those not given; a message when one is not a positive
- * integer.
- */
-export const resolveLimits = (options?: {
-  readonly maxEventBytes?: number | undefined
-  readonly maxAppendBytes?: number | undefined
-}): Limits | string => {
-  const limits = {
-    maxEventBytes: options?.maxEventBytes ?? defaultMaxEventBytes,
-    maxAppendBytes: options?.maxAppendBytes ?? defaultMaxAppendBytes
-  }
-  for (const [name, value] of Object.entries(limits)) {
-    if (!(Number.isSafeInteger(value) && value >= 1)) return `${name} must be a positive integer, got ${value}`
-  }
-  return limits
-}
 
 /**
  * The exact bytes a JSON text made by `JSON.stringify` takes as PostgreSQL's `jsonb` prints it (what a reader gets
@@ -165,8 +132,8 @@ const exponent = /\de[+-]/
 const tightBound = (json: string): number => (exponent.test(json) ? -1 : 3 * json.length)
 
 /**
- * Serialises a JSON value for storage, or says why it cannot be stored the way PostgreSQL's `jsonb` would refuse it:
- * NUL characters, non-finite numbers, values JSON has no form for.
+ * Serialises a JSON value for storage: its JSON text, or an {@link InvalidReason} saying why it cannot be stored the
+ * way PostgreSQL's `jsonb` would refuse it: NUL characters, non-finite numbers, values JSON has no form for.
  */
 export const serialize = (value: unknown, what: string): string | InvalidReason => {
   let json: string | undefined
@@ -178,34 +145,35 @@ export const serialize = (value: unknown, what: string): string | InvalidReason 
     json = undefined
   }
   if (json === undefined || json.includes("null")) {
+    // set by the replacer before it throws, to stop `JSON.stringify`
+    let refused: string | undefined
     try {
       json = JSON.stringify(value, (_key, v: unknown) => {
-        if (typeof v === "number" && !Number.isFinite(v)) throw new InvalidReason(`${what} holds a non-finite number`)
-        if (typeof v === "bigint") throw new InvalidReason(`${what} holds a bigint; encode it as a string`)
+        if (typeof v === "number" && !Number.isFinite(v)) refused = `${what} holds a non-finite number`
+        else if (typeof v === "bigint") refused = `${what} holds a bigint; encode it as a string`
+        if (refused !== undefined) throw refused
         return v
       })
     } catch (error) {
-      if (error instanceof InvalidReason) return error
-      return new InvalidReason(`${what} is not serialisable as JSON: ${error instanceof Error ? error.message : error}`)
+      return {
+        reason: refused ?? `${what} is not serialisable as JSON: ${error instanceof Error ? error.message : error}`
+      }
     }
   }
-  if (json === undefined) return new InvalidReason(`${what} is not a JSON value`)
+  if (json === undefined) return { reason: `${what} is not a JSON value` }
   // both checks look for an escape sequence, which only the rare string with control or odd characters has
   if (json.includes("\\u")) {
-    if (escapedNul.test(json)) return new InvalidReason(`${what} contains a NUL character, which cannot be stored`)
+    if (escapedNul.test(json)) return { reason: `${what} contains a NUL character, which cannot be stored` }
     if (escapedLoneSurrogate.test(json)) {
-      return new InvalidReason(`${what} contains a lone UTF-16 surrogate, which is not valid Unicode`)
+      return { reason: `${what} contains a lone UTF-16 surrogate, which is not valid Unicode` }
     }
   }
   return json
 }
 
-/** A reason a value was refused; a class so it can travel through `JSON.stringify`'s replacer. */
-export class InvalidReason {
+/** Why a value cannot be stored. */
+export interface InvalidReason {
   readonly reason: string
-  constructor(reason: string) {
-    this.reason = reason
-  }
 }
 
 /**
@@ -217,9 +185,9 @@ export const validateEvents = (
   events: ReadonlyArray<EventData>,
   metadataFor: (event: EventData) => unknown,
   limits: Limits = defaultLimits
-): ReadonlyArray<ValidEvent> | InvalidEvent | EventTooLarge => {
+): Result.Result<ReadonlyArray<PreparedEvent>, InvalidEvent | EventTooLarge> => {
   const seen = new Set<string>()
-  const valid: Array<ValidEvent> = []
+  const valid: Array<PreparedEvent> = []
   const maxEventBytes = limits.maxEventBytes
   // most events of an append share one metadata object (the request's) and one type: each is checked once
   let lastMetadata: unknown
@@ -249,11 +217,11 @@ export const validateEvents = (
       return refuse(streamId, event, "a schema version must be an integer from 1 to 32767")
     }
     const dataJson = serialize(event.data, "event data")
-    if (dataJson instanceof InvalidReason) return refuse(streamId, event, dataJson.reason)
+    if (typeof dataJson !== "string") return refuse(streamId, event, dataJson.reason)
     const metadata = metadataFor(event)
     if (lastMetadataJson === undefined || metadata !== lastMetadata) {
       const metadataJson = serialize(metadata, "event metadata")
-      if (metadataJson instanceof InvalidReason) return refuse(streamId, event, metadataJson.reason)
+      if (typeof metadataJson !== "string") return refuse(streamId, event, metadataJson.reason)
       lastMetadata = metadata
       lastMetadataJson = metadataJson
       lastMetadataBound = -2
@@ -272,7 +240,9 @@ export const validateEvents = (
         bytes = jsonbBytes(dataJson) + lastMetadataExact
         bytesExact = true
         if (bytes > maxEventBytes) {
-          return new EventTooLarge({ streamId, eventId, limit: "maxEventBytes", maxBytes: maxEventBytes, bytes })
+          return Result.fail(
+            new EventTooLarge({ streamId, eventId, limit: "maxEventBytes", maxBytes: maxEventBytes, bytes })
+          )
         }
       }
     }
@@ -284,7 +254,7 @@ export const validateEvents = (
       bytesExact
     })
   }
-  return valid
+  return Result.succeed(valid)
 }
 
 /**
@@ -293,7 +263,7 @@ export const validateEvents = (
  * passes it.
  */
 export const checkAppendSize = (
-  requests: ReadonlyArray<{ readonly streamId: string; readonly events: ReadonlyArray<ValidEvent> }>,
+  requests: ReadonlyArray<{ readonly streamId: string; readonly events: ReadonlyArray<PreparedEvent> }>,
   limits: Limits = defaultLimits
 ): EventTooLarge | undefined => {
   const maxAppendBytes = limits.maxAppendBytes
@@ -346,14 +316,16 @@ const typeProblem = (type: unknown): string | undefined => {
 }
 
 const refuse = (streamId: string, event: EventData | null | undefined, reason: string) =>
-  new InvalidEvent({
-    streamId,
-    ...(typeof event?.eventId === "string" ? { eventId: event.eventId } : {}),
-    reason
-  })
+  Result.fail(
+    new InvalidEvent({
+      streamId,
+      ...(typeof event?.eventId === "string" ? { eventId: event.eventId } : {}),
+      reason
+    })
+  )
 
 /** Structural equality of two JSON values, key order aside (as `jsonb` compares them). */
-export const jsonEquals = (a: Schema.Json | undefined, b: Schema.Json | undefined): boolean => {
+export const jsonEquals = (a: unknown, b: unknown): boolean => {
   if (a === b) return true
   if (typeof a !== "object" || typeof b !== "object" || a === null || b === null) return false
   if (Array.isArray(a)) {
@@ -362,8 +334,8 @@ export const jsonEquals = (a: Schema.Json | undefined, b: Schema.Json | undefine
     return true
   }
   if (Array.isArray(b)) return false
-  const ra = a as Record<string, Schema.Json>
-  const rb = b as Record<string, Schema.Json>
+  const ra = a as Record<string, unknown>
+  const rb = b as Record<string, unknown>
   const keys = Object.keys(ra)
   if (keys.length !== Object.keys(rb).length) return false
   for (const key of keys) if (!Object.hasOwn(rb, key) || !jsonEquals(ra[key], rb[key])) return false

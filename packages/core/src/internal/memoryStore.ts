@@ -11,17 +11,11 @@ import type {
   ReadOptions,
   StreamInfo
 } from "../EventStore.ts"
-import type { EventTooLarge, InvalidEvent, InvalidExpectedVersion, ReadError } from "../EventStoreError.ts"
-import {
-  IdempotencyConflict,
-  StreamArchived,
-  StreamDeleted,
-  StreamNotFound,
-  WrongExpectedVersion
-} from "../EventStoreError.ts"
-import * as Support from "../EventStoreSupport.ts"
+import type { IdempotencyConflict, InvalidExpectedVersion, ReadError } from "../EventStoreError.ts"
+import { StreamArchived, StreamDeleted, StreamNotFound, WrongExpectedVersion } from "../EventStoreError.ts"
 import * as ExpectedVersion from "../ExpectedVersion.ts"
 import * as Position from "../Position.ts"
+import * as StoreKit from "../StoreKit.ts"
 import * as StreamId from "../StreamId.ts"
 
 /** The memory store's epoch; a real store bumps its epoch on restore, this one is never restored. */
@@ -72,11 +66,11 @@ const toRecorded = (stored: Stored): RecordedEvent => ({
   recordedAt: stored.recordedAt
 })
 
-const toStoredEvent = (stored: Stored): Support.StoredEvent => ({ ...stored, data: JSON.parse(stored.dataJson) })
+const toStoredEvent = (stored: Stored): StoreKit.StoredEvent => ({ ...stored, data: JSON.parse(stored.dataJson) })
 
 type PlanStep =
   | { readonly _tag: "Retry"; readonly result: AppendResult }
-  | { readonly _tag: "Write"; readonly prepared: Support.Prepared; readonly firstVersion: number }
+  | { readonly _tag: "Write"; readonly prepared: StoreKit.Prepared; readonly firstVersion: number }
 
 /** The memory store's options: its size limits (see `EventStore.MemoryOptions`). */
 export interface Options {
@@ -85,8 +79,9 @@ export interface Options {
 }
 
 export const make = Effect.fnUntraced(function* (options?: Options) {
-  const limits = Support.resolveLimits(options)
-  if (typeof limits === "string") return yield* Effect.die(new Error(`EventStore.layerMemory: ${limits}`))
+  const resolved = StoreKit.resolveLimits(options)
+  if (Result.isFailure(resolved)) return yield* Effect.die(new Error(`EventStore.layerMemory: ${resolved.failure}`))
+  const limits = resolved.success
   // at most one pending wake-up per listener: they carry nothing, so one says as much as many
   const committed = yield* PubSub.sliding<void>(1)
   const streams = new Map<string, StreamState>()
@@ -98,39 +93,33 @@ export const make = Effect.fnUntraced(function* (options?: Options) {
   /** Checks a whole transaction against the current state (and against its own earlier steps) without writing. */
   const plan = (
     requests: ReadonlyArray<AppendRequest>
-  ):
-    | ReadonlyArray<PlanStep>
-    | WrongExpectedVersion
-    | StreamArchived
-    | StreamDeleted
-    | IdempotencyConflict
-    | InvalidEvent
-    | InvalidExpectedVersion
-    | EventTooLarge
-    | StreamId.InvalidStreamId => {
-    const prepared = Support.prepareAll(requests, limits)
-    if (!Array.isArray(prepared)) return prepared as Exclude<typeof prepared, ReadonlyArray<Support.Prepared>>
+  ): Result.Result<
+    ReadonlyArray<PlanStep>,
+    StoreKit.PrepareError | IdempotencyConflict | WrongExpectedVersion | StreamArchived | StreamDeleted
+  > => {
+    const prepared = StoreKit.prepareAll(requests, limits)
+    if (Result.isFailure(prepared)) return Result.fail(prepared.failure)
     const pending = new Map<string, number>()
     const steps: Array<PlanStep> = []
-    for (const request of prepared as ReadonlyArray<Support.Prepared>) {
+    for (const request of prepared.success) {
       const found = request.events.flatMap(({ event }) => byEventId.get(event.eventId) ?? [])
-      const retry = Support.matchRetry(request, found.map(toStoredEvent))
-      if (retry instanceof IdempotencyConflict) return retry
-      if (retry !== undefined) {
-        steps.push({ _tag: "Retry", result: retry })
+      const retry = StoreKit.matchRetry(request, found.map(toStoredEvent))
+      if (retry._tag === "Conflict") return Result.fail(retry.error)
+      if (retry._tag === "Retry") {
+        steps.push({ _tag: "Retry", result: retry.result })
         continue
       }
       const stream = streams.get(request.streamId)
       const refusal = closed(stream)
-      if (refusal !== undefined) return refusal
+      if (refusal !== undefined) return Result.fail(refusal)
       const actual = pending.get(request.streamId) ?? stream?.version ?? 0
       if (!ExpectedVersion.isSatisfiedBy(request.expected, actual)) {
-        return new WrongExpectedVersion({ streamId: request.streamId, expected: request.expected, actual })
+        return Result.fail(new WrongExpectedVersion({ streamId: request.streamId, expected: request.expected, actual }))
       }
       pending.set(request.streamId, actual + request.events.length)
       steps.push({ _tag: "Write", prepared: request, firstVersion: actual + 1 })
     }
-    return steps
+    return Result.succeed(steps)
   }
 
   /** Writes a checked plan; runs synchronously, so no other fiber sees a partial transaction. */
@@ -185,8 +174,8 @@ export const make = Effect.fnUntraced(function* (options?: Options) {
   const transact = (requests: ReadonlyArray<AppendRequest>) =>
     Effect.flatMap(Clock.currentTimeMillis, (millis) => {
       const steps = plan(requests)
-      if (!Array.isArray(steps)) return Effect.fail(steps as Exclude<typeof steps, ReadonlyArray<PlanStep>>)
-      const results = write(steps, DateTime.makeUnsafe(millis))
+      if (Result.isFailure(steps)) return Effect.fail(steps.failure)
+      const results = write(steps.success, DateTime.makeUnsafe(millis))
       return Effect.as(PubSub.publish(committed, undefined), results)
     })
 
@@ -295,8 +284,8 @@ export const make = Effect.fnUntraced(function* (options?: Options) {
     Effect.flatMap(
       StreamId.parse(streamId),
       (id): Effect.Effect<StreamState, InvalidExpectedVersion | StreamNotFound> => {
-        const invalid = Support.checkExpectedVersion(id, options?.expectedVersion ?? ExpectedVersion.any)
-        if (invalid !== undefined) return Effect.fail(invalid)
+        const checked = StoreKit.checkExpectedVersion(id, options?.expectedVersion ?? ExpectedVersion.any)
+        if (Result.isFailure(checked)) return Effect.fail(checked.failure)
         const stream = streams.get(id)
         return stream === undefined ? Effect.fail(new StreamNotFound({ streamId })) : Effect.succeed(stream)
       }
@@ -309,31 +298,35 @@ export const make = Effect.fnUntraced(function* (options?: Options) {
       : Effect.fail(new WrongExpectedVersion({ streamId: stream.streamId, expected, actual: stream.version }))
   }
 
-  const archive: EventStore["Service"]["archive"] = (streamId, options) =>
-    Effect.gen(function* () {
-      const stream = yield* find(streamId, options)
-      if (stream.deletedAt !== undefined) {
-        return yield* new StreamDeleted({ streamId: stream.streamId, version: stream.version })
-      }
-      yield* check(stream, options)
-      if (stream.archivedAt !== undefined) return
-      stream.archivedAt = DateTime.makeUnsafe(yield* Clock.currentTimeMillis)
-      stream.updatedAt = stream.archivedAt
-    })
+  const archive: EventStore["Service"]["archive"] = Effect.fnUntraced(function* (
+    streamId: string,
+    options?: LifecycleOptions
+  ) {
+    const stream = yield* find(streamId, options)
+    if (stream.deletedAt !== undefined) {
+      return yield* new StreamDeleted({ streamId: stream.streamId, version: stream.version })
+    }
+    yield* check(stream, options)
+    if (stream.archivedAt !== undefined) return
+    stream.archivedAt = DateTime.makeUnsafe(yield* Clock.currentTimeMillis)
+    stream.updatedAt = stream.archivedAt
+  })
 
-  const remove: EventStore["Service"]["delete"] = (streamId, options) =>
-    Effect.gen(function* () {
-      const stream = yield* find(streamId, options)
-      yield* check(stream, options)
-      if (stream.deletedAt !== undefined) return
-      const deletedAt = DateTime.makeUnsafe(yield* Clock.currentTimeMillis)
-      const gone = new Set(stream.events)
-      for (const event of gone) byEventId.delete(event.eventId)
-      log = log.filter((event) => !gone.has(event))
-      stream.events = []
-      stream.deletedAt = deletedAt
-      stream.updatedAt = deletedAt
-    })
+  const remove: EventStore["Service"]["delete"] = Effect.fnUntraced(function* (
+    streamId: string,
+    options?: LifecycleOptions
+  ) {
+    const stream = yield* find(streamId, options)
+    yield* check(stream, options)
+    if (stream.deletedAt !== undefined) return
+    const deletedAt = DateTime.makeUnsafe(yield* Clock.currentTimeMillis)
+    const gone = new Set(stream.events)
+    for (const event of gone) byEventId.delete(event.eventId)
+    log = log.filter((event) => !gone.has(event))
+    stream.events = []
+    stream.deletedAt = deletedAt
+    stream.updatedAt = deletedAt
+  })
 
   const head = Effect.sync(() => log.at(-1)?.position ?? Position.start)
 

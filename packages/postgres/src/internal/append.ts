@@ -1,12 +1,5 @@
-import {
-  type EventStore,
-  EventStoreError,
-  EventStoreSupport,
-  type ExpectedVersion,
-  Position,
-  type StreamId
-} from "@facta/core"
-import { Effect, Exit, Option } from "effect"
+import { type EventStore, EventStoreError, type ExpectedVersion, Position, StoreKit, type StreamId } from "@facta/core"
+import { Effect, Exit, Option, Result } from "effect"
 import type { SqlClient } from "effect/sql"
 import { SqlError } from "effect/sql"
 import * as Storage from "../PgStorage.ts"
@@ -75,19 +68,20 @@ export const resolveLimits = (options: {
   readonly maxEventBytes?: number | undefined
   readonly maxAppendBytes?: number | undefined
   readonly maxMessageSize?: number | undefined
-}): EventStoreSupport.Limits | string => {
-  const limits = EventStoreSupport.resolveLimits(options)
-  if (typeof limits === "string") return limits
+}): Result.Result<StoreKit.Limits, string> => {
+  const resolved = StoreKit.resolveLimits(options)
+  if (Result.isFailure(resolved)) return Result.fail(resolved.failure)
+  const limits = resolved.success
   const maxMessageSize = options.maxMessageSize ?? defaultMaxMessageSize
   if (limits.maxEventBytes + rowOverheadBytes > maxMessageSize) {
-    return (
+    return Result.fail(
       `maxEventBytes ${limits.maxEventBytes} leaves too little room in the client's maxMessageSize ${maxMessageSize}: ` +
-      `an event row takes up to maxEventBytes + ${rowOverheadBytes} bytes, so a larger event could be stored but ` +
-      `never read back; raise the PgClient's maxMessageSize to at least ${limits.maxEventBytes + rowOverheadBytes} ` +
-      "or lower maxEventBytes"
+        `an event row takes up to maxEventBytes + ${rowOverheadBytes} bytes, so a larger event could be stored but ` +
+        `never read back; raise the PgClient's maxMessageSize to at least ${limits.maxEventBytes + rowOverheadBytes} ` +
+        "or lower maxEventBytes"
     )
   }
-  return limits
+  return resolved
 }
 
 /**
@@ -108,7 +102,7 @@ export const make = Effect.fnUntraced(function* (
     /** How concurrent single-stream appends share transactions (`false`: each runs its own). */
     readonly batching: false | { readonly maxInFlight: number; readonly maxAppends: number }
     /** The size limits (checked with {@link resolveLimits}). */
-    readonly limits: EventStoreSupport.Limits
+    readonly limits: StoreKit.Limits
   }
 ) {
   const s = sql(schema)
@@ -120,7 +114,7 @@ export const make = Effect.fnUntraced(function* (
    * metadata as one JSON array each (the JSON texts the validation made, joined) rather than `jsonb[]`: 0.05–0.3 ms
    * less per 100-event append (docs/benchmarks.md, item 12).
    */
-  const callOne = (p: EventStoreSupport.Prepared, notify: boolean) => {
+  const callOne = (p: StoreKit.Prepared, notify: boolean) => {
     const [kind, version] = kindOf(p.expected)
     const events = p.events
     const ids = new Array<string>(events.length)
@@ -142,7 +136,7 @@ export const make = Effect.fnUntraced(function* (
       ${schemaVersions}::smallint[], ${`${data}]`}::jsonb, ${`${metadata}]`}::jsonb, ${notify}::boolean)`
   }
 
-  const call = (list: ReadonlyArray<EventStoreSupport.Prepared>, notify: boolean) => {
+  const call = (list: ReadonlyArray<StoreKit.Prepared>, notify: boolean) => {
     if (list.length === 1) return callOne(list[0]!, notify)
     const kinds = list.map((p) => kindOf(p.expected))
     const events = list.flatMap((p) => p.events)
@@ -160,14 +154,14 @@ export const make = Effect.fnUntraced(function* (
       ${notify}::boolean)`
   }
 
-  const lookup = (p: EventStoreSupport.Prepared) =>
+  const lookup = (p: StoreKit.Prepared) =>
     Effect.map(
       sql<StoredRow>`SELECT event_id, stream_id, version, type, schema_version, data, epoch, tx_id::text AS tx_id,
           global_position
         FROM ${s}.events WHERE event_id = ANY(${p.events.map((e) => e.event.eventId)}::uuid[])`,
       (rows) =>
         rows.map(
-          (row): EventStoreSupport.StoredEvent => ({
+          (row): StoreKit.StoredEvent => ({
             eventId: row.event_id,
             streamId: row.stream_id,
             version: row.version,
@@ -179,7 +173,7 @@ export const make = Effect.fnUntraced(function* (
         )
     )
 
-  const refusal = (p: EventStoreSupport.Prepared, status: number, version: number): Refusal => {
+  const refusal = (p: StoreKit.Prepared, status: number, version: number): Refusal => {
     switch (status) {
       case AppendStatus.deleted:
         return new EventStoreError.StreamDeleted({ streamId: p.streamId, version })
@@ -191,7 +185,7 @@ export const make = Effect.fnUntraced(function* (
   }
 
   /** Why the stream refuses this append, as it is now. */
-  const currentRefusal = (p: EventStoreSupport.Prepared) =>
+  const currentRefusal = (p: StoreKit.Prepared) =>
     Effect.map(
       sql<{ version: number; archived: boolean; deleted: boolean }>`SELECT version,
           archived_at IS NOT NULL AS archived, deleted_at IS NOT NULL AS deleted
@@ -208,16 +202,22 @@ export const make = Effect.fnUntraced(function* (
    * After a refusal (wrong version, or an id that is already stored): the original result when this append already
    * landed, an idempotency conflict when its ids are stored otherwise, else the refusal.
    */
-  const settle = (p: EventStoreSupport.Prepared, otherwise: Effect.Effect<Refusal, SqlError.SqlError>) =>
+  const settle = (p: StoreKit.Prepared, otherwise: Effect.Effect<Refusal, SqlError.SqlError>) =>
     Effect.flatMap(lookup(p), (found): Effect.Effect<EventStore.AppendResult, AppendFailure | SqlError.SqlError> => {
-      const retry = EventStoreSupport.matchRetry(p, found)
-      if (retry === undefined) return Effect.flatMap(otherwise, Effect.fail)
-      return retry instanceof EventStoreError.IdempotencyConflict ? Effect.fail(retry) : Effect.succeed(retry)
+      const match = StoreKit.matchRetry(p, found)
+      switch (match._tag) {
+        case "NotStored":
+          return Effect.flatMap(otherwise, Effect.fail)
+        case "Retry":
+          return Effect.succeed(match.result)
+        case "Conflict":
+          return Effect.fail(match.error)
+      }
     })
 
   /** What one request's status row means. */
   const outcome = (
-    p: EventStoreSupport.Prepared,
+    p: StoreKit.Prepared,
     row: AppendRow | undefined
   ): Effect.Effect<EventStore.AppendResult, AppendFailure | SqlError.SqlError> => {
     if (row === undefined) return Effect.die(new Error("append_batch returned too few rows"))
@@ -248,18 +248,15 @@ export const make = Effect.fnUntraced(function* (
     (error.reason.constraint === "events_event_id_key" || error.reason.constraint === "events_stream_version_key")
 
   /** A lone append: its refusal may turn out to be a retry of one that landed. */
-  const classifyOne = (p: EventStoreSupport.Prepared, error: SqlError.SqlError) =>
+  const classifyOne = (p: StoreKit.Prepared, error: SqlError.SqlError) =>
     isConflict(error) ? settle(p, currentRefusal(p)) : Effect.fail(storage(error))
 
   /** A multi-stream append: the first request whose ids are stored with other content is the conflict. */
-  const classifyMany = Effect.fnUntraced(function* (
-    list: ReadonlyArray<EventStoreSupport.Prepared>,
-    error: SqlError.SqlError
-  ) {
+  const classifyMany = Effect.fnUntraced(function* (list: ReadonlyArray<StoreKit.Prepared>, error: SqlError.SqlError) {
     if (isConflict(error)) {
       for (const p of list) {
-        const retry = EventStoreSupport.matchRetry(p, yield* lookup(p))
-        if (retry instanceof EventStoreError.IdempotencyConflict) return yield* Effect.fail(retry)
+        const match = StoreKit.matchRetry(p, yield* lookup(p))
+        if (match._tag === "Conflict") return yield* Effect.fail(match.error)
       }
     }
     return yield* Effect.fail(storage(error))
@@ -287,7 +284,7 @@ export const make = Effect.fnUntraced(function* (
 
   /** The requests of one call in one transaction: the statement alone for one request, else in a transaction. */
   const attempt = (
-    list: ReadonlyArray<EventStoreSupport.Prepared>,
+    list: ReadonlyArray<StoreKit.Prepared>,
     notify: boolean
   ): Effect.Effect<ReadonlyArray<EventStore.AppendResult>, AppendFailure | SqlError.SqlError> =>
     list.length === 1
@@ -298,16 +295,13 @@ export const make = Effect.fnUntraced(function* (
 
   /** A database refusal aborted the transaction, so it is examined outside it; other errors stay as they are. */
   const examined = (
-    list: ReadonlyArray<EventStoreSupport.Prepared>,
+    list: ReadonlyArray<StoreKit.Prepared>,
     effect: Effect.Effect<ReadonlyArray<EventStore.AppendResult>, AppendFailure | SqlError.SqlError>
   ): Effect.Effect<ReadonlyArray<EventStore.AppendResult>, AppendFailure> =>
     effect.pipe(
-      Effect.catch((error) => {
-        if (!isSqlError(error)) return Effect.fail(error)
-        return list.length === 1
-          ? Effect.map(classifyOne(list[0]!, error), (result) => [result])
-          : classifyMany(list, error)
-      }),
+      Effect.catchTag("SqlError", (error) =>
+        list.length === 1 ? Effect.map(classifyOne(list[0]!, error), (result) => [result]) : classifyMany(list, error)
+      ),
       Effect.mapError((error) => (isSqlError(error) ? storage(error) : error))
     )
 
@@ -315,7 +309,7 @@ export const make = Effect.fnUntraced(function* (
    * The requests of one call in a transaction of the store's own. A serialization failure (the database's isolation
    * level refused it) or a deadlock with another client's transaction is settled by running it again.
    */
-  const ownTransaction = (list: ReadonlyArray<EventStoreSupport.Prepared>) => {
+  const ownTransaction = (list: ReadonlyArray<StoreKit.Prepared>) => {
     const retrying = (notify: boolean, retries: number): ReturnType<typeof attempt> =>
       retries === 0
         ? attempt(list, notify)
@@ -330,7 +324,7 @@ export const make = Effect.fnUntraced(function* (
    * The requests of one call in the caller's transaction: the caller's to retry. It always notifies: only PostgreSQL
    * knows when that transaction commits.
    */
-  const callersTransaction = (list: ReadonlyArray<EventStoreSupport.Prepared>) => examined(list, attempt(list, true))
+  const callersTransaction = (list: ReadonlyArray<StoreKit.Prepared>) => examined(list, attempt(list, true))
 
   /**
    * Independent single-stream appends of several callers in one statement, autocommitted: each gets its own
@@ -339,7 +333,7 @@ export const make = Effect.fnUntraced(function* (
    * connection did commit.
    */
   const together = (
-    list: ReadonlyArray<EventStoreSupport.Prepared>
+    list: ReadonlyArray<StoreKit.Prepared>
   ): Effect.Effect<ReadonlyArray<Exit.Exit<EventStore.AppendResult, AppendFailure>>> => {
     type Outcomes = ReadonlyArray<Exit.Exit<EventStore.AppendResult, AppendFailure | SqlError.SqlError>>
     // undefined: the statement failed as a whole
@@ -360,7 +354,7 @@ export const make = Effect.fnUntraced(function* (
     )
   }
 
-  const single = (p: EventStoreSupport.Prepared) => Effect.map(ownTransaction([p]), (results) => results[0]!)
+  const single = (p: StoreKit.Prepared) => Effect.map(ownTransaction([p]), (results) => results[0]!)
   const batched =
     options.batching === false
       ? single
@@ -375,9 +369,9 @@ export const make = Effect.fnUntraced(function* (
   const transaction = (
     requests: ReadonlyArray<EventStore.AppendRequest>
   ): Effect.Effect<ReadonlyArray<EventStore.AppendResult>, AppendFailure | StreamId.InvalidStreamId> => {
-    const prepared = EventStoreSupport.prepareAll(requests, options.limits)
-    if (!Array.isArray(prepared)) return Effect.fail(prepared as Exclude<typeof prepared, ReadonlyArray<unknown>>)
-    const list = prepared as ReadonlyArray<EventStoreSupport.Prepared>
+    const prepared = StoreKit.prepareAll(requests, options.limits)
+    if (Result.isFailure(prepared)) return Effect.fail(prepared.failure)
+    const list = prepared.success
     return Effect.flatMap(Effect.serviceOption(sql.transactionService), (outer) => {
       if (Option.isSome(outer)) return callersTransaction(list)
       return list.length === 1 ? Effect.map(batched(list[0]!), (result) => [result]) : ownTransaction(list)

@@ -1,7 +1,7 @@
 import { assert, describe } from "@effect/vitest"
 import type { Event, EventStoreError, StreamId } from "@facta/core"
-import { EventCodec, EventStore, EventStoreSupport } from "@facta/core"
-import { Effect, Schema, Stream } from "effect"
+import { EventCodec, EventStore, StoreKit } from "@facta/core"
+import { Effect, Result, Schema, Stream } from "effect"
 import type { It } from "./conformanceHelpers.ts"
 import {
   assertNoStream,
@@ -14,22 +14,22 @@ import {
   uniqueStream
 } from "./conformanceHelpers.ts"
 
-const unlimited: EventStoreSupport.Limits = {
+const unlimited: StoreKit.Limits = {
   maxEventBytes: Number.MAX_SAFE_INTEGER,
   maxAppendBytes: Number.MAX_SAFE_INTEGER
 }
 
 /** An event's size as the stores count it: its data and (merged) metadata as PostgreSQL's `jsonb` prints them. */
 export const sizeOf = (e: Event.EventData, metadata?: Event.EventMetadata): number => {
-  const prepared = EventStoreSupport.prepare({ streamId: "Size-1", events: [e], metadata }, unlimited)
-  if (!("events" in prepared)) return assert.fail(`not a valid event: ${prepared.message}`)
-  const [valid] = prepared.events
-  return EventStoreSupport.jsonbBytes(valid!.dataJson) + EventStoreSupport.jsonbBytes(valid!.metadataJson)
+  const prepared = StoreKit.prepare({ streamId: "Size-1", events: [e], metadata }, unlimited)
+  if (Result.isFailure(prepared)) return assert.fail(`not a valid event: ${prepared.failure.message}`)
+  const [valid] = prepared.success.events
+  return StoreKit.jsonbBytes(valid!.dataJson) + StoreKit.jsonbBytes(valid!.metadataJson)
 }
 
 /** The size of an event as read back: its data and metadata printed again as `jsonb` would. */
 const sizeRead = (e: Event.RecordedEvent): number =>
-  EventStoreSupport.jsonbBytes(JSON.stringify(e.data)) + EventStoreSupport.jsonbBytes(JSON.stringify(e.metadata))
+  StoreKit.jsonbBytes(JSON.stringify(e.data)) + StoreKit.jsonbBytes(JSON.stringify(e.metadata))
 
 /**
  * An event of exactly `bytes`: `build(k, m)` grows by a heavy unit per `k` and by one byte per `m` (ASCII padding),
@@ -155,7 +155,7 @@ const nested = (depth: number): Schema.Json => {
 }
 
 /** What the store keeps, byte for byte, how large it may be, and how stored data meets a codec. */
-export const register = (it: It, limits: EventStoreSupport.Limits = EventStoreSupport.defaultLimits): void => {
+export const register = (it: It, limits: StoreKit.Limits = StoreKit.defaultLimits): void => {
   const { maxEventBytes, maxAppendBytes } = limits
   describe("sizes", () => {
     it.effect("an event of exactly maxEventBytes is stored and reads back; a byte more is EventTooLarge", () =>
