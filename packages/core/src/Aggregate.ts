@@ -40,6 +40,36 @@ export interface Aggregate<Command, Event extends { readonly _tag: string }, Sta
 }
 
 /**
+ * An aggregate that declares snapshots: its command handler needs a `SnapshotStore` (`Snapshot.layerNone` when it
+ * should keep none), a requirement its type carries so that a missing store does not compile.
+ *
+ * @example
+ * ```ts
+ * import { Effect, Schema } from "effect"
+ * import { Aggregate, Decider } from "@facta/core"
+ *
+ * const Incremented = Schema.TaggedStruct("Incremented", { by: Schema.Int })
+ * const Counter: Aggregate.WithSnapshots<number, typeof Incremented.Type, number, never> = Aggregate.make({
+ *   category: "Counter",
+ *   events: Incremented,
+ *   decider: Decider.make({
+ *     initialState: 0,
+ *     decide: (by: number) => Effect.succeed([Incremented.make({ by })]),
+ *     evolve: (n: number, e: typeof Incremented.Type) => n + e.by
+ *   }),
+ *   snapshot: { schema: Schema.Int, version: 1, every: 100 }
+ * })
+ * ```
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface WithSnapshots<Command, Event extends { readonly _tag: string }, State, Error>
+  extends Aggregate<Command, Event, State, Error> {
+  readonly snapshot: SnapshotSettings<State>
+}
+
+/**
  * Any aggregate.
  *
  * @since 0.1.0
@@ -47,9 +77,17 @@ export interface Aggregate<Command, Event extends { readonly _tag: string }, Sta
 // biome-ignore lint/suspicious/noExplicitAny: the variance of every parameter has to be erased here
 export type Any = Aggregate<any, any, any, any>
 
+interface MakeOptions<Command, Event extends { readonly _tag: string }, State, Error, S extends Schema.Top> {
+  readonly category: string
+  readonly events: EventCodec.EventCodec<Event> | (S & Schema.Codec<Event, S["Encoded"], never, never>)
+  readonly decider: Decider<Command, Event, State, Error>
+  readonly snapshot?: SnapshotSettings<State> | undefined
+}
+
 /**
  * Defines an aggregate from a category, the event schema (or a codec with upcasters), a decider and optional
- * snapshot settings.
+ * snapshot settings. With snapshot settings the result is a {@link WithSnapshots}: its command handler needs a
+ * `SnapshotStore`.
  *
  * @example
  * ```ts
@@ -70,18 +108,29 @@ export type Any = Aggregate<any, any, any, any>
  *
  * @since 0.1.0
  */
-export const make = <
+export function make<
   Command,
   Event extends { readonly _tag: string },
   State,
   Error,
   S extends Schema.Top & { readonly Type: Event }
->(options: {
-  readonly category: string
-  readonly events: EventCodec.EventCodec<Event> | (S & Schema.Codec<Event, S["Encoded"], never, never>)
-  readonly decider: Decider<Command, Event, State, Error>
-  readonly snapshot?: SnapshotSettings<State> | undefined
-}): Aggregate<Command, Event, State, Error> => {
+>(
+  options: MakeOptions<Command, Event, State, Error, S> & { readonly snapshot: SnapshotSettings<State> }
+): WithSnapshots<Command, Event, State, Error>
+export function make<
+  Command,
+  Event extends { readonly _tag: string },
+  State,
+  Error,
+  S extends Schema.Top & { readonly Type: Event }
+>(options: MakeOptions<Command, Event, State, Error, S>): Aggregate<Command, Event, State, Error>
+export function make<
+  Command,
+  Event extends { readonly _tag: string },
+  State,
+  Error,
+  S extends Schema.Top & { readonly Type: Event }
+>(options: MakeOptions<Command, Event, State, Error, S>): Aggregate<Command, Event, State, Error> {
   if (StreamId.validate(`${options.category}-x`) !== undefined || options.category.includes("-")) {
     throw new Error(`Aggregate.make: ${JSON.stringify(options.category)} is not a valid stream category`)
   }

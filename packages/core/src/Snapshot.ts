@@ -112,6 +112,32 @@ export const layerMemory: Layer.Layer<SnapshotStore> = Layer.effect(
 )
 
 /**
+ * A snapshot store that keeps nothing: `load` finds nothing and `save` does nothing. Provide it to handle an
+ * aggregate that declares snapshots without keeping any (a test, a tool that replays streams), saying so
+ * explicitly: its command handler needs a `SnapshotStore`, and a missing one does not compile.
+ *
+ * @example
+ * ```ts
+ * import { Effect, Layer } from "effect"
+ * import { EventStore, Snapshot } from "@facta/core"
+ *
+ * declare const program: Effect.Effect<void, never, EventStore.EventStore | Snapshot.SnapshotStore>
+ * // every load folds the whole stream; no snapshot is ever written
+ * Effect.runPromise(program.pipe(Effect.provide(Layer.mergeAll(EventStore.layerMemory, Snapshot.layerNone))))
+ * ```
+ *
+ * @category layers
+ * @since 0.1.0
+ */
+export const layerNone: Layer.Layer<SnapshotStore> = Layer.succeed(
+  SnapshotStore,
+  SnapshotStore.of({
+    load: () => Effect.succeedNone,
+    save: () => Effect.void
+  })
+)
+
+/**
  * Whether to snapshot after a command, under the policy "every `every` events": the append crossed a multiple of
  * `every`, the load had to fold at least `every` events, or the state is terminal.
  *

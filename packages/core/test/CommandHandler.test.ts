@@ -374,3 +374,232 @@ describe("CommandHandler.handle with an expected version", () => {
     }).pipe(Effect.provide(live))
   )
 })
+
+/** The memory store with every fold's `from` recorded, and one intruding append before its `intrudeOn`th append. */
+const countingStore = (folds: Ref.Ref<ReadonlyArray<number>>, intrudeOn?: number) =>
+  Layer.effect(
+    EventStore.EventStore,
+    Effect.gen(function* () {
+      const inner = yield* EventStore.EventStore
+      let appends = 0
+      return EventStore.EventStore.of({
+        ...inner,
+        fold: (streamId, initial, step, options) =>
+          Ref.update(folds, (all) => [...all, options?.from ?? 1]).pipe(
+            Effect.andThen(inner.fold(streamId, initial, step, options))
+          ),
+        append: (streamId, events, options) =>
+          Effect.suspend(() => {
+            if (++appends !== intrudeOn) return inner.append(streamId, events, options)
+            return inner
+              .append(streamId, [
+                { eventId: Event.makeEventIdUnsafe(), type: "Deposited", schemaVersion: 1, data: { amount: 1 } }
+              ])
+              .pipe(Effect.andThen(inner.append(streamId, events, options)))
+          })
+      })
+    })
+  ).pipe(Layer.provide(EventStore.layerMemory))
+
+// a decider whose events carry the state: deciding again on a moved stream gives other data
+const Counted = Schema.TaggedStruct("Counted", { total: Schema.Int })
+const Tally = Aggregate.make({
+  category: "Tally",
+  events: Counted,
+  decider: Decider.make({
+    initialState: 0,
+    decide: (by: number, total: number) => Effect.succeed([Counted.make({ total: total + by })]),
+    evolve: (_total: number, event: typeof Counted.Type) => event.total
+  })
+})
+
+const SnapshottedWallet = Aggregate.make({
+  category: "Wallet",
+  events: Wallet.events,
+  decider: Wallet.decider,
+  snapshot: { schema: State, version: 1, every: 2 }
+})
+
+describe("CommandHandler.make", () => {
+  it.effect("handle and load take the entity id: the stream is Category-id, whatever the id looks like", () =>
+    Effect.gen(function* () {
+      const store = yield* EventStore.EventStore
+      const wallets = yield* CommandHandler.make(Wallet)
+      // the methods need nothing from the context: their requirements are `never`
+      const handled: Effect.Effect<CommandHandler.CommandResult<State, WalletEvent>, unknown, never> = wallets.handle(
+        "b1",
+        deposit(10)
+      )
+      const result = yield* handled
+      assert.strictEqual(result.version, 1)
+      assert.strictEqual(Option.getOrThrow(yield* store.streamInfo("Wallet-b1")).version, 1)
+      // another category's stream id is only an entity id of this one: it can never reach Account-1
+      yield* wallets.handle("Account-1", deposit(5))
+      assert.isTrue(Option.isSome(yield* store.streamInfo("Wallet-Account-1")))
+      assert.isTrue(Option.isNone(yield* store.streamInfo("Account-1")))
+      const loaded: Effect.Effect<CommandHandler.Loaded<State>, CommandHandler.LoadError, never> = wallets.load("b1")
+      assert.deepStrictEqual((yield* loaded).state, { balance: 10, operations: 1 })
+      const invalid = yield* Effect.flip(wallets.handle("", deposit(1)))
+      assert.strictEqual(invalid._tag, "InvalidStreamId")
+    }).pipe(Effect.provide(EventStore.layerMemory))
+  )
+
+  it.effect("load: includeArchived reads an archived stream, asOf a past version or instant", () =>
+    Effect.gen(function* () {
+      const store = yield* EventStore.EventStore
+      const wallets = yield* CommandHandler.make(Wallet)
+      yield* TestClock.setTime(Date.parse("2026-01-01T10:00:00Z"))
+      yield* wallets.handle("b2", deposit(100))
+      yield* TestClock.setTime(Date.parse("2026-01-02T10:00:00Z"))
+      yield* wallets.handle("b2", withdraw(40))
+      yield* store.archive("Wallet-b2")
+      assert.strictEqual((yield* Effect.flip(wallets.load("b2")))._tag, "StreamArchived")
+      const now = yield* wallets.load("b2", { includeArchived: true })
+      assert.deepStrictEqual([now.state.balance, now.version], [60, 2])
+      const v1 = yield* wallets.load("b2", { includeArchived: true, asOf: { version: 1 } })
+      assert.deepStrictEqual([v1.state.balance, v1.version], [100, 1])
+      const day1 = yield* wallets.load("b2", {
+        includeArchived: true,
+        asOf: { at: DateTime.makeUnsafe("2026-01-01T12:00:00Z") }
+      })
+      assert.deepStrictEqual([day1.state.balance, day1.version], [100, 1])
+    }).pipe(Effect.provide(EventStore.layerMemory))
+  )
+
+  it.effect("causedBy: a redelivered event appends nothing and gets the original result back", () =>
+    Effect.gen(function* () {
+      const store = yield* EventStore.EventStore
+      const wallets = yield* CommandHandler.make(Wallet)
+      const cause = Event.makeEventIdUnsafe()
+      const first = yield* wallets.handle("r1", deposit(30), { causedBy: cause })
+      const again = yield* wallets.handle("r1", deposit(30), { causedBy: cause })
+      assert.deepStrictEqual(again, first)
+      assert.strictEqual(Option.getOrThrow(yield* store.streamInfo("Wallet-r1")).version, 1)
+      const [event] = yield* Stream.runCollect(store.read("Wallet-r1"))
+      assert.strictEqual(event?.eventId, yield* Event.deriveEventId(cause, "Wallet-r1/0"))
+      assert.strictEqual(event?.metadata.causationId, cause)
+    }).pipe(Effect.provide(EventStore.layerMemory))
+  )
+
+  it.effect("causedBy: a redelivery after the stream moved on still gets the original result, appending nothing", () =>
+    Effect.gen(function* () {
+      const store = yield* EventStore.EventStore
+      const wallets = yield* CommandHandler.make(Wallet)
+      const tallies = yield* CommandHandler.make(Tally)
+      const version = (streamId: string) => Effect.map(store.streamInfo(streamId), (i) => Option.getOrThrow(i).version)
+
+      // the same decision on the moved stream: appended with a stale-looking version, taken as a retry by its ids
+      const credit = Event.makeEventIdUnsafe()
+      const credited = yield* wallets.handle("m1", deposit(30), { causedBy: credit })
+      yield* wallets.handle("m1", deposit(7))
+      assert.deepStrictEqual(yield* wallets.handle("m1", deposit(30), { causedBy: credit }), credited)
+      assert.strictEqual(yield* version("Wallet-m1"), 2)
+
+      // `decide` now refuses (the money is gone): the original debit is found and returned, not the refusal
+      const debit = Event.makeEventIdUnsafe()
+      yield* wallets.handle("m2", deposit(100))
+      const debited = yield* wallets.handle("m2", withdraw(80), { causedBy: debit })
+      yield* wallets.handle("m2", deposit(5))
+      const redelivered = yield* wallets.handle("m2", withdraw(80), { causedBy: debit })
+      assert.deepStrictEqual(redelivered, debited)
+      assert.deepStrictEqual(redelivered.state, { balance: 20, operations: 2 })
+      assert.strictEqual(yield* version("Wallet-m2"), 3)
+      // a refusal of a command whose cause appended nothing stays a refusal
+      const refused = yield* Effect.flip(wallets.handle("m2", withdraw(500), { causedBy: Event.makeEventIdUnsafe() }))
+      assert.strictEqual(refused._tag, "InsufficientFunds")
+
+      // `decide` now gives other data (the ids are stored with other content): the original is returned
+      const count = Event.makeEventIdUnsafe()
+      const counted = yield* tallies.handle("m3", 2, { causedBy: count })
+      yield* tallies.handle("m3", 3)
+      assert.deepStrictEqual(yield* tallies.handle("m3", 2, { causedBy: count }), counted)
+      assert.strictEqual(yield* version("Tally-m3"), 2)
+      assert.strictEqual((yield* tallies.load("m3")).state, 5)
+    }).pipe(Effect.provide(EventStore.layerMemory))
+  )
+
+  it.effect("causedBy through a conflict: the retry keeps the derived ids and lands once", () =>
+    Effect.gen(function* () {
+      const folds = yield* Ref.make<ReadonlyArray<number>>([])
+      const cause = Event.makeEventIdUnsafe()
+      const program = Effect.gen(function* () {
+        const wallets = yield* CommandHandler.make(Wallet)
+        const first = yield* wallets.handle("c1", deposit(10), { causedBy: cause, retry: Schedule.recurs(1) })
+        const again = yield* wallets.handle("c1", deposit(10), { causedBy: cause })
+        return { first, again }
+      })
+      const { first, again } = yield* program.pipe(Effect.provide(countingStore(folds, 1)))
+      // the intruder's deposit of 1 landed first; ours on top of it
+      assert.deepStrictEqual([first.version, first.state.balance], [2, 11])
+      assert.deepStrictEqual(again, first)
+    })
+  )
+
+  it.effect("a conflict resumes from the state in hand plus the events appended since, not a full reload", () =>
+    Effect.gen(function* () {
+      const folds = yield* Ref.make<ReadonlyArray<number>>([])
+      const result = yield* Effect.gen(function* () {
+        const wallets = yield* CommandHandler.make(Wallet)
+        const store = yield* EventStore.EventStore
+        for (const amount of [1, 2, 3]) {
+          yield* store.append("Wallet-k1", [
+            { eventId: Event.makeEventIdUnsafe(), type: "Deposited", schemaVersion: 1, data: { amount } }
+          ])
+        }
+        return yield* wallets.handle("k1", deposit(10), { retry: Schedule.recurs(1) })
+      }).pipe(Effect.provide(countingStore(folds, 4)))
+      // one load from the start, then a fold of the intruder's event only
+      assert.deepStrictEqual(yield* Ref.get(folds), [1, 4])
+      assert.deepStrictEqual([result.version, result.state], [5, { balance: 17, operations: 5 }])
+    })
+  )
+
+  it.effect("assumeEmpty: no load, an append with noStream; an existing stream is a conflict", () =>
+    Effect.gen(function* () {
+      const folds = yield* Ref.make<ReadonlyArray<number>>([])
+      yield* Effect.gen(function* () {
+        const wallets = yield* CommandHandler.make(Wallet)
+        const created = yield* wallets.handle("e1", deposit(10), { assumeEmpty: true })
+        assert.deepStrictEqual([created.version, created.state.balance], [1, 10])
+        assert.deepStrictEqual(yield* Ref.get(folds), [], "nothing was loaded")
+
+        const refused = yield* Effect.flip(
+          wallets.handle("e1", deposit(5), { assumeEmpty: true, retry: Schedule.recurs(0) })
+        )
+        assert.strictEqual(refused._tag, "WrongExpectedVersion")
+        if (refused._tag === "WrongExpectedVersion") {
+          assert.deepStrictEqual([refused.expected._tag, refused.actual], ["NoStream", 1])
+        }
+        // with retries, the conflict is resolved like any other: catch up from the start, decide again
+        const retried = yield* wallets.handle("e1", deposit(5), { assumeEmpty: true, retry: Schedule.recurs(1) })
+        assert.deepStrictEqual([retried.version, retried.state.balance], [2, 15])
+      }).pipe(Effect.provide(countingStore(folds)))
+    })
+  )
+
+  it.effect("a snapshotting aggregate's handler needs a SnapshotStore; Snapshot.layerNone keeps none", () =>
+    Effect.gen(function* () {
+      // @ts-expect-error: a handler of an aggregate with snapshots cannot be built without a SnapshotStore
+      const _missing: Effect.Effect<unknown, never, EventStore.EventStore> = CommandHandler.make(SnapshottedWallet)
+      const _plain: Effect.Effect<unknown, never, EventStore.EventStore> = CommandHandler.make(Wallet)
+      assert.isDefined([_missing, _plain])
+
+      const none = yield* Effect.gen(function* () {
+        const wallets = yield* CommandHandler.make(SnapshottedWallet)
+        for (const amount of [1, 2, 3, 4]) yield* wallets.handle("s1", deposit(amount))
+        const loaded = yield* wallets.load("s1")
+        const saved = yield* Snapshot.SnapshotStore.use((store) => store.load("Wallet-s1"))
+        return { loaded, saved }
+      }).pipe(Effect.provide(Layer.merge(EventStore.layerMemory, Snapshot.layerNone)))
+      assert.deepStrictEqual([none.loaded.state.balance, none.loaded.folded], [10, 4])
+      assert.isTrue(Option.isNone(none.saved))
+
+      const kept = yield* Effect.gen(function* () {
+        const wallets = yield* CommandHandler.make(SnapshottedWallet)
+        for (const amount of [1, 2, 3, 4]) yield* wallets.handle("s1", deposit(amount))
+        return yield* wallets.load("s1")
+      }).pipe(Effect.provide(live))
+      assert.deepStrictEqual([kept.state.balance, kept.folded], [10, 0])
+    })
+  )
+})
