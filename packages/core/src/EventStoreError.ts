@@ -4,10 +4,26 @@
  *
  * @since 0.1.0
  */
-import { Schema } from "effect"
+import { Predicate, Schema } from "effect"
 import * as ExpectedVersion from "./ExpectedVersion.ts"
 import * as Position from "./Position.ts"
 import type { StorageError } from "./StorageError.ts"
+
+/**
+ * The identifier every error of this module carries, for {@link isEventStoreError} and the guards of each error.
+ *
+ * @example
+ * ```ts
+ * import { EventStoreError } from "@facta/core"
+ *
+ * const missing = new EventStoreError.StreamNotFound({ streamId: "Account-404" })
+ * missing[EventStoreError.TypeId] // "~@facta/core/EventStoreError"
+ * ```
+ *
+ * @category type ids
+ * @since 0.1.0
+ */
+export const TypeId = "~@facta/core/EventStoreError" as const
 
 /**
  * The stream was not where the append expected it. `actual` is the stream's real last version at the time of the
@@ -25,6 +41,7 @@ import type { StorageError } from "./StorageError.ts"
  * )
  * ```
  *
+ * @category errors
  * @since 0.1.0
  */
 export class WrongExpectedVersion extends Schema.TaggedError<WrongExpectedVersion>("@facta/core/WrongExpectedVersion")(
@@ -35,6 +52,9 @@ export class WrongExpectedVersion extends Schema.TaggedError<WrongExpectedVersio
     actual: Schema.Int
   }
 ) {
+  /** Marks the value for {@link isEventStoreError}. */
+  readonly [TypeId] = TypeId
+
   override get message() {
     return `Stream ${this.streamId}: expected ${ExpectedVersion.format(this.expected)}, but it is at version ${this.actual}`
   }
@@ -53,11 +73,15 @@ export class WrongExpectedVersion extends Schema.TaggedError<WrongExpectedVersio
  * )
  * ```
  *
+ * @category errors
  * @since 0.1.0
  */
 export class StreamNotFound extends Schema.TaggedError<StreamNotFound>("@facta/core/StreamNotFound")("StreamNotFound", {
   streamId: Schema.String
 }) {
+  /** Marks the value for {@link isEventStoreError}. */
+  readonly [TypeId] = TypeId
+
   override get message() {
     return `Stream ${this.streamId} does not exist`
   }
@@ -80,12 +104,16 @@ export class StreamNotFound extends Schema.TaggedError<StreamNotFound>("@facta/c
  * )
  * ```
  *
+ * @category errors
  * @since 0.1.0
  */
 export class StreamArchived extends Schema.TaggedError<StreamArchived>("@facta/core/StreamArchived")("StreamArchived", {
   streamId: Schema.String,
   version: Schema.Int
 }) {
+  /** Marks the value for {@link isEventStoreError}. */
+  readonly [TypeId] = TypeId
+
   override get message() {
     return `Stream ${this.streamId} is archived at version ${this.version}`
   }
@@ -103,12 +131,16 @@ export class StreamArchived extends Schema.TaggedError<StreamArchived>("@facta/c
  * deleted.message // "Stream Account-1 was deleted at version 12"
  * ```
  *
+ * @category errors
  * @since 0.1.0
  */
 export class StreamDeleted extends Schema.TaggedError<StreamDeleted>("@facta/core/StreamDeleted")("StreamDeleted", {
   streamId: Schema.String,
   version: Schema.Int
 }) {
+  /** Marks the value for {@link isEventStoreError}. */
+  readonly [TypeId] = TypeId
+
   override get message() {
     return `Stream ${this.streamId} was deleted at version ${this.version}`
   }
@@ -132,6 +164,7 @@ export class StreamDeleted extends Schema.TaggedError<StreamDeleted>("@facta/cor
  * }).pipe(Effect.provide(EventStore.layerMemory)) // fails with nothing; succeeds with an IdempotencyConflict
  * ```
  *
+ * @category errors
  * @since 0.1.0
  */
 export class IdempotencyConflict extends Schema.TaggedError<IdempotencyConflict>("@facta/core/IdempotencyConflict")(
@@ -142,6 +175,9 @@ export class IdempotencyConflict extends Schema.TaggedError<IdempotencyConflict>
     reason: Schema.String
   }
 ) {
+  /** Marks the value for {@link isEventStoreError}. */
+  readonly [TypeId] = TypeId
+
   override get message() {
     return `Stream ${this.streamId}: event ids ${this.eventIds.join(", ")} were already stored differently (${this.reason})`
   }
@@ -161,6 +197,7 @@ export class IdempotencyConflict extends Schema.TaggedError<IdempotencyConflict>
  * ).pipe(Effect.provide(EventStore.layerMemory)) // an InvalidEvent: the type is empty
  * ```
  *
+ * @category errors
  * @since 0.1.0
  */
 export class InvalidEvent extends Schema.TaggedError<InvalidEvent>("@facta/core/InvalidEvent")("InvalidEvent", {
@@ -168,6 +205,9 @@ export class InvalidEvent extends Schema.TaggedError<InvalidEvent>("@facta/core/
   eventId: Schema.optionalKey(Schema.String),
   reason: Schema.String
 }) {
+  /** Marks the value for {@link isEventStoreError}. */
+  readonly [TypeId] = TypeId
+
   override get message() {
     const at = this.eventId === undefined ? "" : ` (event ${this.eventId})`
     return `Stream ${this.streamId}${at}: ${this.reason}`
@@ -200,6 +240,9 @@ export class InvalidExpectedVersion extends Schema.TaggedError<InvalidExpectedVe
   streamId: Schema.String,
   version: Schema.Number
 }) {
+  /** Marks the value for {@link isEventStoreError}. */
+  readonly [TypeId] = TypeId
+
   override get message() {
     return `Stream ${this.streamId}: expected version ${this.version} is not a version (an integer from 0 to ${ExpectedVersion.maxVersion})`
   }
@@ -239,6 +282,9 @@ export class EventTooLarge extends Schema.TaggedError<EventTooLarge>("@facta/cor
   maxBytes: Schema.Int,
   bytes: Schema.Int
 }) {
+  /** Marks the value for {@link isEventStoreError}. */
+  readonly [TypeId] = TypeId
+
   override get message() {
     const what = this.limit === "maxEventBytes" ? "the event takes" : "the append takes, up to this event,"
     return `Stream ${this.streamId} (event ${this.eventId}): ${what} ${this.bytes} bytes, over ${this.limit} (${this.maxBytes})`
@@ -273,6 +319,9 @@ export class CorruptedEvent extends Schema.TaggedError<CorruptedEvent>("@facta/c
   eventId: Schema.optionalKey(Schema.String),
   position: Schema.optionalKey(Position.Position)
 }) {
+  /** Marks the value for {@link isEventStoreError}. */
+  readonly [TypeId] = TypeId
+
   override get message() {
     const at = this.position === undefined ? "" : ` at ${Position.format(this.position)}`
     const event = this.eventId === undefined ? "" : ` (event ${this.eventId}${at})`
@@ -283,6 +332,7 @@ export class CorruptedEvent extends Schema.TaggedError<CorruptedEvent>("@facta/c
 /**
  * Every error an append can fail with.
  *
+ * @category models
  * @since 0.1.0
  */
 export type AppendError =
@@ -298,6 +348,191 @@ export type AppendError =
 /**
  * Every error reading a stream can fail with.
  *
+ * @category models
  * @since 0.1.0
  */
 export type ReadError = StreamNotFound | StreamArchived | StreamDeleted | CorruptedEvent | StorageError
+
+/**
+ * Every error of this module: the refusals and failures an event store reports besides a `StorageError`.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export type EventStoreError =
+  | WrongExpectedVersion
+  | StreamNotFound
+  | StreamArchived
+  | StreamDeleted
+  | IdempotencyConflict
+  | InvalidEvent
+  | InvalidExpectedVersion
+  | EventTooLarge
+  | CorruptedEvent
+
+/**
+ * Whether a value is one of this module's errors.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { EventStore, EventStoreError } from "@facta/core"
+ *
+ * const logged = EventStore.EventStore.use((store) => store.append("Account-1", [])).pipe(
+ *   Effect.tapError((error) => (EventStoreError.isEventStoreError(error) ? Effect.logInfo(error.message) : Effect.void))
+ * )
+ * ```
+ *
+ * @see {@link TypeId}
+ * @category guards
+ * @since 0.1.0
+ */
+export const isEventStoreError = (u: unknown): u is EventStoreError => Predicate.hasProperty(u, TypeId)
+
+const isTagged =
+  <Tag extends EventStoreError["_tag"]>(tag: Tag) =>
+  (u: unknown): u is Extract<EventStoreError, { readonly _tag: Tag }> =>
+    isEventStoreError(u) && u._tag === tag
+
+/**
+ * Whether a value is a `WrongExpectedVersion`.
+ *
+ * @example
+ * ```ts
+ * import { EventStoreError, ExpectedVersion } from "@facta/core"
+ *
+ * EventStoreError.isWrongExpectedVersion(
+ *   new EventStoreError.WrongExpectedVersion({ streamId: "Account-1", expected: ExpectedVersion.exact(1), actual: 2 })
+ * ) // true
+ * ```
+ *
+ * @category guards
+ * @since 0.1.0
+ */
+export const isWrongExpectedVersion: (u: unknown) => u is WrongExpectedVersion = isTagged("WrongExpectedVersion")
+
+/**
+ * Whether a value is a `StreamNotFound`.
+ *
+ * @example
+ * ```ts
+ * import { EventStoreError } from "@facta/core"
+ *
+ * EventStoreError.isStreamNotFound(new EventStoreError.StreamNotFound({ streamId: "Account-404" })) // true
+ * ```
+ *
+ * @category guards
+ * @since 0.1.0
+ */
+export const isStreamNotFound: (u: unknown) => u is StreamNotFound = isTagged("StreamNotFound")
+
+/**
+ * Whether a value is a `StreamArchived`.
+ *
+ * @example
+ * ```ts
+ * import { EventStoreError } from "@facta/core"
+ *
+ * EventStoreError.isStreamArchived(new EventStoreError.StreamArchived({ streamId: "Account-1", version: 3 })) // true
+ * ```
+ *
+ * @category guards
+ * @since 0.1.0
+ */
+export const isStreamArchived: (u: unknown) => u is StreamArchived = isTagged("StreamArchived")
+
+/**
+ * Whether a value is a `StreamDeleted`.
+ *
+ * @example
+ * ```ts
+ * import { EventStoreError } from "@facta/core"
+ *
+ * EventStoreError.isStreamDeleted(new EventStoreError.StreamArchived({ streamId: "Account-1", version: 3 })) // false
+ * ```
+ *
+ * @category guards
+ * @since 0.1.0
+ */
+export const isStreamDeleted: (u: unknown) => u is StreamDeleted = isTagged("StreamDeleted")
+
+/**
+ * Whether a value is a `IdempotencyConflict`.
+ *
+ * @example
+ * ```ts
+ * import { EventStoreError } from "@facta/core"
+ *
+ * EventStoreError.isIdempotencyConflict(
+ *   new EventStoreError.IdempotencyConflict({ streamId: "Account-1", eventIds: [], reason: "stored with other data" })
+ * ) // true
+ * ```
+ *
+ * @category guards
+ * @since 0.1.0
+ */
+export const isIdempotencyConflict: (u: unknown) => u is IdempotencyConflict = isTagged("IdempotencyConflict")
+
+/**
+ * Whether a value is a `InvalidEvent`.
+ *
+ * @example
+ * ```ts
+ * import { EventStoreError } from "@facta/core"
+ *
+ * EventStoreError.isInvalidEvent(new EventStoreError.InvalidEvent({ streamId: "Account-1", reason: "an empty type" })) // true
+ * ```
+ *
+ * @category guards
+ * @since 0.1.0
+ */
+export const isInvalidEvent: (u: unknown) => u is InvalidEvent = isTagged("InvalidEvent")
+
+/**
+ * Whether a value is a `InvalidExpectedVersion`.
+ *
+ * @example
+ * ```ts
+ * import { EventStoreError } from "@facta/core"
+ *
+ * EventStoreError.isInvalidExpectedVersion(
+ *   new EventStoreError.InvalidExpectedVersion({ streamId: "Account-1", version: -1 })
+ * ) // true
+ * ```
+ *
+ * @category guards
+ * @since 0.1.0
+ */
+export const isInvalidExpectedVersion: (u: unknown) => u is InvalidExpectedVersion = isTagged("InvalidExpectedVersion")
+
+/**
+ * Whether a value is a `EventTooLarge`.
+ *
+ * @example
+ * ```ts
+ * import { EventStoreError } from "@facta/core"
+ *
+ * EventStoreError.isEventTooLarge(new Error("too large")) // false
+ * ```
+ *
+ * @category guards
+ * @since 0.1.0
+ */
+export const isEventTooLarge: (u: unknown) => u is EventTooLarge = isTagged("EventTooLarge")
+
+/**
+ * Whether a value is a `CorruptedEvent`.
+ *
+ * @example
+ * ```ts
+ * import { EventStoreError } from "@facta/core"
+ *
+ * EventStoreError.isCorruptedEvent(
+ *   new EventStoreError.CorruptedEvent({ streamId: "Account-1", version: 2, reason: "a hole in the versions" })
+ * ) // true
+ * ```
+ *
+ * @category guards
+ * @since 0.1.0
+ */
+export const isCorruptedEvent: (u: unknown) => u is CorruptedEvent = isTagged("CorruptedEvent")
