@@ -28,18 +28,22 @@ import { ProjectionLagging } from "./ProjectionError.ts"
 import * as StorageError from "./StorageError.ts"
 
 /**
- * A projection.
+ * A projection: a named, versioned handler of the events an {@link EventCodec.EventCodec} decodes. `R` is what its
+ * handler requires, `Err` how it fails (`unknown` when not named); {@link make} infers both from the handler.
  *
+ * @see {@link make}
+ * @see {@link run}
+ * @category models
  * @since 0.1.0
  */
-export interface Projection<E extends { readonly _tag: string }, R = never> {
+export interface Projection<E extends { readonly _tag: string }, R = never, Err = unknown> {
   readonly name: string
   /** The version of the read model; a new version builds beside the old one and takes over once caught up. */
   readonly version: number
   readonly events: EventCodec<E>
   /** Only events of these categories, when set. */
   readonly categories: ReadonlyArray<string> | undefined
-  readonly handle: (events: ReadonlyArray<RecordedEvent<E>>) => Effect.Effect<void, unknown, R>
+  readonly handle: (events: ReadonlyArray<RecordedEvent<E>>) => Effect.Effect<void, Err, R>
   /** Clears the read model before a rebuild. */
   readonly reset: Effect.Effect<void, unknown, R>
   /** What to do with an event the handler still fails on after `retry`: stop, or park it and go on. */
@@ -50,9 +54,10 @@ export interface Projection<E extends { readonly _tag: string }, R = never> {
 /**
  * What {@link make} takes: `handle` for one event at a time, or `handleBatch` for a batch at a time.
  *
+ * @category models
  * @since 0.1.0
  */
-export type MakeOptions<E extends { readonly _tag: string }, R> = {
+export type MakeOptions<E extends { readonly _tag: string }, R, Err = unknown> = {
   readonly name: string
   readonly version?: number | undefined
   readonly events: EventCodec<E>
@@ -61,9 +66,9 @@ export type MakeOptions<E extends { readonly _tag: string }, R> = {
   readonly onFailure?: "stop" | "park" | undefined
   readonly retry?: Schedule.Schedule<unknown, unknown> | undefined
 } & (
-  | { readonly handle: (event: RecordedEvent<E>) => Effect.Effect<void, unknown, R>; readonly handleBatch?: never }
+  | { readonly handle: (event: RecordedEvent<E>) => Effect.Effect<void, Err, R>; readonly handleBatch?: never }
   | {
-      readonly handleBatch: (events: ReadonlyArray<RecordedEvent<E>>) => Effect.Effect<void, unknown, R>
+      readonly handleBatch: (events: ReadonlyArray<RecordedEvent<E>>) => Effect.Effect<void, Err, R>
       readonly handle?: never
     }
 )
@@ -113,7 +118,9 @@ export const defaultRetry: Schedule.Schedule<unknown, unknown> = Schedule.expone
  *
  * @since 0.1.0
  */
-export const make = <E extends { readonly _tag: string }, R = never>(options: MakeOptions<E, R>): Projection<E, R> => {
+export const make = <E extends { readonly _tag: string }, R = never, Err = never>(
+  options: MakeOptions<E, R, Err>
+): Projection<E, R, Err> => {
   const one = options.handle
   return {
     name: options.name,
@@ -195,8 +202,8 @@ export interface RunOptions {
  *
  * @since 0.1.0
  */
-export const run = <E extends { readonly _tag: string }, R>(
-  projection: Projection<E, R>,
+export const run = <E extends { readonly _tag: string }, R, Err>(
+  projection: Projection<E, R, Err>,
   options?: RunOptions
 ): Effect.Effect<void, ProjectionFailed | StorageError.StorageError, R | EventStore | CheckpointStore> => {
   const resolved = options ?? {}
@@ -223,8 +230,8 @@ export const run = <E extends { readonly _tag: string }, R>(
  *
  * @since 0.1.0
  */
-export const rebuild = <E extends { readonly _tag: string }, R>(
-  projection: Projection<E, R>,
+export const rebuild = <E extends { readonly _tag: string }, R, Err>(
+  projection: Projection<E, R, Err>,
   options?: Omit<RunOptions, "rebuild" | "untilCaughtUp">
 ): Effect.Effect<void, ProjectionFailed | StorageError.StorageError, R | EventStore | CheckpointStore> =>
   run(projection, { ...options, rebuild: true, untilCaughtUp: true })
@@ -336,8 +343,8 @@ export interface ReplayResult {
  *
  * @since 0.1.0
  */
-export const replayParked = Effect.fnUntraced(function* <E extends { readonly _tag: string }, R>(
-  projection: Projection<E, R>,
+export const replayParked = Effect.fnUntraced(function* <E extends { readonly _tag: string }, R, Err>(
+  projection: Projection<E, R, Err>,
   options?: { readonly owner?: string | undefined; readonly leaseTtl?: Duration.Input | undefined }
 ): Effect.fn.Return<ReplayResult, StorageError.StorageError | LeaseLost, R | CheckpointStore> {
   const store = yield* CheckpointStore
@@ -400,38 +407,37 @@ export interface ProjectionStatus extends Status {
  *
  * @since 0.1.0
  */
-export const status = <E extends { readonly _tag: string }, R>(
-  projection: Projection<E, R>
-): Effect.Effect<ReadonlyArray<ProjectionStatus>, StorageError.StorageError, EventStore | CheckpointStore> =>
-  Effect.gen(function* () {
-    const store = yield* EventStore
-    const rows = yield* CheckpointStore.use((checkpoints) => checkpoints.status(projection.name))
-    const head = yield* store.head
-    const now = yield* Clock.currentTimeMillis
-    return yield* Effect.forEach(rows, (row) =>
-      Effect.map(
-        Stream.runHead(
-          store.readAll({
-            after: row.checkpoint,
-            categories: projection.categories,
-            types: projection.events.types,
-            batchSize: 1
-          })
-        ).pipe(
-          // the next event is unreadable: how long it waited is unknown, and the run says what it did with it
-          Effect.catchTag("CorruptedEvent", () => Effect.succeedNone)
-        ),
-        (next): ProjectionStatus => ({
-          ...row,
-          eventsBehind: Number(head.sequence > row.checkpoint.sequence ? head.sequence - row.checkpoint.sequence : 0n),
-          secondsBehind: Option.match(next, {
-            onNone: () => 0,
-            onSome: (event) => Math.max(0, (now - event.recordedAt.epochMilliseconds) / 1000)
-          })
+export const status = Effect.fn("Projection.status")(function* <E extends { readonly _tag: string }, R, Err>(
+  projection: Projection<E, R, Err>
+): Effect.fn.Return<ReadonlyArray<ProjectionStatus>, StorageError.StorageError, EventStore | CheckpointStore> {
+  const store = yield* EventStore
+  const rows = yield* CheckpointStore.use((checkpoints) => checkpoints.status(projection.name))
+  const head = yield* store.head
+  const now = yield* Clock.currentTimeMillis
+  return yield* Effect.forEach(rows, (row) =>
+    Effect.map(
+      Stream.runHead(
+        store.readAll({
+          after: row.checkpoint,
+          categories: projection.categories,
+          types: projection.events.types,
+          batchSize: 1
         })
-      )
+      ).pipe(
+        // the next event is unreadable: how long it waited is unknown, and the run says what it did with it
+        Effect.catchTag("CorruptedEvent", () => Effect.succeedNone)
+      ),
+      (next): ProjectionStatus => ({
+        ...row,
+        eventsBehind: Number(head.sequence > row.checkpoint.sequence ? head.sequence - row.checkpoint.sequence : 0n),
+        secondsBehind: Option.match(next, {
+          onNone: () => 0,
+          onSome: (event) => Math.max(0, (now - event.recordedAt.epochMilliseconds) / 1000)
+        })
+      })
     )
-  })
+  )
+})
 
 /**
  * Whether a state means the projection is doing work.

@@ -80,196 +80,196 @@ const retryStorage = <A, E, R>(effect: Effect.Effect<A, E, R>, annotations: Reco
   )
 
 /** Runs one partition while holding its lease; ends when caught up (if asked), fails with LeaseLost when it goes. */
-const runLeased = <E extends { readonly _tag: string }, R>(
+const runLeased = Effect.fnUntraced(function* <E extends { readonly _tag: string }, R>(
   projection: Projection<E, R>,
   lease: Lease,
   partitions: number,
   options: RunOptions
-) =>
-  Effect.gen(function* () {
-    const store = yield* CheckpointStore
-    const events = yield* EventStore
-    const key = lease.key
-    const annotations = { projection: formatKey(key), owner: lease.owner }
-    let checkpoint = lease.checkpoint
-    if (options.rebuild === true) {
-      yield* store.setState(lease, "rebuilding")
-      yield* store.commit(lease, checkpoint, Position.start, projection.reset)
-      checkpoint = Position.start
-      yield* Effect.logInfo("projection reset for rebuild").pipe(Effect.annotateLogs(annotations))
-    } else {
-      yield* store.setState(lease, "running")
+): Effect.fn.Return<void, unknown, R | EventStore | CheckpointStore> {
+  const store = yield* CheckpointStore
+  const events = yield* EventStore
+  const key = lease.key
+  const annotations = { projection: formatKey(key), owner: lease.owner }
+  let checkpoint = lease.checkpoint
+  if (options.rebuild === true) {
+    yield* store.setState(lease, "rebuilding")
+    yield* store.commit(lease, checkpoint, Position.start, projection.reset)
+    checkpoint = Position.start
+    yield* Effect.logInfo("projection reset for rebuild").pipe(Effect.annotateLogs(annotations))
+  } else {
+    yield* store.setState(lease, "running")
+  }
+
+  // with categories, the server filters by category alone (an ordered walk of its index, whatever the statistics)
+  // and the event types are picked here; without, the server filters by type
+  const types = new Set<string>(projection.events.types)
+  const mine = (event: RecordedEvent) =>
+    partitionOf(event.streamId, partitions) === key.partition && types.has(event.type)
+  const failure = (event: RecordedEvent, cause: unknown) =>
+    new ProjectionFailed({
+      name: key.name,
+      version: key.version,
+      partition: key.partition,
+      eventId: event.eventId,
+      streamId: event.streamId,
+      streamVersion: event.version,
+      position: Position.format(event.position),
+      cause
+    })
+  const handle = (batch: ReadonlyArray<RecordedEvent>) =>
+    Effect.flatMap(Effect.forEach(batch, projection.events.decode), projection.handle)
+  // `checkpoint` is read when the commit runs, not when it is built; a started commit (the handler's work and the
+  // checkpoint) finishes before an interruption stops the run
+  const commit = <A, X, Y>(to: Position.Position, work: Effect.Effect<A, X, Y>) =>
+    Effect.uninterruptible(
+      Effect.suspend(() =>
+        Effect.tap(
+          store.commit(lease, checkpoint, to, work),
+          Effect.sync(() => {
+            checkpoint = to
+          })
+        )
+      )
+    )
+  /**
+   * The handler's failures go through the projection's `retry`; a retryable storage failure (the batch's
+   * transaction, its checkpoint write, a connection lost under the handler's SQL) is the infrastructure's: it is
+   * retried with backoff for as long as it lasts, never counted against an event, and moves no checkpoint.
+   */
+  const retried = <A, X, Y>(to: Position.Position, work: Effect.Effect<A, X, Y>) =>
+    retryStorage(
+      commit(to, work).pipe(
+        Effect.retry({
+          schedule: projection.retry,
+          while: (e) => !isLeaseLost(e) && !StorageError.isRetryable(e)
+        })
+      ),
+      annotations
+    )
+
+  /** The batch failed as a whole: find the event at fault by handling one event per transaction. */
+  const oneByOne = Effect.fnUntraced(function* (batch: Batch) {
+    for (const event of batch.events) {
+      const exit = yield* Effect.exit(retried(event.position, handle([event])))
+      if (Exit.isSuccess(exit)) continue
+      const error = Cause.findErrorOption(exit.cause)
+      if (Option.isSome(error) && isLeaseLost(error.value)) return yield* Effect.failCause(exit.cause)
+      const reason = Option.isSome(error) ? error.value : Cause.squash(exit.cause)
+      if (projection.onFailure === "stop") return yield* failure(event, reason)
+      yield* retryStorage(commit(event.position, store.park(key, event, describe(reason))), annotations)
+      yield* Effect.logWarning("projection parked an event").pipe(
+        Effect.annotateLogs({ ...annotations, eventId: event.eventId, error: describe(reason) })
+      )
     }
+    if (Position.isBefore(checkpoint, batch.checkpoint)) {
+      yield* retryStorage(commit(batch.checkpoint, Effect.void), annotations)
+    }
+  })
 
-    // with categories, the server filters by category alone (an ordered walk of its index, whatever the statistics)
-    // and the event types are picked here; without, the server filters by type
-    const types = new Set<string>(projection.events.types)
-    const mine = (event: RecordedEvent) =>
-      partitionOf(event.streamId, partitions) === key.partition && types.has(event.type)
-    const failure = (event: RecordedEvent, cause: unknown) =>
-      new ProjectionFailed({
-        name: key.name,
-        version: key.version,
-        partition: key.partition,
-        eventId: event.eventId,
-        streamId: event.streamId,
-        streamVersion: event.version,
-        position: Position.format(event.position),
-        cause
-      })
-    const handle = (batch: ReadonlyArray<RecordedEvent>) =>
-      Effect.flatMap(Effect.forEach(batch, projection.events.decode), projection.handle)
-    // `checkpoint` is read when the commit runs, not when it is built; a started commit (the handler's work and the
-    // checkpoint) finishes before an interruption stops the run
-    const commit = <A, X, Y>(to: Position.Position, work: Effect.Effect<A, X, Y>) =>
-      Effect.uninterruptible(
-        Effect.suspend(() =>
-          Effect.tap(
-            store.commit(lease, checkpoint, to, work),
-            Effect.sync(() => {
-              checkpoint = to
-            })
-          )
-        )
+  let handled = 0
+  let reported = yield* Clock.currentTimeMillis
+  let caughtUpOnce = false
+  const progress = Effect.fnUntraced(function* (batch: Batch) {
+    handled += batch.events.length
+    const now = yield* Clock.currentTimeMillis
+    if (batch.caughtUp && !caughtUpOnce) {
+      caughtUpOnce = true
+      yield* store.promote(key.name, key.version)
+      if (options.rebuild === true) yield* store.setState(lease, "running")
+      yield* Effect.logInfo("projection caught up").pipe(
+        Effect.annotateLogs({ ...annotations, position: Position.format(checkpoint), handled })
       )
-    /**
-     * The handler's failures go through the projection's `retry`; a retryable storage failure (the batch's
-     * transaction, its checkpoint write, a connection lost under the handler's SQL) is the infrastructure's: it is
-     * retried with backoff for as long as it lasts, never counted against an event, and moves no checkpoint.
-     */
-    const retried = <A, X, Y>(to: Position.Position, work: Effect.Effect<A, X, Y>) =>
-      retryStorage(
-        commit(to, work).pipe(
-          Effect.retry({
-            schedule: projection.retry,
-            while: (e) => !isLeaseLost(e) && !StorageError.isRetryable(e)
-          })
-        ),
-        annotations
-      )
-
-    /** The batch failed as a whole: find the event at fault by handling one event per transaction. */
-    const oneByOne = Effect.fnUntraced(function* (batch: Batch) {
-      for (const event of batch.events) {
-        const exit = yield* Effect.exit(retried(event.position, handle([event])))
-        if (Exit.isSuccess(exit)) continue
-        const error = Cause.findErrorOption(exit.cause)
-        if (Option.isSome(error) && isLeaseLost(error.value)) return yield* Effect.failCause(exit.cause)
-        const reason = Option.isSome(error) ? error.value : Cause.squash(exit.cause)
-        if (projection.onFailure === "stop") return yield* failure(event, reason)
-        yield* retryStorage(commit(event.position, store.park(key, event, describe(reason))), annotations)
-        yield* Effect.logWarning("projection parked an event").pipe(
-          Effect.annotateLogs({ ...annotations, eventId: event.eventId, error: describe(reason) })
-        )
-      }
-      if (Position.isBefore(checkpoint, batch.checkpoint)) {
-        yield* retryStorage(commit(batch.checkpoint, Effect.void), annotations)
-      }
-    })
-
-    let handled = 0
-    let reported = yield* Clock.currentTimeMillis
-    let caughtUpOnce = false
-    const progress = Effect.fnUntraced(function* (batch: Batch) {
-      handled += batch.events.length
-      const now = yield* Clock.currentTimeMillis
-      if (batch.caughtUp && !caughtUpOnce) {
-        caughtUpOnce = true
-        yield* store.promote(key.name, key.version)
-        if (options.rebuild === true) yield* store.setState(lease, "running")
-        yield* Effect.logInfo("projection caught up").pipe(
-          Effect.annotateLogs({ ...annotations, position: Position.format(checkpoint), handled })
-        )
-      } else if (!batch.caughtUp && now - reported >= 2000) {
-        const head = yield* events.head
-        yield* Effect.logInfo("projection catching up").pipe(
-          Effect.annotateLogs({
-            ...annotations,
-            position: Position.format(checkpoint),
-            eventsPerSecond: Math.round((handled * 1000) / (now - reported)),
-            behind: String(head.sequence - checkpoint.sequence)
-          })
-        )
-        handled = 0
-        reported = now
-      }
-    })
-
-    /** An unreadable event: the handler's failure in all but name, so it stops the run or is parked. */
-    const corrupted = Effect.fnUntraced(function* (unreadable: CorruptedEvent, at: Position.Position) {
-      if (partitionOf(unreadable.streamId, partitions) !== key.partition) {
-        return yield* retryStorage(commit(at, Effect.void), annotations)
-      }
-      const event: RecordedEvent = {
-        eventId: (unreadable.eventId ?? "") as EventId,
-        streamId: unreadable.streamId as StreamId,
-        version: unreadable.version,
-        position: at,
-        type: "(unreadable)",
-        schemaVersion: 0,
-        data: null,
-        metadata: {},
-        recordedAt: DateTime.makeUnsafe(0)
-      }
-      if (projection.onFailure === "stop") return yield* failure(event, unreadable)
-      yield* retryStorage(commit(at, store.park(key, event, unreadable.message)), annotations)
-      yield* Effect.logWarning("projection parked an unreadable event").pipe(
-        Effect.annotateLogs({ ...annotations, eventId: event.eventId, error: unreadable.message })
-      )
-    })
-
-    const process = (batch: Batch): Effect.Effect<void, unknown, R | EventStore | CheckpointStore> =>
-      Effect.gen(function* () {
-        if (batch.corrupted !== undefined) {
-          const last = batch.events.at(-1)
-          if (last !== undefined) yield* process({ events: batch.events, checkpoint: last.position, caughtUp: false })
-          return yield* corrupted(batch.corrupted, batch.checkpoint)
-        }
-        const own = batch.events.filter(mine)
-        if (!store.transactional && own.length > 0) {
-          // a batch that failed halfway could not be undone: one event per commit instead
-          yield* oneByOne({ ...batch, events: own })
-          return yield* progress(batch)
-        }
-        const done = yield* Effect.exit(retried(batch.checkpoint, own.length === 0 ? Effect.void : handle(own)))
-        if (Exit.isFailure(done)) {
-          const error = Cause.findErrorOption(done.cause)
-          if (Option.isSome(error) && isLeaseLost(error.value)) return yield* Effect.failCause(done.cause)
-          yield* oneByOne({ ...batch, events: own })
-        }
-        yield* progress(batch)
-      }).pipe(
-        Effect.withSpan("Projection.batch", {
-          attributes: { projection: formatKey(key), events: batch.events.length }
+    } else if (!batch.caughtUp && now - reported >= 2000) {
+      const head = yield* events.head
+      yield* Effect.logInfo("projection catching up").pipe(
+        Effect.annotateLogs({
+          ...annotations,
+          position: Position.format(checkpoint),
+          eventsPerSecond: Math.round((handled * 1000) / (now - reported)),
+          behind: String(head.sequence - checkpoint.sequence)
         })
       )
-
-    // "caught up" for a run that stops there means: past everything committed before it started, even events a
-    // transaction still open elsewhere holds back from the log for now
-    const target = options.untilCaughtUp === true ? yield* events.lastCommitted : Position.start
-    const batches = Subscription.pages({
-      after: checkpoint,
-      categories: projection.categories,
-      types: projection.categories === undefined ? projection.events.types : undefined,
-      batchSize: options.batchSize,
-      pollInterval: options.pollInterval
-    }).pipe(
-      gather(options.batchWindow),
-      Stream.map(merge),
-      Stream.flattenIterable,
-      options.untilCaughtUp === true
-        ? Stream.takeUntilEffect((batch: Batch) =>
-            !batch.caughtUp
-              ? Effect.succeed(false)
-              : !Position.isBefore(batch.checkpoint, target)
-                ? Effect.succeed(true)
-                : // the events it waits for may have been deleted meanwhile
-                  Effect.map(events.lastCommitted, (now) => !Position.isBefore(batch.checkpoint, now))
-          )
-        : (s) => s
-    )
-    return yield* Stream.runForEach(batches, process)
+      handled = 0
+      reported = now
+    }
   })
+
+  /** An unreadable event: the handler's failure in all but name, so it stops the run or is parked. */
+  const corrupted = Effect.fnUntraced(function* (unreadable: CorruptedEvent, at: Position.Position) {
+    if (partitionOf(unreadable.streamId, partitions) !== key.partition) {
+      return yield* retryStorage(commit(at, Effect.void), annotations)
+    }
+    const event: RecordedEvent = {
+      eventId: (unreadable.eventId ?? "") as EventId,
+      streamId: unreadable.streamId as StreamId,
+      version: unreadable.version,
+      position: at,
+      type: "(unreadable)",
+      schemaVersion: 0,
+      data: null,
+      metadata: {},
+      recordedAt: DateTime.makeUnsafe(0)
+    }
+    if (projection.onFailure === "stop") return yield* failure(event, unreadable)
+    yield* retryStorage(commit(at, store.park(key, event, unreadable.message)), annotations)
+    yield* Effect.logWarning("projection parked an unreadable event").pipe(
+      Effect.annotateLogs({ ...annotations, eventId: event.eventId, error: unreadable.message })
+    )
+  })
+
+  const process: (batch: Batch) => Effect.Effect<void, unknown, R | EventStore | CheckpointStore> = Effect.fnUntraced(
+    function* (batch: Batch) {
+      if (batch.corrupted !== undefined) {
+        const last = batch.events.at(-1)
+        if (last !== undefined) yield* process({ events: batch.events, checkpoint: last.position, caughtUp: false })
+        return yield* corrupted(batch.corrupted, batch.checkpoint)
+      }
+      const own = batch.events.filter(mine)
+      if (!store.transactional && own.length > 0) {
+        // a batch that failed halfway could not be undone: one event per commit instead
+        yield* oneByOne({ ...batch, events: own })
+        return yield* progress(batch)
+      }
+      const done = yield* Effect.exit(retried(batch.checkpoint, own.length === 0 ? Effect.void : handle(own)))
+      if (Exit.isFailure(done)) {
+        const error = Cause.findErrorOption(done.cause)
+        if (Option.isSome(error) && isLeaseLost(error.value)) return yield* Effect.failCause(done.cause)
+        yield* oneByOne({ ...batch, events: own })
+      }
+      yield* progress(batch)
+    },
+    (effect, batch) =>
+      Effect.withSpan(effect, "Projection.batch", {
+        attributes: { projection: formatKey(key), events: batch.events.length }
+      })
+  )
+
+  // "caught up" for a run that stops there means: past everything committed before it started, even events a
+  // transaction still open elsewhere holds back from the log for now
+  const target = options.untilCaughtUp === true ? yield* events.lastCommitted : Position.start
+  const batches = Subscription.pages({
+    after: checkpoint,
+    categories: projection.categories,
+    types: projection.categories === undefined ? projection.events.types : undefined,
+    batchSize: options.batchSize,
+    pollInterval: options.pollInterval
+  }).pipe(
+    gather(options.batchWindow),
+    Stream.map(merge),
+    Stream.flattenIterable,
+    options.untilCaughtUp === true
+      ? Stream.takeUntilEffect((batch: Batch) =>
+          !batch.caughtUp
+            ? Effect.succeed(false)
+            : !Position.isBefore(batch.checkpoint, target)
+              ? Effect.succeed(true)
+              : // the events it waits for may have been deleted meanwhile
+                Effect.map(events.lastCommitted, (now) => !Position.isBefore(batch.checkpoint, now))
+        )
+      : (s) => s
+  )
+  return yield* Stream.runForEach(batches, process)
+})
 
 /**
  * Renews the lease every third of its life; fails with LeaseLost when it is gone. A renewal that fails for a
@@ -294,81 +294,77 @@ const heartbeat = (lease: Lease, ttl: Duration.Input, interval: number) =>
 const holderId = (name: string | undefined) =>
   Effect.map(Clock.currentTimeMillis, (now) => `${name ?? "projection"}/${Uuid.v7(now)}`)
 
-export const runPartition = <E extends { readonly _tag: string }, R>(
+export const runPartition = Effect.fnUntraced(function* <E extends { readonly _tag: string }, R>(
   projection: Projection<E, R>,
   partition: number,
   options: RunOptions
-) =>
-  Effect.gen(function* () {
-    const store = yield* CheckpointStore
-    const owner = yield* holderId(options.owner)
-    const ttl = options.leaseTtl ?? "10 seconds"
-    const interval = Math.max(10, Math.floor(Duration.toMillis(ttl) / 3))
-    const key = keyOf(projection, partition)
-    const annotations = { projection: formatKey(key), owner }
-    const leased = (lease: Lease) =>
-      Effect.andThen(
-        Effect.logInfo("projection lease taken").pipe(Effect.annotateLogs({ ...annotations, fence: lease.fence })),
-        Effect.raceFirst(
-          runLeased(projection, lease, options.partitions ?? 1, options),
-          heartbeat(lease, ttl, interval)
-        )
-      )
-    /**
-     * How a holder's run ended: the lease is released (unless lost) and the outcome passed on. A retryable storage
-     * failure (a read, a renewal, a state write) keeps the lease: the run takes it again after a backoff.
-     */
-    const settle = (lease: Lease, exit: Exit.Exit<void, unknown>) => {
-      if (Exit.isSuccess(exit)) return Effect.as(Effect.ignore(store.release(lease, "stopped")), "done" as const)
-      const error = Cause.findErrorOption(exit.cause)
-      if (Option.isSome(error) && isLeaseLost(error.value)) {
-        return Effect.as(
-          Effect.logWarning("projection lease lost; standing by").pipe(Effect.annotateLogs(annotations)),
-          "lost" as const
-        )
-      }
-      if (Option.isSome(error) && StorageError.isRetryable(error.value)) {
-        const message = error.value.message
-        return Effect.logWarning("projection storage failed; retrying").pipe(
-          Effect.annotateLogs({ ...annotations, error: message }),
-          // visible in status whenever the checkpoint store itself still answers
-          Effect.andThen(Effect.ignore(store.setState(lease, "running", `retrying after: ${message}`))),
-          Effect.as("retry" as const)
-        )
-      }
-      const state = Option.isNone(error) && Cause.hasInterrupts(exit.cause) ? "stopped" : "failed"
-      return Effect.andThen(
-        Effect.ignore(store.release(lease, state, state === "failed" ? Cause.pretty(exit.cause) : undefined)),
-        Effect.failCause(exit.cause as Cause.Cause<ProjectionFailed | StorageError.StorageError>)
+): Effect.fn.Return<void, ProjectionFailed | StorageError.StorageError, R | EventStore | CheckpointStore> {
+  const store = yield* CheckpointStore
+  const owner = yield* holderId(options.owner)
+  const ttl = options.leaseTtl ?? "10 seconds"
+  const interval = Math.max(10, Math.floor(Duration.toMillis(ttl) / 3))
+  const key = keyOf(projection, partition)
+  const annotations = { projection: formatKey(key), owner }
+  const leased = (lease: Lease) =>
+    Effect.andThen(
+      Effect.logInfo("projection lease taken").pipe(Effect.annotateLogs({ ...annotations, fence: lease.fence })),
+      Effect.raceFirst(runLeased(projection, lease, options.partitions ?? 1, options), heartbeat(lease, ttl, interval))
+    )
+  /**
+   * How a holder's run ended: the lease is released (unless lost) and the outcome passed on. A retryable storage
+   * failure (a read, a renewal, a state write) keeps the lease: the run takes it again after a backoff.
+   */
+  const settle = (lease: Lease, exit: Exit.Exit<void, unknown>) => {
+    if (Exit.isSuccess(exit)) return Effect.as(Effect.ignore(store.release(lease, "stopped")), "done" as const)
+    const error = Cause.findErrorOption(exit.cause)
+    if (Option.isSome(error) && isLeaseLost(error.value)) {
+      return Effect.as(
+        Effect.logWarning("projection lease lost; standing by").pipe(Effect.annotateLogs(annotations)),
+        "lost" as const
       )
     }
-    // the backoff after retryable storage failures grows while they last and starts over after a good run
-    let failures = 0
-    while (true) {
-      // taking the lease and arranging its release cannot be split by an interruption
-      const ended = yield* Effect.uninterruptibleMask((restore) =>
-        store.acquire(key, owner, ttl).pipe(
-          Effect.flatMap((acquired) =>
-            Option.isNone(acquired)
-              ? Effect.succeed("standby" as const)
-              : Effect.flatMap(Effect.exit(restore(leased(acquired.value))), (exit) => settle(acquired.value, exit))
-          ),
-          Effect.catchIf(StorageError.isRetryable, (error) =>
-            Effect.as(
-              Effect.logWarning("projection storage failed; retrying").pipe(
-                Effect.annotateLogs({ ...annotations, error: error.message })
-              ),
-              "retry" as const
-            )
+    if (Option.isSome(error) && StorageError.isRetryable(error.value)) {
+      const message = error.value.message
+      return Effect.logWarning("projection storage failed; retrying").pipe(
+        Effect.annotateLogs({ ...annotations, error: message }),
+        // visible in status whenever the checkpoint store itself still answers
+        Effect.andThen(Effect.ignore(store.setState(lease, "running", `retrying after: ${message}`))),
+        Effect.as("retry" as const)
+      )
+    }
+    const state = Option.isNone(error) && Cause.hasInterrupts(exit.cause) ? "stopped" : "failed"
+    return Effect.andThen(
+      Effect.ignore(store.release(lease, state, state === "failed" ? Cause.pretty(exit.cause) : undefined)),
+      Effect.failCause(exit.cause as Cause.Cause<ProjectionFailed | StorageError.StorageError>)
+    )
+  }
+  // the backoff after retryable storage failures grows while they last and starts over after a good run
+  let failures = 0
+  while (true) {
+    // taking the lease and arranging its release cannot be split by an interruption
+    const ended = yield* Effect.uninterruptibleMask((restore) =>
+      store.acquire(key, owner, ttl).pipe(
+        Effect.flatMap((acquired) =>
+          Option.isNone(acquired)
+            ? Effect.succeed("standby" as const)
+            : Effect.flatMap(Effect.exit(restore(leased(acquired.value))), (exit) => settle(acquired.value, exit))
+        ),
+        Effect.catchIf(StorageError.isRetryable, (error) =>
+          Effect.as(
+            Effect.logWarning("projection storage failed; retrying").pipe(
+              Effect.annotateLogs({ ...annotations, error: error.message })
+            ),
+            "retry" as const
           )
         )
       )
-      if (ended === "done") return
-      if (ended === "retry") {
-        yield* Effect.sleep(Math.min(5000, 100 * 2 ** Math.min(failures++, 6)))
-        continue
-      }
-      failures = 0
-      if (ended === "standby") yield* Effect.sleep(interval)
+    )
+    if (ended === "done") return
+    if (ended === "retry") {
+      yield* Effect.sleep(Math.min(5000, 100 * 2 ** Math.min(failures++, 6)))
+      continue
     }
-  })
+    failures = 0
+    if (ended === "standby") yield* Effect.sleep(interval)
+  }
+})

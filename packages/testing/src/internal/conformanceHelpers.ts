@@ -16,7 +16,7 @@ export interface ConformanceOptions {
  * A category no other case, and no other run against the same database, uses. Cases keep their streams in such
  * categories so that a store shared by all cases (and by earlier runs) never leaks data from one case into another.
  */
-export const uniqueCategory = (prefix = "Conf"): string => `${prefix}${crypto.randomUUID().replaceAll("-", "")}`
+export const uniqueCategory = (prefix = "Conf"): string => `${prefix}${Event.makeEventIdUnsafe().replaceAll("-", "")}`
 
 /** A stream id in a fresh category. */
 export const uniqueStream = (prefix = "Conf"): string => `${uniqueCategory(prefix)}-1`

@@ -1,7 +1,7 @@
 import type { Vitest } from "@effect/vitest"
 import { assert } from "@effect/vitest"
-import type { Event, ProjectionError, StorageError } from "@facta/core"
-import { CheckpointStore, EventCodec, EventStore, Position, Projection } from "@facta/core"
+import type { ProjectionError, StorageError } from "@facta/core"
+import { CheckpointStore, Event, EventCodec, EventStore, Position, Projection } from "@facta/core"
 import type { Duration } from "effect"
 import { Effect, Option, References, Schedule, Schema } from "effect"
 import { uniqueCategory } from "./conformanceHelpers.ts"
@@ -18,7 +18,7 @@ export type Ev = typeof Counted.Type | typeof Noted.Type
 export { uniqueCategory }
 
 /** A projection name no other case, and no other run against the same database, uses. */
-export const uniqueName = (prefix = "proj"): string => `${prefix}-${crypto.randomUUID()}`
+export const uniqueName = (prefix = "proj"): string => `${prefix}-${Event.makeEventIdUnsafe()}`
 
 /** Runs a case with info logs (catching up, leases taken) left out: only warnings and errors show. */
 export const quiet = <A, E, R>(self: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>

@@ -1,7 +1,7 @@
 import { assert, describe } from "@effect/vitest"
 import type { Event } from "@facta/core"
 import { Projection } from "@facta/core"
-import { Effect, Fiber, Schedule } from "effect"
+import { Clock, Effect, Fiber, Schedule } from "effect"
 import type { Appended, Ev, It } from "./projectionHelpers.ts"
 import {
   append,
@@ -87,10 +87,10 @@ export const register = (it: It): void => {
           assert.strictEqual(ownerOf(rows[0]!), "a", "a still holds the lease")
 
           yield* Fiber.interrupt(a)
-          const stopped = Date.now()
+          const stopped = yield* Clock.currentTimeMillis
           const third = yield* append(`${category}-3`, counters(4, 13))
           yield* waitFor(third, "instance b takes over")
-          const handover = Date.now() - stopped
+          const handover = (yield* Clock.currentTimeMillis) - stopped
           assert.isBelow(handover, 1500, `b took over after ${handover} ms (lease ttl 300 ms)`)
           assert.strictEqual(ownerOf((yield* statusOf(name))[0]!), "b", "b holds the lease")
           yield* Fiber.interrupt(b)
