@@ -1,8 +1,8 @@
 import { PgClient } from "@effect/sql-pg"
 import { assert, describe, it, layer } from "@effect/vitest"
 import { Event, EventStore } from "@facta/core"
-import { Migrations, PgEventStore } from "@facta/postgres"
-import { Cause, ConfigProvider, Deferred, Effect, Exit, Fiber, Layer, Queue, Schedule } from "effect"
+import { Migrations, PgEventStore, PgStore } from "@facta/postgres"
+import { Cause, Config, ConfigProvider, Deferred, Effect, Exit, Fiber, Layer, Queue, Schedule } from "effect"
 import { SqlClient } from "effect/sql"
 import * as Database from "../support/database.ts"
 
@@ -107,7 +107,14 @@ describe("layerConfig", () => {
         FACTA_SCHEMA: target
       })
       const result = yield* EventStore.EventStore.use((store) => store.append("Config-1", [event()])).pipe(
-        Effect.provide(PgEventStore.layerConfig.pipe(Layer.provide(ConfigProvider.layer(provider))), { local: true })
+        Effect.provide(
+          PgStore.layerConfig({
+            url: Config.Redacted("DATABASE_URL"),
+            maxConnections: Config.Int("FACTA_POOL_SIZE"),
+            schema: Config.String("FACTA_SCHEMA")
+          }).pipe(Layer.provide(ConfigProvider.layer(provider))),
+          { local: true }
+        )
       )
       assert.strictEqual(result.nextExpectedVersion, 1)
       yield* SqlClient.SqlClient.use((sql) => sql`DROP SCHEMA ${sql(target)} CASCADE`).pipe(

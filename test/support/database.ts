@@ -1,5 +1,5 @@
 import { PgClient } from "@effect/sql-pg"
-import { PgCheckpointStore, PgEventStore } from "@facta/postgres"
+import { PgEventStore, PgStore } from "@facta/postgres"
 import { Effect, Layer, Redacted } from "effect"
 import { SqlClient } from "effect/sql"
 import { inject } from "vitest"
@@ -12,8 +12,8 @@ export interface StoreOptions {
   readonly maxConnections?: number
   /** Settings every connection of the pool starts with (`default_transaction_isolation`, ...). */
   readonly startupParameters?: Readonly<Record<string, string>>
-  /** The store's options besides its schema. */
-  readonly store?: Omit<PgEventStore.Options, "schema">
+  /** The stores' options besides their schema. */
+  readonly store?: Omit<PgStore.Options, "schema">
 }
 
 /** A pool on the run's server. */
@@ -45,6 +45,11 @@ export const eventStoreIn = (schema: string, options?: StoreOptions) =>
 /** A migrated PostgreSQL event store in a schema of its own, on its own pool. */
 export const eventStore = (prefix: string, options?: StoreOptions) => eventStoreIn(uniqueSchema(prefix), options)
 
-/** A migrated PostgreSQL event store and checkpoint store in the given schema, on its own pool (dropped afterwards). */
+/**
+ * Every PostgreSQL store (event, checkpoint, snapshot) in the given schema, migrated once, on its own pool (the
+ * schema is dropped afterwards).
+ */
 export const projectionStoresIn = (schema: string, options?: StoreOptions) =>
-  PgCheckpointStore.layer({ schema }).pipe(Layer.provideMerge(eventStoreIn(schema, options)))
+  Layer.mergeAll(PgStore.layer({ ...options?.store, schema }), dropSchemaOnRelease(schema)).pipe(
+    Layer.provideMerge(client(options))
+  )

@@ -54,7 +54,7 @@ const parsePosition = (text: string): Position.Position => {
 
 /**
  * What {@link make} and {@link layer} take: the store's schema (default `facta`) and whether to run the migrations
- * (`migrate: false` when the event store's layer already ran them).
+ * (`migrate: false` when another layer already ran them; `PgStore.layer` builds every store and migrates once).
  *
  * @example
  * ```ts
@@ -277,15 +277,16 @@ export const make = Effect.fnUntraced(function* (options?: Options) {
 })
 
 /**
- * The checkpoint store on an existing `SqlClient` (share it with the read models, so that their writes and the
- * checkpoints commit together).
+ * The checkpoint store alone on an existing `SqlClient` (share it with the read models, so that their writes and the
+ * checkpoints commit together), migrating on start unless told not to. With the event store too, use
+ * `PgStore.layer`, which builds both on one schema and migrates once.
  *
  * @example
  * ```ts
- * import { Layer } from "effect"
- * import { PgCheckpointStore, PgEventStore } from "@facta/postgres"
+ * import { PgCheckpointStore } from "@facta/postgres"
  *
- * const Stores = Layer.mergeAll(PgEventStore.layer(), PgCheckpointStore.layer())
+ * // projections over an event store that lives elsewhere, their checkpoints beside the read models
+ * const Checkpoints = PgCheckpointStore.layer({ schema: "projections", deadlines: { commit: "30 seconds" } })
  * ```
  *
  * @since 0.1.0

@@ -28,7 +28,6 @@ import {
   StreamId
 } from "@facta/core"
 import {
-  Config,
   Context,
   DateTime,
   type Duration,
@@ -84,7 +83,10 @@ export interface Options {
    * not affect the others. `false` runs every append in its own transaction. Multi-stream appends (`appendMany`)
    * and appends inside the caller's transaction always run on their own.
    */
-  readonly batching?: false | { readonly maxInFlight?: number | undefined; readonly maxAppends?: number | undefined }
+  readonly batching?:
+    | false
+    | { readonly maxInFlight?: number | undefined; readonly maxAppends?: number | undefined }
+    | undefined
   /**
    * How long each kind of call may wait for the server before it fails with a retryable `StorageError` (defaults:
    * reads and appends 10 seconds). A stalled server or a silently dropped network never leaves a caller waiting
@@ -564,7 +566,8 @@ export const make = Effect.fnUntraced(function* (options?: Options) {
 })
 
 /**
- * The store on an existing `PgClient`, so an application shares its pool; migrates on start unless told not to.
+ * The event store alone on an existing `PgClient`, so an application shares its pool; migrates on start unless told
+ * not to. `PgStore.layer` gives the checkpoint and snapshot stores beside it, migrating once.
  *
  * @example
  * ```ts
@@ -591,33 +594,3 @@ export const layer = (
       Context.make(EventStore.EventStore, store).pipe(Context.add(PgEventStore, pg))
     )
   )
-
-/**
- * The store with its own pool, configured from the environment: `DATABASE_URL` (a redacted secret),
- * `FACTA_POOL_SIZE` (default 10) and `FACTA_SCHEMA` (default `facta`).
- *
- * @example
- * ```ts
- * import { PgEventStore } from "@facta/postgres"
- *
- * const Live = PgEventStore.layerConfig
- * ```
- *
- * @since 0.1.0
- */
-export const layerConfig: Layer.Layer<
-  EventStore.EventStore | PgEventStore,
-  SqlError.SqlError | Migrator.MigrationError | Config.ConfigError
-> = Layer.unwrap(
-  Effect.gen(function* () {
-    const schema = yield* Config.String("FACTA_SCHEMA").pipe(Config.withDefault(Migrations.defaultSchema))
-    return layer({ schema }).pipe(
-      Layer.provide(
-        PgClient.layerConfig({
-          url: Config.Redacted("DATABASE_URL"),
-          maxConnections: Config.Int("FACTA_POOL_SIZE").pipe(Config.withDefault(10))
-        })
-      )
-    )
-  })
-)

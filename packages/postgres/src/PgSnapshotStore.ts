@@ -11,8 +11,8 @@ import * as Migrations from "./Migrations.ts"
 import * as Storage from "./PgStorage.ts"
 
 /**
- * Builds the snapshot store on the `SqlClient` in context, in the store's schema (migrated by the event store's
- * layer, or by `Migrations.run`).
+ * Builds the snapshot store on the `SqlClient` in context, in the store's schema (migrated by `PgStore.layer`, the
+ * event store's layer, or `Migrations.run`; this store runs no migration).
  *
  * @example
  * ```ts
@@ -73,14 +73,15 @@ export const make = Effect.fnUntraced(function* (options?: {
 })
 
 /**
- * The snapshot store on an existing `SqlClient`.
+ * The snapshot store alone on an existing `SqlClient` (`PgStore.layer` provides it with the other stores).
  *
  * @example
  * ```ts
  * import { Layer } from "effect"
  * import { PgEventStore, PgSnapshotStore } from "@facta/postgres"
  *
- * const Stores = Layer.mergeAll(PgEventStore.layer(), PgSnapshotStore.layer())
+ * // the event store's layer migrates the schema both use
+ * const Stores = Layer.mergeAll(PgEventStore.layer(), PgSnapshotStore.layer({ deadline: "2 seconds" }))
  * ```
  *
  * @since 0.1.0
