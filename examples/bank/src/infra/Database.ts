@@ -1,14 +1,14 @@
 /**
  * Where the bank keeps its data, for the demo (`src/main.ts`), the admin CLI and the seed: the PostgreSQL server
  * `DATABASE_URL` names, or else an embedded server with its data in `examples/bank/.data/` (kept between runs). On
- * it: the event store, snapshots and projection checkpoints (schema `facta`) and the read models (schema `bank`),
- * each migrated when the layer is built.
+ * it: the event store, snapshots and projection checkpoints (schema `facta`, one `PgStore.layer`) and the read models
+ * (schema `bank`), each schema migrated once when the layer is built.
  *
  * @since 0.1.0
  */
 import { fileURLToPath } from "node:url"
 import { EmbeddedPostgres } from "@facta/embedded-postgres"
-import { PgCheckpointStore, PgEventStore, PgSnapshotStore } from "@facta/postgres"
+import { PgStore } from "@facta/postgres"
 import { Effect, Layer } from "effect"
 import * as ReadModels from "../readmodels/ReadModels.ts"
 import * as Tables from "../readmodels/Tables.ts"
@@ -63,14 +63,17 @@ export const layerStores = (options?: Options) =>
       const deadlines = yield* Deadlines.Deadlines
       const schema = options?.storeSchema ?? "facta"
       const bankSchema = Layer.succeed(Tables.Schema, options?.bankSchema ?? "bank")
-      return Layer.mergeAll(
-        ReadModels.layer.pipe(Layer.provide(bankSchema)),
-        bankSchema,
-        PgSnapshotStore.layer({ schema, deadline: deadlines.storage }),
-        PgCheckpointStore.layer({ schema, deadlines: { control: deadlines.storage, commit: deadlines.commit } })
-      ).pipe(
+      return Layer.mergeAll(ReadModels.layer.pipe(Layer.provide(bankSchema)), bankSchema).pipe(
         Layer.provideMerge(
-          PgEventStore.layer({ schema, deadlines: { read: deadlines.storage, append: deadlines.storage } })
+          PgStore.layer({
+            schema,
+            deadlines: {
+              read: deadlines.storage,
+              append: deadlines.storage,
+              control: deadlines.storage,
+              commit: deadlines.commit
+            }
+          })
         )
       )
     })

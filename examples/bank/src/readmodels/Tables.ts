@@ -3,9 +3,9 @@
  *
  * @since 0.1.0
  */
-import { PgStorage } from "@facta/postgres"
+import { Migrations, PgStorage } from "@facta/postgres"
 import { Context, Duration, Effect, Option, type Scope } from "effect"
-import { Migrator, SqlClient, type SqlError } from "effect/sql"
+import { SqlClient, type SqlError } from "effect/sql"
 import * as Deadlines from "../infra/Deadlines.ts"
 import type { AccountSummary, Entry, Explanation, HistoryPage, TransferSummary } from "./ReadModels.ts"
 
@@ -76,24 +76,8 @@ const migrations = (bank: string): ReadonlyArray<readonly [string, ReadonlyArray
  * @since 0.1.0
  */
 export const migrate = Effect.gen(function* () {
-  const sql = yield* SqlClient.SqlClient
   const bank = yield* Schema
-  yield* sql`CREATE SCHEMA IF NOT EXISTS ${sql(bank)}`.pipe(
-    Effect.catch((error) =>
-      Effect.flatMap(sql`SELECT 1 FROM pg_namespace WHERE nspname = ${bank}`, (rows) =>
-        rows.length > 0 ? Effect.void : Effect.fail(error)
-      )
-    )
-  )
-  const loader = Migrator.fromRecord(
-    Object.fromEntries(
-      migrations(bank).map(([name, statements], i) => [
-        `${String(i + 1).padStart(4, "0")}_${name}`,
-        Effect.forEach(statements, (statement) => sql.unsafe(statement), { discard: true })
-      ])
-    )
-  )
-  return yield* Migrator.make({})({ loader, table: `${bank}.migrations` })
+  return yield* Migrations.apply({ schema: bank, migrations })
 })
 
 /**
