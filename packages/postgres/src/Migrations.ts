@@ -25,6 +25,7 @@ import { migrations as storeMigrations } from "./internal/schema.ts"
  * Schema.is(Migrations.SchemaName)("Facta; DROP") // false
  * ```
  *
+ * @category schemas
  * @since 0.1.0
  */
 export const SchemaName = Schema.String.check(
@@ -41,6 +42,7 @@ export const SchemaName = Schema.String.check(
  * const migrate = Migrations.run(Migrations.defaultSchema) // "facta"
  * ```
  *
+ * @category constants
  * @since 0.1.0
  */
 export const defaultSchema = "facta"
@@ -49,6 +51,19 @@ export const defaultSchema = "facta"
  * One migration: its name (recorded with its number) and what it does, either SQL statements run one after the
  * other or an effect on the `SqlClient` (for a migration that needs to look before it writes). Every migration of a
  * run shares one transaction.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { SqlClient } from "effect/sql"
+ * import type { Migrations } from "@facta/postgres"
+ *
+ * const statements: Migrations.Migration = ["accounts", ["CREATE TABLE bank.accounts (id text PRIMARY KEY)"]]
+ * const effect: Migrations.Migration = [
+ *   "accounts_seed",
+ *   Effect.flatMap(SqlClient.SqlClient, (sql) => sql`INSERT INTO bank.accounts (id) VALUES ('house')`)
+ * ]
+ * ```
  *
  * @category models
  * @since 0.1.0
@@ -62,6 +77,17 @@ export type Migration = readonly [
  * What {@link apply} takes: the schema, the migrations in order (or a function building them from the schema's
  * name, once it is known to be a plain identifier) and the migrations table's name inside the schema (default
  * `migrations`).
+ *
+ * @example
+ * ```ts
+ * import { Migrations } from "@facta/postgres"
+ *
+ * const options: Migrations.Options = {
+ *   schema: "bank",
+ *   table: "read_model_migrations",
+ *   migrations: (bank) => [["accounts", [`CREATE TABLE ${bank}.accounts (id text PRIMARY KEY)`]]]
+ * }
+ * ```
  *
  * @category models
  * @since 0.1.0
@@ -92,7 +118,7 @@ export interface Options {
  * })
  * ```
  *
- * @category constructors
+ * @category running
  * @since 0.1.0
  */
 export const apply: (
@@ -138,6 +164,7 @@ export const apply: (
  * const migrate = Migrations.run("facta") // needs a SqlClient
  * ```
  *
+ * @category running
  * @since 0.1.0
  */
 export const run = Effect.fn("Migrations.run")(function* (schema: string) {

@@ -64,6 +64,7 @@ const parsePosition = (text: string): Position.Position => {
  * const Checkpoints = PgCheckpointStore.layer(options)
  * ```
  *
+ * @category models
  * @since 0.1.0
  */
 export interface Options {
@@ -92,6 +93,7 @@ export interface Options {
  * )
  * ```
  *
+ * @category constructors
  * @since 0.1.0
  */
 export const make = Effect.fnUntraced(function* (options?: Options) {
@@ -289,6 +291,7 @@ export const make = Effect.fnUntraced(function* (options?: Options) {
  * const Checkpoints = PgCheckpointStore.layer({ schema: "projections", deadlines: { commit: "30 seconds" } })
  * ```
  *
+ * @category layers
  * @since 0.1.0
  */
 export const layer = (options?: Options) => Layer.effect(CheckpointStore.CheckpointStore, make(options))

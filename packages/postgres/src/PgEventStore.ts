@@ -52,6 +52,7 @@ import * as Storage from "./PgStorage.ts"
 /**
  * Options of the PostgreSQL store.
  *
+ * @category models
  * @since 0.1.0
  */
 export interface Options {
@@ -123,6 +124,7 @@ export interface Options {
  * What the global-log horizon looks like now: how many committed events readers cannot see yet because an older
  * transaction is still open, and how long the oldest writing transaction has been running.
  *
+ * @category models
  * @since 0.1.0
  */
 export interface Horizon {
@@ -153,6 +155,7 @@ export interface Horizon {
  * })
  * ```
  *
+ * @category services
  * @since 0.1.0
  */
 export class PgEventStore extends Context.Service<
@@ -210,6 +213,7 @@ const maxVersion = 2_147_483_647
  * })
  * ```
  *
+ * @category constructors
  * @since 0.1.0
  */
 export const make = Effect.fnUntraced(function* (options?: Options) {
@@ -580,6 +584,7 @@ export const make = Effect.fnUntraced(function* (options?: Options) {
  * )
  * ```
  *
+ * @category layers
  * @since 0.1.0
  */
 export const layer = (

@@ -23,6 +23,7 @@ import * as Storage from "./PgStorage.ts"
  * const latest = Effect.flatMap(PgSnapshotStore.make(), (snapshots) => snapshots.load("Account-1"))
  * ```
  *
+ * @category constructors
  * @since 0.1.0
  */
 export const make = Effect.fnUntraced(function* (options?: {
@@ -84,6 +85,7 @@ export const make = Effect.fnUntraced(function* (options?: {
  * const Stores = Layer.mergeAll(PgEventStore.layer(), PgSnapshotStore.layer({ deadline: "2 seconds" }))
  * ```
  *
+ * @category layers
  * @since 0.1.0
  */
 export const layer = (options?: Parameters<typeof make>[0]) => Layer.effect(Snapshot.SnapshotStore, make(options))

@@ -52,6 +52,20 @@ export interface Options extends PgEventStore.Options {
  * What {@link layerConfig} reads: the pool's settings, as `PgClient.layerConfig` takes them (`url` as a `Redacted`,
  * `maxConnections`, `prepare`, ...), and the stores' {@link Options}.
  *
+ * @example
+ * ```ts
+ * import { Redacted } from "effect"
+ * import { PgStore } from "@facta/postgres"
+ *
+ * // what the Config of PgStore.layerConfig yields
+ * const options: PgStore.ConfigOptions = {
+ *   url: Redacted.make("postgres://app@db:5432/app"),
+ *   maxConnections: 20,
+ *   schema: "facta",
+ *   batching: false
+ * }
+ * ```
+ *
  * @category models
  * @since 0.1.0
  */
@@ -59,6 +73,15 @@ export type ConfigOptions = PgClient.PgPoolConfig & Options
 
 /**
  * The stores as values, as {@link layer} provides them.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { PgStore } from "@facta/postgres"
+ *
+ * const lag = (stores: PgStore.Stores) =>
+ *   Effect.map(stores.pg.horizon, (horizon) => horizon.heldBackEvents)
+ * ```
  *
  * @category models
  * @since 0.1.0
