@@ -3,11 +3,15 @@
  *
  * - Every public export of `@facta/core`, `@facta/postgres`, `@facta/testing` and `@facta/embedded-postgres` (every
  *   module reached through `export * as X from` in the package's `src/index.ts`) has a doc comment with a
- *   description, and every function, constant, class and service has an `@example`. Every module has a module doc.
+ *   description and exactly one `@category` (constructors, models, services, layers, errors, guards, ...), and every
+ *   function, constant, class and service has an `@example`. Every module has a module doc.
  * - Every ```ts block in those doc comments and in `docs/*.md` type-checks, all of them in one program with the
  *   repository's strict settings (`tsconfig.base.json`, minus the unused-locals checks, since an example may well
  *   define something it does not use). The blocks are written to a temporary folder inside `test/` so that workspace
  *   imports (`@facta/core`, `@effect/vitest`, `@effect/sql-pg`, ...) resolve as they do for the tests.
+ * - The examples of `@facta/core` that declare nothing (no `declare const`) also run, each as a module of one Node
+ *   process: an example fails when it throws or a promise it starts rejects. The others stand for a value the reader
+ *   has, so they only type-check.
  * - `docs/api/<package>.md` is what this script generates from the doc comments; `--write` regenerates it.
  *
  * Usage: `pnpm docs:check` (check), `pnpm docs:check --write` (regenerate the API reference, then check).
@@ -139,9 +143,19 @@ const options: ts.CompilerOptions = { ...baseOptions, noEmit: true, noUnusedLoca
 
 // the snippets' folder: under test/ so that workspace packages resolve (`.readme-*` is git-ignored)
 const snippetsDir = path.join(root, "test", `.readme-docs-check-${process.pid}`)
+/** Whether the process that left a snippets' folder behind is gone (another check may be running beside this one). */
+const isStale = (folder: string) => {
+  try {
+    process.kill(Number(folder.slice(".readme-docs-check-".length)), 0)
+    return false
+  } catch {
+    return true
+  }
+}
 for (const stale of fs.readdirSync(path.join(root, "test"))) {
-  if (stale.startsWith(".readme-docs-check-"))
+  if (stale.startsWith(".readme-docs-check-") && isStale(stale)) {
     fs.rmSync(path.join(root, "test", stale), { recursive: true, force: true })
+  }
 }
 
 interface Snippet {
@@ -171,6 +185,7 @@ type Kind = "function" | "constant" | "class" | "service" | "interface" | "type"
 interface Export {
   readonly name: string
   readonly kinds: ReadonlyArray<Kind>
+  readonly category: string | undefined
   readonly signatures: ReadonlyArray<string>
   readonly doc: Doc | undefined
   readonly line: number
@@ -305,9 +320,20 @@ const modulesOf = (pkg: (typeof packages)[number], indexFile: string): ReadonlyA
       if (needsExample(kinds) && !tags.some((t) => t.name === "example")) {
         failures.push(`${where}: ${pkg.name} ${qualified} (${kinds.join(", ")}) has no @example`)
       }
+      // one category an export: one @category tag, or the same one on each declaration of a merged name
+      const categories = [...new Set(tags.filter((t) => t.name === "category").map((t) => t.text))]
+      const repeated = entries.some((e) => (e.doc?.tags ?? []).filter((t) => t.name === "category").length > 1)
+      if (categories.length !== 1 || repeated) {
+        failures.push(
+          `${where}: ${pkg.name} ${qualified} needs exactly one @category, has ${
+            categories.length === 0 ? "none" : categories.map((c) => `"${c}"`).join(", ")
+          }`
+        )
+      }
       exports.push({
         name: symbol.name,
         kinds,
+        category: categories[0],
         signatures: entries.map((e) => signatureOf(e.declaration, symbol.name, e.declaration.getSourceFile())),
         doc:
           described === undefined
@@ -395,7 +421,7 @@ const reference = (pkg: (typeof packages)[number], modules: ReadonlyArray<Module
     out.push(`Exports: ${sorted.map((e) => `[\`${e.name}\`](#${slug(`${m.name}.${e.name}`)})`).join(", ")}`, "")
     for (const e of sorted) {
       out.push(`### ${m.name}.${e.name}`, "")
-      out.push(`_${e.kinds.join(", ")}_`, "")
+      out.push(`_${e.kinds.join(", ")}${e.category === undefined ? "" : ` · ${e.category}`}_`, "")
       out.push("```ts", ...e.signatures.map((s) => s), "```", "")
       if (e.doc !== undefined) {
         out.push(links(e.doc.description), "")
@@ -465,6 +491,58 @@ for (const [file, raw] of references) {
   }
 }
 
+/**
+ * The examples of `@facta/core` that run, not only type-check: those that declare nothing (`declare const` stands
+ * for a value the reader has, which does not exist at run time).
+ */
+const runnable = (s: Snippet) => s.origin.startsWith("packages/core/src/") && !/^declare\s/m.test(s.code)
+
+/**
+ * Runs examples, each as a module of one Node process, in order: an example fails when importing it throws or a
+ * promise it starts rejects. An example that builds an effect without running it checks that building it is sound.
+ */
+const runExamples = (examples: ReadonlyArray<Snippet>) => {
+  const runner = path.join(snippetsDir, "run-examples.ts")
+  fs.writeFileSync(
+    runner,
+    [
+      `const files: ReadonlyArray<string> = ${JSON.stringify(examples.map((s) => s.file))}`,
+      "const failed: Array<{ readonly file: string; readonly error: string }> = []",
+      "let current = ''",
+      "process.on('unhandledRejection', (error) => failed.push({ file: current, error: String(error) }))",
+      "for (const file of files) {",
+      "  current = file",
+      "  try {",
+      "    await import(file)",
+      "    await new Promise((resolve) => setTimeout(resolve, 0))",
+      "  } catch (error) {",
+      "    failed.push({ file, error: String(error) })",
+      "  }",
+      "}",
+      "await new Promise((resolve) => setTimeout(resolve, 50))",
+      "console.log(JSON.stringify(failed))",
+      "process.exit(0)"
+    ].join("\n")
+  )
+  let output: string
+  try {
+    output = execFileSync(process.execPath, [runner], { cwd: root, encoding: "utf8", timeout: 120_000 })
+  } catch (error) {
+    failures.push(`running the examples failed: ${error instanceof Error ? error.message : String(error)}`)
+    return
+  }
+  const byFile = new Map(examples.map((s) => [s.file, s]))
+  const failed: ReadonlyArray<{ readonly file: string; readonly error: string }> = JSON.parse(
+    output.trim().split("\n").at(-1) ?? "[]"
+  )
+  for (const { file, error } of failed) {
+    const snippet = byFile.get(file)
+    failures.push(`${snippet?.origin ?? file}:${snippet?.line ?? 0}: example fails when run: ${error}`)
+  }
+  ran = examples.length
+}
+let ran = 0
+
 // type-check every snippet, and this script, in one program
 fs.mkdirSync(snippetsDir, { recursive: true })
 try {
@@ -475,6 +553,7 @@ try {
   const self = fileURLToPath(import.meta.url)
   const program = ts.createProgram([...snippets.map((s) => s.file), self], options)
   const byFile = new Map(snippets.map((s) => [path.resolve(s.file), s]))
+  const beforeTypeCheck = failures.length
   for (const diagnostic of ts.getPreEmitDiagnostics(program)) {
     const message = ts.flattenDiagnosticMessageText(diagnostic.messageText, "\n")
     const file = diagnostic.file
@@ -493,6 +572,8 @@ try {
       failures.push(`${rel(file.fileName)}:${line + 1}: TS${diagnostic.code}: ${message}`)
     }
   }
+  // examples that do not compile are not run
+  if (failures.length === beforeTypeCheck) runExamples(snippets.filter(runnable))
 } finally {
   fs.rmSync(snippetsDir, { recursive: true, force: true })
 }
@@ -501,10 +582,10 @@ const seconds = ((performance.now() - started) / 1000).toFixed(1)
 if (failures.length > 0) {
   console.error(`docs-check: ${failures.length} failure(s)\n`)
   for (const failure of failures) console.error(`- ${failure}`)
-  console.error(`\n(${snippets.length} examples type-checked in ${seconds} s)`)
+  console.error(`\n(${snippets.length} examples type-checked, ${ran} run, in ${seconds} s)`)
   process.exitCode = 1
 } else {
   console.log(
-    `docs-check: ok (${packages.length} packages, ${snippets.length} examples type-checked, API reference up to date) in ${seconds} s`
+    `docs-check: ok (${packages.length} packages, ${snippets.length} examples type-checked, ${ran} of @facta/core run, API reference up to date) in ${seconds} s`
   )
 }

@@ -19,6 +19,7 @@ import type { StorageError } from "./StorageError.ts"
 /**
  * Which checkpoint: a projection's name, the version of its read model, and its partition (0 when unpartitioned).
  *
+ * @category models
  * @since 0.1.0
  */
 export interface Key {
@@ -31,6 +32,7 @@ export interface Key {
  * The right to move a checkpoint, held by `owner` until it expires. `fence` grows every time the lease changes hands;
  * `checkpoint` is where the projection stood when the lease was taken (`Position.start` when it never ran).
  *
+ * @category models
  * @since 0.1.0
  */
 export interface Lease {
@@ -43,6 +45,7 @@ export interface Lease {
 /**
  * What a projection is doing, as its last holder reported it.
  *
+ * @category models
  * @since 0.1.0
  */
 export type State = "running" | "stopped" | "failed" | "rebuilding" | "retired"
@@ -50,6 +53,7 @@ export type State = "running" | "stopped" | "failed" | "rebuilding" | "retired"
 /**
  * A checkpoint's row: where it stands, who holds it until when, and its state.
  *
+ * @category models
  * @since 0.1.0
  */
 export interface Status {
@@ -65,6 +69,7 @@ export interface Status {
 /**
  * An event a projection could not handle, kept with the reason so it can be listed, fixed and replayed.
  *
+ * @category models
  * @since 0.1.0
  */
 export interface Parked {
@@ -103,6 +108,7 @@ export const LeaseLostTypeId = "~@facta/core/LeaseLost" as const
  * const stopped = work.pipe(Effect.catchTag("LeaseLost", (lost) => Effect.logInfo(lost.message)))
  * ```
  *
+ * @category errors
  * @since 0.1.0
  */
 export class LeaseLost extends Schema.TaggedError<LeaseLost>("@facta/core/LeaseLost")("LeaseLost", {
@@ -151,6 +157,7 @@ export const isLeaseLost = (u: unknown): u is LeaseLost => Predicate.hasProperty
  * )
  * ```
  *
+ * @category services
  * @since 0.1.0
  */
 export class CheckpointStore extends Context.Service<
@@ -221,6 +228,7 @@ export class CheckpointStore extends Context.Service<
  * const Memory = Layer.mergeAll(EventStore.layerMemory, CheckpointStore.layerMemory)
  * ```
  *
+ * @category layers
  * @since 0.1.0
  */
 export const layerMemory: Layer.Layer<CheckpointStore> = Layer.effect(CheckpointStore, MemoryCheckpoints.make)
@@ -235,6 +243,7 @@ export const layerMemory: Layer.Layer<CheckpointStore> = Layer.effect(Checkpoint
  * CheckpointStore.formatKey({ name: "balances", version: 2, partition: 0 }) // "balances@2#0"
  * ```
  *
+ * @category utils
  * @since 0.1.0
  */
 export const formatKey = (key: Key): string => `${key.name}@${key.version}#${key.partition}`
@@ -249,6 +258,7 @@ export const formatKey = (key: Key): string => `${key.name}@${key.version}#${key
  * CheckpointStore.sameKey({ name: "a", version: 1, partition: 0 }, { name: "a", version: 1, partition: 0 }) // true
  * ```
  *
+ * @category utils
  * @since 0.1.0
  */
 export const sameKey = (a: Key, b: Key): boolean =>

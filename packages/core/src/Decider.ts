@@ -13,6 +13,7 @@ import { Effect } from "effect"
  * `isTerminal` marks states after which no command can succeed any more (a closed account, a cancelled order);
  * command handling reports it and snapshots such a state at once, since its stream will not grow.
  *
+ * @category models
  * @since 0.1.0
  */
 export interface Decider<in Command, in out Event, in out State, out Error = never> {
@@ -25,6 +26,7 @@ export interface Decider<in Command, in out Event, in out State, out Error = nev
 /**
  * Any decider.
  *
+ * @category models
  * @since 0.1.0
  */
 // biome-ignore lint/suspicious/noExplicitAny: the variance of every parameter has to be erased here
@@ -58,6 +60,7 @@ export declare namespace Decider {
  * })
  * ```
  *
+ * @category constructors
  * @since 0.1.0
  */
 export const make = <Command, Event, State, Error = never>(
@@ -80,6 +83,7 @@ export const make = <Command, Event, State, Error = never>(
  * Decider.fold(sum, sum.initialState, [1, 2, 3]) // 6
  * ```
  *
+ * @category combinators
  * @since 0.1.0
  */
 export const fold = <Event, State>(
@@ -108,6 +112,7 @@ export const fold = <Event, State>(
  * Effect.runSync(Decider.apply(sum, 1, 2)) // { events: [2], state: 3 }
  * ```
  *
+ * @category combinators
  * @since 0.1.0
  */
 export const apply = <Command, Event, State, Error>(
@@ -134,6 +139,7 @@ export const apply = <Command, Event, State, Error>(
  * Decider.isTerminal(door, "locked") // true
  * ```
  *
+ * @category predicates
  * @since 0.1.0
  */
 export const isTerminal = <State>(decider: Pick<Decider<never, never, State, unknown>, "isTerminal">, state: State) =>

@@ -28,6 +28,7 @@ import { makeEventId } from "./Event.ts"
  * )
  * ```
  *
+ * @category errors
  * @since 0.1.0
  */
 export class EventDecodeError extends Schema.TaggedError<EventDecodeError>("@facta/core/EventDecodeError")(
@@ -60,6 +61,7 @@ export class EventDecodeError extends Schema.TaggedError<EventDecodeError>("@fac
  * refused._tag // "EventEncodeError"
  * ```
  *
+ * @category errors
  * @since 0.1.0
  */
 export class EventEncodeError extends Schema.TaggedError<EventEncodeError>("@facta/core/EventEncodeError")(
@@ -75,6 +77,7 @@ export class EventEncodeError extends Schema.TaggedError<EventEncodeError>("@fac
  * One step of an event type's history: decodes the stored data of version `k` with `from` and maps it to the JSON
  * data of version `k + 1`.
  *
+ * @category models
  * @since 0.1.0
  */
 export interface Upcaster {
@@ -94,6 +97,7 @@ export interface Upcaster {
  * const v1ToV2 = EventCodec.upcast(ShippedV1, (v1) => ({ trackingNumber: v1.tracking, carrier: "unknown" }))
  * ```
  *
+ * @category constructors
  * @since 0.1.0
  */
 export const upcast = <From extends Schema.Top>(
@@ -112,6 +116,7 @@ export const upcast = <From extends Schema.Top>(
 /**
  * An event encoded for the store, before it is given an id.
  *
+ * @category models
  * @since 0.1.0
  */
 export interface Encoded {
@@ -123,6 +128,7 @@ export interface Encoded {
 /**
  * The codec of one aggregate's events.
  *
+ * @category models
  * @since 0.1.0
  */
 export interface EventCodec<A extends { readonly _tag: string }> {
@@ -143,6 +149,7 @@ export interface EventCodec<A extends { readonly _tag: string }> {
 /**
  * Any event codec.
  *
+ * @category models
  * @since 0.1.0
  */
 // biome-ignore lint/suspicious/noExplicitAny: the variance of A has to be erased here
@@ -151,6 +158,7 @@ export type Any = EventCodec<any>
 /**
  * The event type of a codec.
  *
+ * @category models
  * @since 0.1.0
  */
 export type EventOf<C> = C extends EventCodec<infer A> ? A : never
@@ -194,6 +202,7 @@ const isJsonObject = (u: unknown): u is Record<string, Schema.Json> =>
  * codec.currentVersion("Deposited") // 1
  * ```
  *
+ * @category constructors
  * @since 0.1.0
  */
 export const make = <S extends Schema.Top & { readonly Type: { readonly _tag: string } }>(
@@ -290,6 +299,7 @@ export const make = <S extends Schema.Top & { readonly Type: { readonly _tag: st
  * data.type // "Deposited"
  * ```
  *
+ * @category encoding
  * @since 0.1.0
  */
 export const toEventData = <A extends { readonly _tag: string }>(

@@ -48,6 +48,7 @@ import type { InvalidStreamId, StreamId } from "./StreamId.ts"
  * How to append: the expectation on the stream (default {@link ExpectedVersion.any}) and metadata for every event
  * (each event's own metadata is merged over it).
  *
+ * @category models
  * @since 0.1.0
  */
 export interface AppendOptions {
@@ -58,6 +59,7 @@ export interface AppendOptions {
 /**
  * What an append did: the stream's version after it (the version to expect next) and each event's global position.
  *
+ * @category models
  * @since 0.1.0
  */
 export interface AppendResult {
@@ -69,6 +71,7 @@ export interface AppendResult {
 /**
  * One stream's part of an {@link EventStore.appendMany}.
  *
+ * @category models
  * @since 0.1.0
  */
 export interface AppendRequest extends AppendOptions {
@@ -81,6 +84,7 @@ export interface AppendRequest extends AppendOptions {
  * (default forward), at most `limit` events counted from the start of that order. `backward` with `limit: 1` reads
  * the last event.
  *
+ * @category models
  * @since 0.1.0
  */
 export interface ReadOptions {
@@ -98,6 +102,7 @@ export interface ReadOptions {
  * Which part of the global log to read: events after the checkpoint `after` (default: from the start), only of the
  * given categories and event types when these are set.
  *
+ * @category models
  * @since 0.1.0
  */
 export interface ReadAllOptions {
@@ -110,6 +115,7 @@ export interface ReadAllOptions {
 /**
  * Which part of a stream to fold: versions `from` to `to` inclusive (default: all of them), forward.
  *
+ * @category models
  * @since 0.1.0
  */
 export interface FoldOptions {
@@ -125,6 +131,7 @@ export interface FoldOptions {
  * A stored event as a fold sees it: what a decider needs to evolve its state and nothing else, so that loading an
  * aggregate builds no envelope per event.
  *
+ * @category models
  * @since 0.1.0
  */
 export interface FoldEvent {
@@ -137,6 +144,7 @@ export interface FoldEvent {
 /**
  * What the store knows of a stream, archived and deleted ones included.
  *
+ * @category models
  * @since 0.1.0
  */
 export interface StreamInfo {
@@ -156,6 +164,7 @@ export interface StreamInfo {
  * How to archive or delete a stream: the expectation on its version (default {@link ExpectedVersion.any}), so that
  * nothing appended since the caller looked is archived or deleted unseen.
  *
+ * @category models
  * @since 0.1.0
  */
 export interface LifecycleOptions {
@@ -178,6 +187,7 @@ export interface LifecycleOptions {
  * }).pipe(Effect.provide(EventStore.layerMemory))
  * ```
  *
+ * @category services
  * @since 0.1.0
  */
 export class EventStore extends Context.Service<
@@ -270,6 +280,7 @@ export class EventStore extends Context.Service<
  * Effect.runPromise(program.pipe(Effect.provide(EventStore.layerMemory)))
  * ```
  *
+ * @category layers
  * @since 0.1.0
  */
 export const layerMemory: Layer.Layer<EventStore> = Layer.effect(EventStore, MemoryStore.make())
@@ -279,6 +290,7 @@ export const layerMemory: Layer.Layer<EventStore> = Layer.effect(EventStore, Mem
  * `maxEventBytes` 4 MiB and `maxAppendBytes` 64 MiB, counted as PostgreSQL's `jsonb` prints data and metadata; see
  * `StoreKit.jsonbBytes`). An event or an append over its limit fails with `EventTooLarge`.
  *
+ * @category models
  * @since 0.1.0
  */
 export interface MemoryOptions {
@@ -298,6 +310,7 @@ export interface MemoryOptions {
  * const Test = EventStore.layerMemoryWith({ maxEventBytes: 1_000_000 })
  * ```
  *
+ * @category layers
  * @since 0.1.0
  */
 export const layerMemoryWith = (options: MemoryOptions): Layer.Layer<EventStore> =>
@@ -318,6 +331,7 @@ export const layerMemoryWith = (options: MemoryOptions): Layer.Layer<EventStore>
  * })
  * ```
  *
+ * @category accessors
  * @since 0.1.0
  */
 export const appendEvents = Effect.fnUntraced(function* <A extends { readonly _tag: string }>(
@@ -345,6 +359,7 @@ export const appendEvents = Effect.fnUntraced(function* <A extends { readonly _t
  * )
  * ```
  *
+ * @category accessors
  * @since 0.1.0
  */
 export const readEvents = <A extends { readonly _tag: string }>(

@@ -26,6 +26,7 @@ import { Schema } from "effect"
  * ExpectedVersion.maxVersion // 2147483647
  * ```
  *
+ * @category constants
  * @since 0.1.0
  */
 export const maxVersion = 2_147_483_647
@@ -40,6 +41,7 @@ export const maxVersion = 2_147_483_647
  * ExpectedVersion.Any.make({}) // the same as ExpectedVersion.any
  * ```
  *
+ * @category schemas
  * @since 0.1.0
  */
 export const Any = Schema.TaggedStruct("Any", {})
@@ -54,6 +56,7 @@ export const Any = Schema.TaggedStruct("Any", {})
  * ExpectedVersion.NoStream.make({}) // the same as ExpectedVersion.noStream
  * ```
  *
+ * @category schemas
  * @since 0.1.0
  */
 export const NoStream = Schema.TaggedStruct("NoStream", {})
@@ -68,6 +71,7 @@ export const NoStream = Schema.TaggedStruct("NoStream", {})
  * ExpectedVersion.StreamExists.make({}) // the same as ExpectedVersion.streamExists
  * ```
  *
+ * @category schemas
  * @since 0.1.0
  */
 export const StreamExists = Schema.TaggedStruct("StreamExists", {})
@@ -83,6 +87,7 @@ export const StreamExists = Schema.TaggedStruct("StreamExists", {})
  * ExpectedVersion.Exact.make({ version: 3 }) // the same as ExpectedVersion.exact(3)
  * ```
  *
+ * @category schemas
  * @since 0.1.0
  */
 export const Exact = Schema.TaggedStruct("Exact", {
@@ -105,6 +110,7 @@ export const Exact = Schema.TaggedStruct("Exact", {
  *   })
  * ```
  *
+ * @category schemas
  * @since 0.1.0
  */
 export const ExpectedVersion = Schema.Union([Any, NoStream, StreamExists, Exact]).pipe(Schema.toTaggedUnion("_tag"))
@@ -127,6 +133,7 @@ export type ExpectedVersion = typeof ExpectedVersion.Type
  * )
  * ```
  *
+ * @category constructors
  * @since 0.1.0
  */
 export const any: ExpectedVersion = Any.make({})
@@ -144,6 +151,7 @@ export const any: ExpectedVersion = Any.make({})
  * )
  * ```
  *
+ * @category constructors
  * @since 0.1.0
  */
 export const noStream: ExpectedVersion = NoStream.make({})
@@ -161,6 +169,7 @@ export const noStream: ExpectedVersion = NoStream.make({})
  * )
  * ```
  *
+ * @category constructors
  * @since 0.1.0
  */
 export const streamExists: ExpectedVersion = StreamExists.make({})
@@ -181,6 +190,7 @@ export const streamExists: ExpectedVersion = StreamExists.make({})
  * ExpectedVersion.isValid(ExpectedVersion.exact(1.5)) // false: a store refuses it with InvalidExpectedVersion
  * ```
  *
+ * @category constructors
  * @since 0.1.0
  */
 export const exact = (version: number): ExpectedVersion => Exact.make({ version }, { disableChecks: true })
@@ -199,6 +209,7 @@ export const exact = (version: number): ExpectedVersion => Exact.make({ version 
  * ExpectedVersion.isValid(ExpectedVersion.exact(2 ** 31)) // false: above maxVersion
  * ```
  *
+ * @category predicates
  * @since 0.1.0
  */
 export const isValid = (expected: ExpectedVersion): boolean => {
@@ -229,6 +240,7 @@ const isVersion = (version: unknown): boolean =>
  * ExpectedVersion.isSatisfiedBy(ExpectedVersion.streamExists, 0) // false
  * ```
  *
+ * @category predicates
  * @since 0.1.0
  */
 export const isSatisfiedBy = (expected: ExpectedVersion, actual: number): boolean => {
@@ -254,6 +266,7 @@ export const isSatisfiedBy = (expected: ExpectedVersion, actual: number): boolea
  * ExpectedVersion.format(ExpectedVersion.exact(3)) // "version 3"
  * ```
  *
+ * @category formatting
  * @since 0.1.0
  */
 export const format = (expected: ExpectedVersion): string => {

@@ -22,6 +22,7 @@ const encodedPattern = /^(\d+)\.(\d+)\.(\d+)$/
  * Position.isBefore(Position.start, Position.make(1, 7n, 12n)) // true
  * ```
  *
+ * @category models
  * @since 0.1.0
  */
 export class Position extends Schema.Class<Position>("@facta/core/Position")({
@@ -44,6 +45,7 @@ export class Position extends Schema.Class<Position>("@facta/core/Position")({
  * const position = Position.make(1, 7n, 12n) // epoch 1, commit 7, sequence 12
  * ```
  *
+ * @category constructors
  * @since 0.1.0
  */
 export const make = (epoch: number, commit: bigint, sequence: bigint): Position =>
@@ -61,6 +63,7 @@ export const make = (epoch: number, commit: bigint, sequence: bigint): Position 
  * Position.format(Position.start) // "0.0.0"
  * ```
  *
+ * @category constants
  * @since 0.1.0
  */
 export const start: Position = make(0, 0n, 0n)
@@ -76,6 +79,7 @@ export const start: Position = make(0, 0n, 0n)
  * const sorted = Array.sort([Position.make(1, 9n, 2n), Position.make(1, 7n, 12n)], Position.order)
  * ```
  *
+ * @category ordering
  * @since 0.1.0
  */
 export const order: Order.Order<Position> = (a, b) => {
@@ -95,6 +99,7 @@ export const order: Order.Order<Position> = (a, b) => {
  * Position.isBefore(Position.make(1, 7n, 12n), Position.make(1, 8n, 3n)) // true: the commit comes first
  * ```
  *
+ * @category ordering
  * @since 0.1.0
  */
 export const isBefore = (a: Position, b: Position): boolean => order(a, b) < 0
@@ -109,6 +114,7 @@ export const isBefore = (a: Position, b: Position): boolean => order(a, b) < 0
  * Position.equals(Position.make(1, 7n, 12n), Position.parse("1.7.12")!) // true
  * ```
  *
+ * @category ordering
  * @since 0.1.0
  */
 export const equals = (a: Position, b: Position): boolean => order(a, b) === 0
@@ -123,6 +129,7 @@ export const equals = (a: Position, b: Position): boolean => order(a, b) === 0
  * Position.max(Position.start, Position.make(1, 7n, 12n)) // 1.7.12
  * ```
  *
+ * @category ordering
  * @since 0.1.0
  */
 export const max = Order.max(order)
@@ -137,6 +144,7 @@ export const max = Order.max(order)
  * Position.format(Position.make(1, 7n, 12n)) // "1.7.12"
  * ```
  *
+ * @category formatting
  * @since 0.1.0
  */
 export const format = (p: Position): string => `${p.epoch}.${p.commit}.${p.sequence}`
@@ -152,6 +160,7 @@ export const format = (p: Position): string => `${p.epoch}.${p.commit}.${p.seque
  * Position.parse("12") // undefined
  * ```
  *
+ * @category parsing
  * @since 0.1.0
  */
 export const parse = (text: string): Position | undefined => {

@@ -92,6 +92,7 @@ export type MakeOptions<E extends { readonly _tag: string }, R, Err = unknown> =
  * })
  * ```
  *
+ * @category constants
  * @since 0.1.0
  */
 export const defaultRetry: Schedule.Schedule<unknown, unknown> = Schedule.exponential("100 millis").pipe(
@@ -116,6 +117,7 @@ export const defaultRetry: Schedule.Schedule<unknown, unknown> = Schedule.expone
  * })
  * ```
  *
+ * @category constructors
  * @since 0.1.0
  */
 export const make = <E extends { readonly _tag: string }, R = never, Err = never>(
@@ -145,6 +147,7 @@ export const make = <E extends { readonly _tag: string }, R = never, Err = never
  * Projection.partitionOf("Account-1", 4) // a number from 0 to 3, the same in every process
  * ```
  *
+ * @category utils
  * @since 0.1.0
  */
 export const partitionOf: (streamId: string, count: number) => number = Runner.partitionOf
@@ -152,6 +155,7 @@ export const partitionOf: (streamId: string, count: number) => number = Runner.p
 /**
  * How to run a projection.
  *
+ * @category models
  * @since 0.1.0
  */
 export interface RunOptions {
@@ -200,6 +204,7 @@ export interface RunOptions {
  * )
  * ```
  *
+ * @category running
  * @since 0.1.0
  */
 export const run = <E extends { readonly _tag: string }, R, Err>(
@@ -228,6 +233,7 @@ export const run = <E extends { readonly _tag: string }, R, Err>(
  * const rebuild = Projection.rebuild(Balances)
  * ```
  *
+ * @category running
  * @since 0.1.0
  */
 export const rebuild = <E extends { readonly _tag: string }, R, Err>(
@@ -251,6 +257,7 @@ export const rebuild = <E extends { readonly _tag: string }, R, Err>(
  * const fresh = Projection.waitFor(Balances, appended.positions.at(-1)!, { timeout: "2 seconds" })
  * ```
  *
+ * @category running
  * @since 0.1.0
  */
 export const waitFor = (
@@ -298,6 +305,7 @@ export const waitFor = (
  *   Projection.once("receipts", `${event.eventId}:receipt`, sendReceipt(event.data.email, event.eventId))
  * ```
  *
+ * @category running
  * @since 0.1.0
  */
 export const once = <A, E, R>(
@@ -320,6 +328,7 @@ export const once = <A, E, R>(
  * What {@link replayParked} did: the events it handled and unparked, and those that still fail (left parked, with the
  * new error).
  *
+ * @category models
  * @since 0.1.0
  */
 export interface ReplayResult {
@@ -341,6 +350,7 @@ export interface ReplayResult {
  * const replay = Projection.replayParked(Balances, { owner: "admin" })
  * ```
  *
+ * @category running
  * @since 0.1.0
  */
 export const replayParked = Effect.fnUntraced(function* <E extends { readonly _tag: string }, R, Err>(
@@ -387,6 +397,7 @@ export const replayParked = Effect.fnUntraced(function* <E extends { readonly _t
  * Where a projection stands: each checkpoint's status, how many events it is behind the log's head (an upper bound
  * when the database skipped positions), and how old the oldest event it has not handled yet is.
  *
+ * @category models
  * @since 0.1.0
  */
 export interface ProjectionStatus extends Status {
@@ -405,6 +416,7 @@ export interface ProjectionStatus extends Status {
  * const status = Projection.status(Balances)
  * ```
  *
+ * @category status
  * @since 0.1.0
  */
 export const status = Effect.fn("Projection.status")(function* <E extends { readonly _tag: string }, R, Err>(
@@ -450,6 +462,7 @@ export const status = Effect.fn("Projection.status")(function* <E extends { read
  * Projection.isActive("stopped") // false
  * ```
  *
+ * @category predicates
  * @since 0.1.0
  */
 export const isActive = (state: State): boolean => state === "running" || state === "rebuilding"

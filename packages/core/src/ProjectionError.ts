@@ -23,6 +23,7 @@ import { describe } from "./internal/cause.ts"
  * )
  * ```
  *
+ * @category errors
  * @since 0.1.0
  */
 export class ProjectionFailed extends Schema.TaggedError<ProjectionFailed>("@facta/core/ProjectionFailed")(
@@ -59,6 +60,7 @@ export class ProjectionFailed extends Schema.TaggedError<ProjectionFailed>("@fac
  * )
  * ```
  *
+ * @category errors
  * @since 0.1.0
  */
 export class ProjectionLagging extends Schema.TaggedError<ProjectionLagging>("@facta/core/ProjectionLagging")(

@@ -313,7 +313,6 @@ export type RetryMatch = Data.TaggedEnum<{
  * describe(StoreKit.RetryMatch.NotStored()) // "a new append"
  * ```
  *
- * @category constructors
  * @since 0.1.0
  */
 export const RetryMatch = Data.taggedEnum<RetryMatch>()

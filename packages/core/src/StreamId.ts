@@ -19,6 +19,7 @@ import { Effect, Schema } from "effect"
  * StreamId.validate(`Order-${"x".repeat(StreamId.maxLength)}`) // "a stream id must be at most 255 characters (got 261)"
  * ```
  *
+ * @category constants
  * @since 0.1.0
  */
 export const maxLength = 255
@@ -38,6 +39,7 @@ const controlCharacters = /[\u0000-\u001f\u007f]/
  * StreamId.validate("order42") // "a stream id must look like `Category-id`"
  * ```
  *
+ * @category validation
  * @since 0.1.0
  */
 export const validate = (input: string): string | undefined => {
@@ -65,6 +67,7 @@ export const validate = (input: string): string | undefined => {
  * const id = Schema.decodeUnknownSync(StreamId.StreamId)("Order-42")
  * ```
  *
+ * @category schemas
  * @since 0.1.0
  */
 export const StreamId = Schema.String.pipe(
@@ -89,6 +92,7 @@ export type StreamId = typeof StreamId.Type
  * error.reason // "a stream id must look like `Category-id`"
  * ```
  *
+ * @category errors
  * @since 0.1.0
  */
 export class InvalidStreamId extends Schema.TaggedError<InvalidStreamId>("@facta/core/InvalidStreamId")(
@@ -111,6 +115,7 @@ export class InvalidStreamId extends Schema.TaggedError<InvalidStreamId>("@facta
  * const id = Effect.runSync(StreamId.parse("Order-42")) // "Order-42"
  * ```
  *
+ * @category parsing
  * @since 0.1.0
  */
 export const parse = (input: string): Effect.Effect<StreamId, InvalidStreamId> => {
@@ -131,6 +136,7 @@ export const parse = (input: string): Effect.Effect<StreamId, InvalidStreamId> =
  * const id = Effect.runSync(StreamId.make("Order", "42")) // "Order-42"
  * ```
  *
+ * @category constructors
  * @since 0.1.0
  */
 export const make = (category: string, id: string): Effect.Effect<StreamId, InvalidStreamId> =>
@@ -148,6 +154,7 @@ export const make = (category: string, id: string): Effect.Effect<StreamId, Inva
  * const id = StreamId.makeUnsafe("Order-42")
  * ```
  *
+ * @category constructors
  * @since 0.1.0
  */
 export const makeUnsafe = (input: string): StreamId => {
@@ -166,6 +173,7 @@ export const makeUnsafe = (input: string): StreamId => {
  * StreamId.category(StreamId.makeUnsafe("Order-42-a")) // "Order"
  * ```
  *
+ * @category getters
  * @since 0.1.0
  */
 export const category = (id: StreamId): string => id.slice(0, id.indexOf("-"))
@@ -180,6 +188,7 @@ export const category = (id: StreamId): string => id.slice(0, id.indexOf("-"))
  * StreamId.entityId(StreamId.makeUnsafe("Order-42-a")) // "42-a"
  * ```
  *
+ * @category getters
  * @since 0.1.0
  */
 export const entityId = (id: StreamId): string => id.slice(id.indexOf("-") + 1)

@@ -20,6 +20,7 @@ import type { StorageError } from "./StorageError.ts"
  * categories and types when set, `batchSize` at a time (default 500), polling every `pollInterval` when idle
  * (default 1 second).
  *
+ * @category models
  * @since 0.1.0
  */
 export interface Options {
@@ -37,6 +38,7 @@ export interface Options {
  * left nothing to deliver, so that a filtered reader's checkpoint keeps up with the log (and `waitFor` on any
  * position resolves).
  *
+ * @category models
  * @since 0.1.0
  */
 export interface Page {
@@ -63,6 +65,7 @@ export interface Page {
  * const checkpoints = Subscription.pages({ categories: ["Account"] }).pipe(Stream.map((page) => page.checkpoint))
  * ```
  *
+ * @category streams
  * @since 0.1.0
  */
 export const pages = (options?: Options): Stream.Stream<Page, StorageError, EventStore> =>
@@ -154,6 +157,7 @@ export const pages = (options?: Options): Stream.Stream<Page, StorageError, Even
  * )
  * ```
  *
+ * @category streams
  * @since 0.1.0
  */
 export const subscribe = (options?: Options): Stream.Stream<RecordedEvent, StorageError | CorruptedEvent, EventStore> =>

@@ -26,6 +26,7 @@ import { show } from "./internal/show.ts"
  * given.state // 2, if `evolve` counts
  * ```
  *
+ * @category models
  * @since 0.1.0
  */
 export interface Given<Command, Event, State, Error> {
@@ -55,6 +56,7 @@ export interface Given<Command, Event, State, Error> {
  * const checks = Effect.all([when.thenEvents([{ _tag: "Incremented" }]), when.thenState(1)])
  * ```
  *
+ * @category models
  * @since 0.1.0
  */
 export interface When<Command, Event, State, Error> {
@@ -105,6 +107,7 @@ export interface When<Command, Event, State, Error> {
  *   }))
  * ```
  *
+ * @category constructors
  * @since 0.1.0
  */
 export const given = <Command, Event, State, Error>(
@@ -134,6 +137,7 @@ export const given = <Command, Event, State, Error>(
  *   .thenState({ status: "Closed", balance: 0 })
  * ```
  *
+ * @category constructors
  * @since 0.1.0
  */
 export const givenState = <Command, Event, State, Error>(
@@ -159,6 +163,7 @@ export const givenState = <Command, Event, State, Error>(
  * const rejected = spec.given().when({ _tag: "Deposit", amount: 5 }).thenFails((e) => e._tag === "AccountNotOpened")
  * ```
  *
+ * @category constructors
  * @since 0.1.0
  */
 export const make = <Command, Event, State, Error>(

@@ -43,6 +43,7 @@ import * as Validation from "./internal/conformanceValidation.ts"
  * const options: EventStoreConformance.Options = { raceFibers: 32 }
  * ```
  *
+ * @category models
  * @since 0.1.0
  */
 export interface Options {
@@ -61,6 +62,7 @@ export interface Options {
  * EventStoreConformance.defaultRaceFibers // 16
  * ```
  *
+ * @category constants
  * @since 0.1.0
  */
 export const defaultRaceFibers = 16
@@ -81,6 +83,7 @@ export const defaultRaceFibers = 16
  * EventStoreConformance.run("memory", EventStore.layerMemory)
  * ```
  *
+ * @category testing
  * @since 0.1.0
  */
 export const run = (name: string, storeLayer: Layer.Layer<EventStore.EventStore, unknown>, options?: Options): void => {

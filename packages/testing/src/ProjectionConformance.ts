@@ -43,6 +43,7 @@ import * as Versions from "./internal/projectionVersions.ts"
  * ProjectionConformance.run("memory", Layer.mergeAll(EventStore.layerMemory, CheckpointStore.layerMemory))
  * ```
  *
+ * @category testing
  * @since 0.1.0
  */
 export const run = (

@@ -30,6 +30,7 @@ import { show } from "./internal/show.ts"
  * const account: ProjectionSpec.StreamEvents<Deposited> = ["Account-1", [{ _tag: "Deposited", amount: 5 }]]
  * ```
  *
+ * @category models
  * @since 0.1.0
  */
 export type StreamEvents<E> = readonly [streamId: string, events: ReadonlyArray<E>]
@@ -45,6 +46,7 @@ export type StreamEvents<E> = readonly [streamId: string, events: ReadonlyArray<
  * const options: ProjectionSpec.Options = { partitions: 4, batchSize: 2, timeout: "2 seconds" }
  * ```
  *
+ * @category models
  * @since 0.1.0
  */
 export type Options = Omit<Projection.RunOptions, "untilCaughtUp" | "rebuild"> & {
@@ -64,6 +66,7 @@ export type Options = Omit<Projection.RunOptions, "untilCaughtUp" | "rebuild"> &
  * const stores: Layer.Layer<ProjectionSpec.Stores> = Layer.mergeAll(EventStore.layerMemory, CheckpointStore.layerMemory)
  * ```
  *
+ * @category models
  * @since 0.1.0
  */
 export type Stores = EventStore.EventStore | CheckpointStore.CheckpointStore
@@ -80,6 +83,7 @@ export type Stores = EventStore.EventStore | CheckpointStore.CheckpointStore
  * const anyFailure: ProjectionSpec.ExpectedFailure = () => true
  * ```
  *
+ * @category models
  * @since 0.1.0
  */
 export type ExpectedFailure =
@@ -109,6 +113,7 @@ export type ExpectedFailure =
  *   .expect(balance("Account-1"), 8)
  * ```
  *
+ * @category models
  * @since 0.1.0
  */
 export interface Scenario<E extends { readonly _tag: string }, R> {
@@ -176,6 +181,7 @@ export interface Scenario<E extends { readonly _tag: string }, R> {
  * })
  * ```
  *
+ * @category constructors
  * @since 0.1.0
  */
 export const given = <E extends { readonly _tag: string }, R>(
@@ -201,6 +207,7 @@ export const given = <E extends { readonly _tag: string }, R>(
  * const check = spec.given([["Account-1", [{ _tag: "Deposited", amount: 5 }]]]).expect(balance("Account-1"), 5)
  * ```
  *
+ * @category constructors
  * @since 0.1.0
  */
 export const make = <E extends { readonly _tag: string }, R>(

@@ -30,6 +30,7 @@ import { show } from "./internal/show.ts"
  *     : `#${step.index} rejected with ${step.error._tag}, balance still ${step.state.balance}`
  * ```
  *
+ * @category models
  * @since 0.1.0
  */
 export interface Accepted<Command, Event, State> {
@@ -59,6 +60,7 @@ export interface Accepted<Command, Event, State> {
  *     : `#${step.index} rejected with ${step.error._tag}, balance still ${step.state.balance}`
  * ```
  *
+ * @category models
  * @since 0.1.0
  */
 export interface Rejected<Command, State, Error> {
@@ -88,6 +90,7 @@ export interface Rejected<Command, State, Error> {
  *     : `#${step.index} rejected with ${step.error._tag}, balance still ${step.state.balance}`
  * ```
  *
+ * @category models
  * @since 0.1.0
  */
 export type Step<Command, Event, State, Error> = Accepted<Command, Event, State> | Rejected<Command, State, Error>
@@ -108,6 +111,7 @@ export type Step<Command, Event, State, Error> = Accepted<Command, Event, State>
  * }))
  * ```
  *
+ * @category models
  * @since 0.1.0
  */
 export interface Replayed<Command, Event, State, Error> {
@@ -141,6 +145,7 @@ export interface Replayed<Command, Event, State, Error> {
  * const sequences = Properties.commands(Schema.Union([Deposit, Withdraw]), { minLength: 1, maxLength: 30 })
  * ```
  *
+ * @category arbitraries
  * @since 0.1.0
  */
 export const commands = <S extends Schema.Constraint>(
@@ -199,6 +204,7 @@ const decideStep = <Command, Event, State, Error>(
  * })
  * ```
  *
+ * @category testing
  * @since 0.1.0
  */
 export const replay = Effect.fnUntraced(function* <Command, Event, State, Error>(
@@ -234,6 +240,7 @@ export const replay = Effect.fnUntraced(function* <Command, Event, State, Error>
  * const thorough: Properties.InvariantOptions = { runs: 1000, size: 50, seed: 42, label: "balance >= 0" }
  * ```
  *
+ * @category models
  * @since 0.1.0
  */
 export interface InvariantOptions extends Arbitrary.CheckOptions {
@@ -270,6 +277,7 @@ export interface InvariantOptions extends Arbitrary.CheckOptions {
  *   ))
  * ```
  *
+ * @category testing
  * @since 0.1.0
  */
 export const invariant = Effect.fnUntraced(function* <Command, Event, State, Error>(
