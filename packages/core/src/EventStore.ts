@@ -187,6 +187,7 @@ export interface LifecycleOptions {
  * }).pipe(Effect.provide(EventStore.layerMemory))
  * ```
  *
+ * @see {@link StoreKit} the kit a store implementation is built on
  * @category services
  * @since 0.1.0
  */

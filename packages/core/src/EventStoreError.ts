@@ -41,6 +41,7 @@ export const TypeId = "~@facta/core/EventStoreError" as const
  * )
  * ```
  *
+ * @see {@link isWrongExpectedVersion}
  * @category errors
  * @since 0.1.0
  */
@@ -164,6 +165,7 @@ export class StreamDeleted extends Schema.TaggedError<StreamDeleted>("@facta/cor
  * }).pipe(Effect.provide(EventStore.layerMemory)) // fails with nothing; succeeds with an IdempotencyConflict
  * ```
  *
+ * @see {@link isIdempotencyConflict}
  * @category errors
  * @since 0.1.0
  */
@@ -332,6 +334,7 @@ export class CorruptedEvent extends Schema.TaggedError<CorruptedEvent>("@facta/c
 /**
  * Every error an append can fail with.
  *
+ * @see {@link isEventStoreError} and the guard of each error
  * @category models
  * @since 0.1.0
  */

@@ -209,6 +209,7 @@ export const exact = (version: number): ExpectedVersion => Exact.make({ version 
  * ExpectedVersion.isValid(ExpectedVersion.exact(2 ** 31)) // false: above maxVersion
  * ```
  *
+ * @see {@link StoreKit.checkExpectedVersion} the same check, as a typed failure
  * @category predicates
  * @since 0.1.0
  */

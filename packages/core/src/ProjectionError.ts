@@ -23,6 +23,7 @@ import { describe } from "./internal/cause.ts"
  * )
  * ```
  *
+ * @see {@link Projection.run}
  * @category errors
  * @since 0.1.0
  */
@@ -60,6 +61,7 @@ export class ProjectionFailed extends Schema.TaggedError<ProjectionFailed>("@fac
  * )
  * ```
  *
+ * @see {@link Projection.waitFor}
  * @category errors
  * @since 0.1.0
  */

@@ -39,6 +39,7 @@ const controlCharacters = /[\u0000-\u001f\u007f]/
  * StreamId.validate("order42") // "a stream id must look like `Category-id`"
  * ```
  *
+ * @see {@link parse} the same check, as an effect
  * @category validation
  * @since 0.1.0
  */

@@ -157,6 +157,7 @@ export const pages = (options?: Options): Stream.Stream<Page, StorageError, Even
  * )
  * ```
  *
+ * @see {@link Projection.run} which reads the log through it
  * @category streams
  * @since 0.1.0
  */
