@@ -18,6 +18,7 @@ import * as StreamId from "./StreamId.ts"
  * - `every`: take a snapshot each time the stream crosses a multiple of this many events, and when a load had to
  *   fold at least this many.
  *
+ * @category models
  * @since 0.1.0
  */
 export interface SnapshotSettings<State> {
@@ -29,6 +30,7 @@ export interface SnapshotSettings<State> {
 /**
  * An aggregate.
  *
+ * @category models
  * @since 0.1.0
  */
 export interface Aggregate<Command, Event extends { readonly _tag: string }, State, Error> {
@@ -72,6 +74,7 @@ export interface WithSnapshots<Command, Event extends { readonly _tag: string },
 /**
  * Any aggregate.
  *
+ * @category models
  * @since 0.1.0
  */
 // biome-ignore lint/suspicious/noExplicitAny: the variance of every parameter has to be erased here
@@ -106,6 +109,7 @@ interface MakeOptions<Command, Event extends { readonly _tag: string }, State, E
  * })
  * ```
  *
+ * @category constructors
  * @since 0.1.0
  */
 export function make<
@@ -158,6 +162,7 @@ const isCodec = (u: unknown): u is EventCodec.Any =>
  * const streamId = Aggregate.streamId(Order, "42") // Effect of "Order-42"
  * ```
  *
+ * @category utils
  * @since 0.1.0
  */
 export const streamId = (

@@ -26,6 +26,7 @@ import type { StreamId } from "./StreamId.ts"
  * const id = Schema.decodeUnknownSync(Event.EventId)("0190b6b3-4a8e-7c3d-9f1e-2b5a6c7d8e9f")
  * ```
  *
+ * @category schemas
  * @since 0.1.0
  */
 export const EventId = Schema.String.check(Schema.isUUID()).pipe(Schema.brand("@facta/EventId"))
@@ -46,6 +47,7 @@ export type EventId = typeof EventId.Type
  * const id = Effect.runSync(Event.makeEventId)
  * ```
  *
+ * @category constructors
  * @since 0.1.0
  */
 export const makeEventId: Effect.Effect<EventId> = Effect.map(
@@ -63,6 +65,7 @@ export const makeEventId: Effect.Effect<EventId> = Effect.map(
  * const id = Event.makeEventIdUnsafe() // "0190b6b3-...", a UUIDv7
  * ```
  *
+ * @category constructors
  * @since 0.1.0
  */
 export const makeEventIdUnsafe = (): EventId => Uuid.v7(Date.now()) as EventId
@@ -85,6 +88,7 @@ export const makeEventIdUnsafe = (): EventId => Uuid.v7(Date.now()) as EventId
  * })
  * ```
  *
+ * @category constructors
  * @since 0.1.0
  */
 export const deriveEventId = (source: string, purpose: string): Effect.Effect<EventId> =>
@@ -107,6 +111,7 @@ export const deriveEventId = (source: string, purpose: string): Effect.Effect<Ev
  * }
  * ```
  *
+ * @category schemas
  * @since 0.1.0
  */
 export const EventMetadata = Schema.Struct({
@@ -133,6 +138,7 @@ export type EventMetadata = typeof EventMetadata.Type
  * Event.mergeMetadata(Event.emptyMetadata, { actor: "ann" }) // { actor: "ann" }
  * ```
  *
+ * @category constructors
  * @since 0.1.0
  */
 export const emptyMetadata: EventMetadata = {}
@@ -148,6 +154,7 @@ export const emptyMetadata: EventMetadata = {}
  * // { actor: "bob", attributes: { a: 1, b: 2 } }
  * ```
  *
+ * @category utils
  * @since 0.1.0
  */
 export const mergeMetadata = (base: EventMetadata, override: EventMetadata | undefined): EventMetadata => {
@@ -175,6 +182,7 @@ export const mergeMetadata = (base: EventMetadata, override: EventMetadata | und
  * }
  * ```
  *
+ * @category models
  * @since 0.1.0
  */
 export interface EventData {
@@ -191,6 +199,7 @@ export interface EventData {
 /**
  * An event as stored: its data is `A` once decoded by a codec, JSON before.
  *
+ * @category models
  * @since 0.1.0
  */
 export interface RecordedEvent<A = Schema.Json> {

@@ -14,6 +14,7 @@ import type { StorageError } from "./StorageError.ts"
 /**
  * A saved state.
  *
+ * @category models
  * @since 0.1.0
  */
 export interface Snapshot {
@@ -41,6 +42,7 @@ export interface Snapshot {
  * Effect.runPromise(program.pipe(Effect.provide(Snapshot.layerMemory)))
  * ```
  *
+ * @category services
  * @since 0.1.0
  */
 export class SnapshotStore extends Context.Service<
@@ -70,6 +72,7 @@ export class SnapshotStore extends Context.Service<
  * Snapshot.supersedes(at(10, 2), at(20, 1)) // true: another state version
  * ```
  *
+ * @category utils
  * @since 0.1.0
  */
 export const supersedes = (next: Snapshot, current: Snapshot | undefined): boolean =>
@@ -87,6 +90,7 @@ export const supersedes = (next: Snapshot, current: Snapshot | undefined): boole
  * Effect.runPromise(program.pipe(Effect.provide(Layer.mergeAll(EventStore.layerMemory, Snapshot.layerMemory))))
  * ```
  *
+ * @category layers
  * @since 0.1.0
  */
 export const layerMemory: Layer.Layer<SnapshotStore> = Layer.effect(
@@ -148,6 +152,7 @@ export const layerNone: Layer.Layer<SnapshotStore> = Layer.succeed(
  * Snapshot.isDue({ every: 100, versionBefore: 99, versionAfter: 101, folded: 3, terminal: false }) // true
  * ```
  *
+ * @category utils
  * @since 0.1.0
  */
 export const isDue = (options: {
