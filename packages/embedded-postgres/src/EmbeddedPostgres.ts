@@ -27,6 +27,7 @@ import type { SqlClient, SqlError } from "effect/sql"
 /**
  * How to start a server.
  *
+ * @category models
  * @since 0.1.0
  */
 export interface Options {
@@ -49,6 +50,7 @@ export interface Options {
 /**
  * A running server, as `startAsync` returns it.
  *
+ * @category models
  * @since 0.1.0
  */
 export interface StartedAsync {
@@ -63,6 +65,7 @@ export interface StartedAsync {
 /**
  * A running server, as `start` returns it.
  *
+ * @category models
  * @since 0.1.0
  */
 export interface Server {
@@ -84,6 +87,7 @@ export interface Server {
  * )
  * ```
  *
+ * @category errors
  * @since 0.1.0
  */
 export class EmbeddedPostgresError extends Data.TaggedError("EmbeddedPostgresError")<{
@@ -101,6 +105,7 @@ export class EmbeddedPostgresError extends Data.TaggedError("EmbeddedPostgresErr
  * const port = await EmbeddedPostgres.freePort() // a port nothing listens on right now
  * ```
  *
+ * @category utils
  * @since 0.1.0
  */
 export const freePort = (): Promise<number> =>
@@ -189,6 +194,7 @@ const runningFileName = "server.json"
  * const url = EmbeddedPostgres.runningOn(".data") // the demo's server, or undefined when it is not running
  * ```
  *
+ * @category utils
  * @since 0.1.0
  */
 export const runningOn = (dataDir: string): string | undefined => {
@@ -225,6 +231,7 @@ const readyMessage = "database system is ready to accept connections"
  * await server.stop()
  * ```
  *
+ * @category constructors
  * @since 0.1.0
  */
 export const startAsync = async (options?: Options): Promise<StartedAsync> => {
@@ -360,6 +367,7 @@ export const startAsync = async (options?: Options): Promise<StartedAsync> => {
  * )
  * ```
  *
+ * @category constructors
  * @since 0.1.0
  */
 export const start = (options?: Options): Effect.Effect<Server, EmbeddedPostgresError, Scope.Scope> =>
@@ -392,6 +400,7 @@ export const start = (options?: Options): Effect.Effect<Server, EmbeddedPostgres
  * })
  * ```
  *
+ * @category services
  * @since 0.1.0
  */
 export class Database extends Context.Service<
@@ -415,6 +424,7 @@ export class Database extends Context.Service<
  * })
  * ```
  *
+ * @category config
  * @since 0.1.0
  */
 export const databaseUrl: Config.Config<Option.Option<Redacted.Redacted<string>>> = Config.Redacted(
@@ -438,6 +448,7 @@ export const databaseUrl: Config.Config<Option.Option<Redacted.Redacted<string>>
  * )
  * ```
  *
+ * @category layers
  * @since 0.1.0
  */
 export const layerClient = (
