@@ -21,7 +21,12 @@ import type { EventCodec, EventDecodeError, EventEncodeError } from "./EventCode
 import { toEventData } from "./EventCodec.ts"
 import { EventStore } from "./EventStore.ts"
 import type { AppendError, CorruptedEvent, StreamArchived, StreamDeleted } from "./EventStoreError.ts"
-import { IdempotencyConflict, InvalidExpectedVersion, WrongExpectedVersion } from "./EventStoreError.ts"
+import {
+  InvalidExpectedVersion,
+  isIdempotencyConflict,
+  isWrongExpectedVersion,
+  WrongExpectedVersion
+} from "./EventStoreError.ts"
 import * as ExpectedVersion from "./ExpectedVersion.ts"
 import type { Position } from "./Position.ts"
 import { isDue, SnapshotStore } from "./Snapshot.ts"
@@ -451,10 +456,10 @@ const handleStream = Effect.fn("CommandHandler.handle")(function* <
   })
   const outcome = yield* Effect.retry(attempt, {
     schedule,
-    while: (error) => error instanceof WrongExpectedVersion && expectedVersion === undefined
+    while: (error) => isWrongExpectedVersion(error) && expectedVersion === undefined
   }).pipe(
     Effect.catch((error) =>
-      causedBy === undefined || !(refused || error instanceof IdempotencyConflict)
+      causedBy === undefined || !(refused || isIdempotencyConflict(error))
         ? Effect.fail(error)
         : Effect.flatMap(appendedBefore(stores.events, streamId, causedBy), (stored) =>
             stored.length === 0
