@@ -213,6 +213,18 @@ describe("PgStore.layerConfig", () => {
           const tooLarge = yield* Effect.flip(store.append("Sized-1", [event({ text: "x".repeat(1200) })]))
           assert.strictEqual(tooLarge._tag, "EventTooLarge")
           yield* store.append("Sized-1", [event({ text: "x".repeat(100) })])
+          // the append limit: three events of about 900 bytes pass 2,500 bytes together
+          const appendTooLarge = yield* Effect.flip(
+            store.append(
+              "Sized-2",
+              [1, 2, 3].map(() => event({ text: "x".repeat(880) }))
+            )
+          )
+          assert.strictEqual(
+            appendTooLarge._tag === "EventTooLarge" ? appendTooLarge.limit : undefined,
+            "maxAppendBytes"
+          )
+          assert.strictEqual(appendTooLarge._tag === "EventTooLarge" ? appendTooLarge.maxBytes : undefined, 2500)
 
           // batching off: concurrent appends each commit in a transaction of their own
           const results = yield* Effect.forEach([1, 2, 3, 4, 5, 6], (n) => store.append(`Alone-${n}`, [event()]), {
