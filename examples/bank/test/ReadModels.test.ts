@@ -1,10 +1,11 @@
 import { assert, layer } from "@effect/vitest"
-import { CommandHandler, Projection } from "@facta/core"
+import { Projection } from "@facta/core"
 import { PgCheckpointStore, PgSnapshotStore } from "@facta/postgres"
 import { Effect, Layer, Option, References } from "effect"
 import { SqlClient } from "effect/sql"
 import * as Database from "../../../test/support/database.ts"
 import type {} from "../../../test/support/globalSetup.ts"
+import * as Aggregates from "../src/app/Aggregates.ts"
 import * as TransferExpiry from "../src/app/TransferExpiry.ts"
 import { Account, Money, Transfer, TransferProcess } from "../src/index.ts"
 import * as ReadModels from "../src/readmodels/ReadModels.ts"
@@ -18,12 +19,16 @@ const cents = Money.Amount.make
 const bankSchema = Layer.succeed(Tables.Schema, bank)
 const Live = Layer.mergeAll(
   ReadModels.layer.pipe(Layer.provide(bankSchema)),
-  PgCheckpointStore.layer({ schema: store }),
-  PgSnapshotStore.layer({ schema: store }),
+  Aggregates.layer,
   Database.dropSchemaOnRelease(bank),
   bankSchema,
   Layer.succeed(References.MinimumLogLevel, "Warn")
-).pipe(Layer.provideMerge(Database.eventStoreIn(store)))
+).pipe(
+  Layer.provideMerge(
+    Layer.mergeAll(PgCheckpointStore.layer({ schema: store }), PgSnapshotStore.layer({ schema: store }))
+  ),
+  Layer.provideMerge(Database.eventStoreIn(store))
+)
 
 const once = <E extends { readonly _tag: string }, R>(projection: Projection.Projection<E, R>) =>
   Projection.run(projection, { untilCaughtUp: true, batchWindow: "1 millis" })
@@ -36,20 +41,22 @@ const catchUp = Effect.all([
   once(Transfers)
 ])
 
-const money = (streamId: string, command: Account.AccountCommand) =>
-  CommandHandler.handle(Account.Account, streamId, command, { metadata: { actor: "teller", correlationId: "c-1" } })
+const money = (accountId: string, command: Account.AccountCommand) =>
+  Aggregates.Accounts.use((accounts) =>
+    accounts.handle(accountId, command, { metadata: { actor: "teller", correlationId: "c-1" } })
+  )
 
 layer(Live, { excludeTestServices: true })("bank read models on PostgreSQL", (it) => {
   it.effect("balances, history, explain, transfers: exactly once, and a rebuild gives the same", () =>
     Effect.gen(function* () {
       const models = yield* ReadModels.ReadModels
-      yield* money("Account-a1", Account.Open.make({ owner: "alice", currency: USD, initialDeposit: cents(10_000) }))
-      yield* money("Account-b1", Account.Open.make({ owner: "bob", currency: USD }))
-      yield* money("Account-a1", Account.Deposit.make({ amount: cents(5_000), currency: USD, reference: "salary" }))
-      yield* money("Account-a1", Account.Withdraw.make({ amount: cents(2_000), currency: USD, reference: "atm" }))
-      yield* CommandHandler.handle(
-        Transfer.Transfer,
-        "Transfer-t1",
+      yield* money("a1", Account.Open.make({ owner: "alice", currency: USD, initialDeposit: cents(10_000) }))
+      yield* money("b1", Account.Open.make({ owner: "bob", currency: USD }))
+      yield* money("a1", Account.Deposit.make({ amount: cents(5_000), currency: USD, reference: "salary" }))
+      yield* money("a1", Account.Withdraw.make({ amount: cents(2_000), currency: USD, reference: "atm" }))
+      const transfers = yield* Aggregates.Transfers
+      yield* transfers.handle(
+        "t1",
         Transfer.Initiate.make({
           from: "a1",
           to: "b1",
@@ -125,12 +132,12 @@ layer(Live, { excludeTestServices: true })("bank read models on PostgreSQL", (it
   it.effect("the expiry sweep expires only transfers that waited too long for approval, and moves no money", () =>
     Effect.gen(function* () {
       const models = yield* ReadModels.ReadModels
-      yield* money("Account-c1", Account.Open.make({ owner: "carl", currency: USD, initialDeposit: cents(500_000) }))
-      yield* money("Account-d1", Account.Open.make({ owner: "dana", currency: USD }))
+      yield* money("c1", Account.Open.make({ owner: "carl", currency: USD, initialDeposit: cents(500_000) }))
+      yield* money("d1", Account.Open.make({ owner: "dana", currency: USD }))
+      const transfers = yield* Aggregates.Transfers
       const initiate = (id: string) =>
-        CommandHandler.handle(
-          Transfer.Transfer,
-          `Transfer-${id}`,
+        transfers.handle(
+          id,
           Transfer.Initiate.make({
             from: "c1",
             to: "d1",
@@ -143,7 +150,7 @@ layer(Live, { excludeTestServices: true })("bank read models on PostgreSQL", (it
         )
       yield* initiate("big-1")
       yield* initiate("big-2")
-      yield* CommandHandler.handle(Transfer.Transfer, "Transfer-big-2", Transfer.Approve.make({ by: "carol" }))
+      yield* transfers.handle("big-2", Transfer.Approve.make({ by: "carol" }))
       yield* catchUp
       assert.deepStrictEqual(yield* TransferExpiry.sweep("1 hour"), [], "nothing has waited an hour")
       assert.deepStrictEqual(yield* TransferExpiry.sweep("0 millis"), ["big-1"])

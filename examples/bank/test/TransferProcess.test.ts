@@ -1,6 +1,8 @@
 import { assert, describe, it } from "@effect/vitest"
-import { CheckpointStore, CommandHandler, type EventCodec, EventStore, Projection, Snapshot } from "@facta/core"
+import { CheckpointStore, EventStore, Projection, Snapshot } from "@facta/core"
 import { Effect, Layer, References, Stream } from "effect"
+import * as Aggregates from "../src/app/Aggregates.ts"
+import { Accounts, Transfers } from "../src/app/Aggregates.ts"
 import { Account, Money, Transfer, TransferProcess } from "../src/index.ts"
 
 const USD = Money.Currency.make("USD")
@@ -10,48 +12,50 @@ const amount = Money.Amount.make
 /** A fresh in-memory world per test, logging warnings and worse only (the projection runner logs its progress). */
 const memory = () =>
   Layer.mergeAll(
-    Layer.fresh(Layer.mergeAll(EventStore.layerMemory, Snapshot.layerMemory, CheckpointStore.layerMemory)),
+    Layer.fresh(
+      Aggregates.layer.pipe(
+        Layer.provideMerge(Layer.mergeAll(EventStore.layerMemory, Snapshot.layerMemory, CheckpointStore.layerMemory))
+      )
+    ),
     Layer.succeed(References.MinimumLogLevel, "Warn")
   )
 
-const accountStream = (id: string) => `Account-${id}`
-const transferStream = (id: string) => `Transfer-${id}`
+const onAccount = (id: string, command: Account.AccountCommand) =>
+  Accounts.use((accounts) => accounts.handle(id, command))
 
 const openAccount = (id: string, owner: string, initialDeposit: number, currency = USD) =>
-  CommandHandler.handle(
-    Account.Account,
-    accountStream(id),
-    Account.Open.make({ owner, currency, initialDeposit: amount(initialDeposit) })
-  )
+  onAccount(id, Account.Open.make({ owner, currency, initialDeposit: amount(initialDeposit) }))
 
 const initiate = (transferId: string, from: string, to: string, cents: number, approvalThreshold = 100_000) =>
-  CommandHandler.handle(
-    Transfer.Transfer,
-    transferStream(transferId),
-    Transfer.Initiate.make({
-      from,
-      to,
-      amount: amount(cents),
-      currency: USD,
-      reference: `invoice ${transferId}`,
-      initiatedBy: "alice",
-      approvalThreshold: amount(approvalThreshold)
-    }),
-    { metadata: { actor: "alice" } }
+  Transfers.use((transfers) =>
+    transfers.handle(
+      transferId,
+      Transfer.Initiate.make({
+        from,
+        to,
+        amount: amount(cents),
+        currency: USD,
+        reference: `invoice ${transferId}`,
+        initiatedBy: "alice",
+        approvalThreshold: amount(approvalThreshold)
+      }),
+      { metadata: { actor: "alice" } }
+    )
   )
 
 const approve = (transferId: string, by = "carol") =>
-  CommandHandler.handle(Transfer.Transfer, transferStream(transferId), Transfer.Approve.make({ by }), {
-    metadata: { actor: by }
-  })
+  Transfers.use((transfers) => transfers.handle(transferId, Transfer.Approve.make({ by }), { metadata: { actor: by } }))
 
 const runProcess = Projection.run(TransferProcess.TransferProcess, { untilCaughtUp: true, batchWindow: "1 millis" })
 
 const transferOf = (transferId: string) =>
-  Effect.map(CommandHandler.load(Transfer.Transfer, transferStream(transferId)), ({ state }) => {
-    assert.strictEqual(state._tag, "Transfer")
-    return state as Transfer.TransferInfo
-  })
+  Effect.map(
+    Transfers.use((transfers) => transfers.load(transferId)),
+    ({ state }) => {
+      assert.strictEqual(state._tag, "Transfer")
+      return state as Transfer.TransferInfo
+    }
+  )
 
 /** Runs the process, caught up each time, until the transfer is finished (each step causes the next event). */
 const processUntilFinished = Effect.fnUntraced(function* (transferId: string) {
@@ -69,16 +73,19 @@ const processUntilFinished = Effect.fnUntraced(function* (transferId: string) {
 })
 
 const accountOf = (id: string) =>
-  Effect.map(CommandHandler.load(Account.Account, accountStream(id)), ({ state }) => {
-    assert.strictEqual(state._tag, "Opened")
-    return state as Account.Opened
-  })
+  Effect.map(
+    Accounts.use((accounts) => accounts.load(id)),
+    ({ state }) => {
+      assert.strictEqual(state._tag, "Opened")
+      return state as Account.Opened
+    }
+  )
 
-const eventsOf = <A extends { readonly _tag: string }>(codec: EventCodec.EventCodec<A>, streamId: string) =>
-  Stream.runCollect(EventStore.readEvents(codec, streamId))
+const accountEvents = (id: string) => Accounts.use((accounts) => Stream.runCollect(accounts.events(id)))
+const transferEvents = (id: string) => Transfers.use((transfers) => Stream.runCollect(transfers.events(id)))
 
-const tagsOf = (streamId: string, codec: EventCodec.Any) =>
-  Effect.map(eventsOf(codec, streamId), (events) => events.map((event) => event.type))
+const accountTags = (id: string) => Effect.map(accountEvents(id), (events) => events.map((event) => event.type))
+const transferTags = (id: string) => Effect.map(transferEvents(id), (events) => events.map((event) => event.type))
 
 const head = EventStore.EventStore.use((store) => store.head)
 
@@ -101,7 +108,7 @@ describe("TransferProcess", () => {
       assert.strictEqual((yield* accountOf("bob")).balance, 25_000)
       assert.deepStrictEqual((yield* accountOf("alice")).transfers, { t1: { step: "Settled", amount: amount(25_000) } })
       assert.deepStrictEqual((yield* accountOf("bob")).transfers, { t1: { step: "Credited", amount: amount(25_000) } })
-      assert.deepStrictEqual(yield* tagsOf(transferStream("t1"), Transfer.Transfer.events), [
+      assert.deepStrictEqual(yield* transferTags("t1"), [
         "TransferInitiated",
         "TransferApproved",
         "TransferDebited",
@@ -109,21 +116,20 @@ describe("TransferProcess", () => {
       ])
 
       // metadata: the process is the actor, the transfer the correlation, the approval the cause of the debit
-      const aliceEvents = yield* eventsOf(Account.Account.events, accountStream("alice"))
+      const aliceEvents = yield* accountEvents("alice")
       const debit = aliceEvents.find((event) => event.type === "AccountDebitedForTransfer")!
       assert.strictEqual(debit.metadata.actor, "transfer-process")
       assert.strictEqual(debit.metadata.correlationId, "t1")
-      const approvedEvent = (yield* eventsOf(Transfer.Transfer.events, transferStream("t1")))[1]!
+      const approvedEvent = (yield* transferEvents("t1"))[1]!
       assert.strictEqual(approvedEvent.version, approval.version)
       assert.strictEqual(debit.metadata.causationId, approvedEvent.eventId)
 
       // the settled debit no longer keeps the account from closing
-      yield* CommandHandler.handle(
-        Account.Account,
-        accountStream("alice"),
+      yield* onAccount(
+        "alice",
         Account.Withdraw.make({ amount: amount(75_000), currency: USD, reference: "moving out" })
       )
-      yield* CommandHandler.handle(Account.Account, accountStream("alice"), Account.Close.make({ reason: "moved" }))
+      yield* onAccount("alice", Account.Close.make({ reason: "moved" }))
     }).pipe(Effect.provide(memory()))
   )
 
@@ -149,11 +155,8 @@ describe("TransferProcess", () => {
       assert.strictEqual(transfer.failure, "Insufficient funds: the balance is 1.00 USD, 5.00 USD was requested")
       assert.strictEqual((yield* accountOf("alice")).balance, 100)
       assert.strictEqual((yield* accountOf("bob")).balance, 0)
-      assert.deepStrictEqual(yield* tagsOf(accountStream("alice"), Account.Account.events), ["AccountOpened"])
-      assert.deepStrictEqual(yield* tagsOf(transferStream("t3"), Transfer.Transfer.events), [
-        "TransferInitiated",
-        "TransferDebitFailed"
-      ])
+      assert.deepStrictEqual(yield* accountTags("alice"), ["AccountOpened"])
+      assert.deepStrictEqual(yield* transferTags("t3"), ["TransferInitiated", "TransferDebitFailed"])
     }).pipe(Effect.provide(memory()))
   )
 
@@ -162,7 +165,7 @@ describe("TransferProcess", () => {
       yield* openAccount("alice", "Alice", 10_000)
       yield* openAccount("euro", "Eve", 10_000, EUR)
       yield* openAccount("bob", "Bob", 0)
-      yield* CommandHandler.handle(Account.Account, accountStream("alice"), Account.Freeze.make({ reason: "kyc" }))
+      yield* onAccount("alice", Account.Freeze.make({ reason: "kyc" }))
       yield* initiate("f1", "alice", "bob", 100)
       yield* initiate("f2", "nobody", "bob", 100)
       yield* initiate("f3", "euro", "bob", 100)
@@ -183,7 +186,7 @@ describe("TransferProcess", () => {
     Effect.gen(function* () {
       yield* openAccount("alice", "Alice", 10_000)
       yield* openAccount("bob", "Bob", 0)
-      yield* CommandHandler.handle(Account.Account, accountStream("bob"), Account.Close.make({ reason: "left" }))
+      yield* onAccount("bob", Account.Close.make({ reason: "left" }))
       yield* initiate("t4", "alice", "bob", 3_000)
       const transfer = yield* processUntilFinished("t4")
       assert.strictEqual(transfer.status, "Failed")
@@ -191,12 +194,12 @@ describe("TransferProcess", () => {
       assert.strictEqual(transfer.failure, "Cannot CreditForTransfer: the account is closed")
       assert.strictEqual((yield* accountOf("alice")).balance, 10_000)
       assert.deepStrictEqual((yield* accountOf("alice")).transfers, { t4: { step: "Reversed", amount: amount(3_000) } })
-      assert.deepStrictEqual(yield* tagsOf(accountStream("alice"), Account.Account.events), [
+      assert.deepStrictEqual(yield* accountTags("alice"), [
         "AccountOpened",
         "AccountDebitedForTransfer",
         "TransferDebitReversed"
       ])
-      assert.deepStrictEqual(yield* tagsOf(transferStream("t4"), Transfer.Transfer.events), [
+      assert.deepStrictEqual(yield* transferTags("t4"), [
         "TransferInitiated",
         "TransferDebited",
         "TransferCreditFailed",
@@ -210,7 +213,7 @@ describe("TransferProcess", () => {
       yield* openAccount("alice", "Alice", 10_000)
       yield* openAccount("bob", "Bob", 0)
       yield* openAccount("carl", "Carl", 0)
-      yield* CommandHandler.handle(Account.Account, accountStream("carl"), Account.Close.make({ reason: "left" }))
+      yield* onAccount("carl", Account.Close.make({ reason: "left" }))
       yield* initiate("ok", "alice", "bob", 1_000)
       yield* initiate("poor", "bob", "alice", 1_000_000, 10_000_000)
       yield* initiate("comp", "alice", "carl", 2_000)
@@ -247,17 +250,14 @@ describe("TransferProcess", () => {
       yield* openAccount("bob", "Bob", 0)
       yield* initiate("t5", "alice", "bob", 4_000)
       // the process debited the source, then crashed before marking the transfer debited and saving its checkpoint
-      yield* CommandHandler.handle(
-        Account.Account,
-        accountStream("alice"),
+      yield* onAccount(
+        "alice",
         Account.DebitForTransfer.make({ transferId: "t5", amount: amount(4_000), currency: USD, reference: "x" })
       )
       assert.strictEqual((yield* processUntilFinished("t5")).status, "Completed")
       assert.strictEqual((yield* accountOf("alice")).balance, 6_000)
       assert.strictEqual((yield* accountOf("bob")).balance, 4_000)
-      const debits = (yield* tagsOf(accountStream("alice"), Account.Account.events)).filter(
-        (tag) => tag === "AccountDebitedForTransfer"
-      )
+      const debits = (yield* accountTags("alice")).filter((tag) => tag === "AccountDebitedForTransfer")
       assert.strictEqual(debits.length, 1)
     }).pipe(Effect.provide(memory()))
   )
@@ -269,11 +269,7 @@ describe("TransferProcess", () => {
       yield* initiate("t6", "alice", "bob", 500)
       assert.strictEqual((yield* processUntilFinished("t6")).status, "Failed")
       // the money arrives later; handling the old event again must not revive the failed transfer
-      yield* CommandHandler.handle(
-        Account.Account,
-        accountStream("alice"),
-        Account.Deposit.make({ amount: amount(1_000), currency: USD, reference: "salary" })
-      )
+      yield* onAccount("alice", Account.Deposit.make({ amount: amount(1_000), currency: USD, reference: "salary" }))
       const before = yield* head
       yield* Projection.run(TransferProcess.TransferProcess, { untilCaughtUp: true, rebuild: true })
       assert.deepStrictEqual(yield* head, before)

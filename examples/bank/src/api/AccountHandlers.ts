@@ -2,38 +2,34 @@
  * The handlers of the account endpoints.
  */
 import { randomUUID } from "node:crypto"
-import { CheckpointStore, CommandHandler, EventStore, Position } from "@facta/core"
+import { Position } from "@facta/core"
 import { DateTime, Effect, Option, Stream } from "effect"
 import { HttpApiBuilder, HttpApiSchema } from "effect/http-api"
+import { Accounts } from "../app/Aggregates.ts"
 import * as Account from "../domain/Account.ts"
 import * as Money from "../domain/Money.ts"
 import { ReadModels } from "../readmodels/ReadModels.ts"
 import { Api } from "./Api.ts"
 import { type Actor, CurrentActor, requireInspect, requireOperate, requireRead, requireRole } from "./Auth.ts"
-import { type CommandHeaders, etag, parsePositive, runCommand } from "./Commands.ts"
-import { Idempotency } from "./Idempotency.ts"
+import { type CommandHeaders, etag, makeRunCommand, parsePositive } from "./Commands.ts"
 import { BadRequest, Forbidden, mapErrors, NotFound, type Problem } from "./Problems.ts"
-import * as Stores from "./Stores.ts"
-import { accountStream, accountSummary, type LoadedAccount, loadAccount } from "./Stores.ts"
+import { accountSummary, type LoadedAccount, loadAccount } from "./Stores.ts"
 
 /**
- * The account handlers, on the stores, read models and idempotency keys in context.
+ * The account handlers, on the accounts, read models, idempotency keys, settings and deadlines in context.
  */
 export const AccountHandlers = HttpApiBuilder.group(
   Api,
   "accounts",
   Effect.fn(function* (handlers) {
-    const store = yield* EventStore.EventStore
+    const accounts = yield* Accounts
     const readModels = yield* ReadModels
-    yield* CheckpointStore.CheckpointStore
-    yield* Idempotency
-
-    const withStores = yield* Stores.withStores
+    const runCommand = yield* makeRunCommand
 
     /** Reads the account, 404 or 403 unless the actor may read it. */
     const readable = (actor: Actor, id: string) =>
       Effect.gen(function* () {
-        const account = yield* withStores(loadAccount(id))
+        const account = yield* loadAccount(accounts, id)
         yield* requireRead(actor, account.state.owner)
         return account
       })
@@ -52,7 +48,7 @@ export const AccountHandlers = HttpApiBuilder.group(
     }) =>
       Effect.gen(function* () {
         const actor = yield* CurrentActor
-        const account = yield* withStores(loadAccount(options.id))
+        const account = yield* loadAccount(accounts, options.id)
         yield* options.authorize(actor, account)
         const command = yield* options.command(account)
         const what = `account ${options.id}`
@@ -64,16 +60,11 @@ export const AccountHandlers = HttpApiBuilder.group(
           status: 200,
           details: options.details,
           execute: ({ metadata, expectedVersion }) =>
-            withStores(
-              Effect.gen(function* () {
-                const result = yield* CommandHandler.handle(Account.Account, account.streamId, command, {
-                  metadata,
-                  expectedVersion
-                })
-                const body = yield* accountSummary(options.id, account.streamId, result.state, result.version)
-                return { version: result.version, positions: result.positions, body }
-              })
-            ).pipe(mapErrors({ what, ifMatch: expectedVersion !== undefined })),
+            Effect.gen(function* () {
+              const result = yield* accounts.handle(options.id, command, { metadata, expectedVersion })
+              const body = yield* accountSummary(accounts, options.id, result.state, result.version)
+              return { version: result.version, positions: result.positions, body }
+            }).pipe(mapErrors({ what, ifMatch: expectedVersion !== undefined })),
           fresh: fresh(options.id)
         }).pipe(mapErrors({ what }))
       })
@@ -100,8 +91,8 @@ export const AccountHandlers = HttpApiBuilder.group(
               : yield* Money.parse(payload.initialDeposit, payload.currency).pipe(
                   mapErrors({ what: "initialDeposit", field: "initialDeposit" })
                 )
+          // a fresh id: nobody wrote to this account yet
           const accountId = randomUUID()
-          const streamId = yield* accountStream(accountId)
           return yield* runCommand({
             actor,
             route: "POST /accounts",
@@ -109,18 +100,15 @@ export const AccountHandlers = HttpApiBuilder.group(
             headers: { ...headers, "if-match": undefined },
             status: 201,
             execute: ({ metadata }) =>
-              withStores(
-                Effect.gen(function* () {
-                  const result = yield* CommandHandler.handle(
-                    Account.Account,
-                    streamId,
-                    Account.Open.make({ owner, currency: payload.currency, initialDeposit }),
-                    { metadata }
-                  )
-                  const body = yield* accountSummary(accountId, streamId, result.state, result.version)
-                  return { version: result.version, positions: result.positions, body }
-                })
-              ).pipe(mapErrors({ what: `account ${accountId}` })),
+              Effect.gen(function* () {
+                const result = yield* accounts.handle(
+                  accountId,
+                  Account.Open.make({ owner, currency: payload.currency, initialDeposit }),
+                  { metadata, assumeEmpty: true }
+                )
+                const body = yield* accountSummary(accounts, accountId, result.state, result.version)
+                return { version: result.version, positions: result.positions, body }
+              }).pipe(mapErrors({ what: `account ${accountId}` })),
             fresh: fresh(accountId)
           })
         }),
@@ -140,7 +128,7 @@ export const AccountHandlers = HttpApiBuilder.group(
             Effect.flatMap(
               Option.match({
                 onSome: Effect.succeed,
-                onNone: () => withStores(accountSummary(params.id, account.streamId, account.state, account.version))
+                onNone: () => accountSummary(accounts, params.id, account.state, account.version)
               })
             )
           )
@@ -157,7 +145,7 @@ export const AccountHandlers = HttpApiBuilder.group(
       explain: ({ params }) =>
         Effect.gen(function* () {
           const actor = yield* CurrentActor
-          const account = yield* withStores(loadAccount(params.id))
+          const account = yield* loadAccount(accounts, params.id)
           yield* requireInspect(actor, account.state.owner)
           const explanation = yield* readModels.explain(params.id)
           if (Option.isNone(explanation)) {
@@ -176,15 +164,12 @@ export const AccountHandlers = HttpApiBuilder.group(
               field: query.at === undefined ? "at" : "version"
             })
           }
-          const account = yield* withStores(loadAccount(params.id))
+          const account = yield* loadAccount(accounts, params.id)
           yield* requireInspect(actor, account.state.owner)
-          const loaded = yield* withStores(
-            CommandHandler.loadAsOf(
-              Account.Account,
-              account.streamId,
-              query.at !== undefined ? { at: query.at } : { version: query.version ?? 0 }
-            )
-          )
+          const loaded = yield* accounts.load(params.id, {
+            includeArchived: true,
+            asOf: query.at !== undefined ? { at: query.at } : { version: query.version ?? 0 }
+          })
           const state = loaded.state
           const opened = state._tag === "Opened"
           return {
@@ -203,7 +188,6 @@ export const AccountHandlers = HttpApiBuilder.group(
         Effect.gen(function* () {
           const actor = yield* CurrentActor
           yield* requireRole(actor, ["auditor", "admin"], "read audit trails")
-          const streamId = yield* accountStream(params.id)
           const types =
             query.types === undefined
               ? undefined
@@ -213,7 +197,7 @@ export const AccountHandlers = HttpApiBuilder.group(
                     .map((t) => t.trim())
                     .filter((t) => t !== "")
                 )
-          const events = yield* store.read(streamId, { includeArchived: true }).pipe(
+          const events = yield* accounts.events(params.id, { includeArchived: true }).pipe(
             Stream.filter(
               (event) =>
                 (types === undefined || types.has(event.type)) &&

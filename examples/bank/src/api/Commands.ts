@@ -3,7 +3,7 @@
  * `If-Match`, `Idempotency-Key`, read-your-writes and the response.
  */
 import { randomUUID } from "node:crypto"
-import type { CheckpointStore, Event, Position } from "@facta/core"
+import type { Event, Position } from "@facta/core"
 import { Config, Context, Duration, Effect, Layer, Option } from "effect"
 import { HttpServerResponse } from "effect/http"
 import * as Money from "../domain/Money.ts"
@@ -124,12 +124,9 @@ export interface Executed {
 const staleWarning = '199 facta "The read models have not caught up yet: this is the command\'s own result"'
 
 /**
- * Runs a command endpoint: builds the metadata, reads `If-Match`, runs `execute` under the `Idempotency-Key`, waits
- * for the read models to reach the appended events (at most the configured timeout, and at most half the request
- * deadline; a late read model only adds a `Warning` header) and answers with the read model's view (`fresh`), or the
- * command's own result.
+ * The options of one command endpoint's run (see {@link makeRunCommand}).
  */
-export const runCommand = <R>(options: {
+export interface CommandOptions<R> {
   readonly actor: Actor
   readonly route: string
   readonly request: unknown
@@ -140,87 +137,94 @@ export const runCommand = <R>(options: {
     readonly metadata: Event.EventMetadata
     readonly expectedVersion: number | undefined
   }) => Effect.Effect<Executed, Problem, R>
-  readonly fresh: Effect.Effect<Option.Option<unknown>, unknown, ReadModels>
-}): Effect.Effect<
-  HttpServerResponse.HttpServerResponse,
-  Problem,
-  R | Idempotency | ReadModels | Settings | CheckpointStore.CheckpointStore
-> =>
-  Effect.gen(function* () {
-    const expectedVersion = yield* parseIfMatch(options.headers["if-match"])
-    const correlationId = options.headers["x-correlation-id"] ?? randomUUID()
-    const attributes: Record<string, string> = {}
-    if (options.details?.reason !== undefined) attributes.reason = options.details.reason
-    if (options.details?.reference !== undefined) attributes.reference = options.details.reference
-    const metadata: Event.EventMetadata = {
-      actor: options.actor.name,
-      correlationId,
-      ...(Object.keys(attributes).length > 0 ? { attributes } : {})
-    }
-    const baseHeaders = { "x-correlation-id": correlationId }
-    const toResponse = (executed: Executed): StoredResponse => ({
-      status: options.status,
-      body: executed.body,
-      headers: { etag: etag(executed.version) }
-    })
-    const execute = options.execute({ metadata, expectedVersion })
-    const key = options.headers["idempotency-key"]
-    const keyed =
-      key === undefined
-        ? undefined
-        : {
-            actor: options.actor.name,
-            key,
-            hash: hashRequest({ route: options.route, request: options.request, ifMatch: expectedVersion ?? null })
-          }
-    const idempotency = yield* Idempotency
-    const outcome =
-      keyed === undefined
-        ? yield* Effect.map(execute, (value) => ({ _tag: "Executed", value, response: toResponse(value) }) as const)
-        : yield* idempotency.run(keyed, execute, toResponse).pipe(mapErrors({ what: "the idempotency key" }))
-    if (outcome._tag === "Replayed") {
-      return HttpServerResponse.jsonUnsafe(outcome.response.body, {
-        status: outcome.response.status,
-        headers: { ...outcome.response.headers, ...baseHeaders, "idempotent-replayed": "true" }
-      })
-    }
+  readonly fresh: Effect.Effect<Option.Option<unknown>, unknown>
+}
 
-    // read your writes, for at most half the request deadline: a late read model must not turn a done command
-    // into a 503
-    const settings = yield* Settings
-    const readModels = yield* ReadModels
-    const deadlines = yield* Deadlines
-    const wait = Duration.min(
-      Duration.fromInputUnsafe(settings.readYourWritesTimeout),
-      Duration.millis(Duration.toMillis(deadlines.request) / 2)
-    )
-    const last = outcome.value.positions.at(-1)
-    const caughtUp =
-      last === undefined
-        ? true
-        : yield* readModels.waitFor(last, wait).pipe(
-            Effect.as(true),
-            Effect.catchCause((cause) =>
-              Effect.logWarning("read models are late; answering with the command's result", cause).pipe(
-                Effect.as(false)
+/**
+ * Takes the idempotency keys, read models, settings and deadlines of the context once, and gives the function that
+ * runs a command endpoint: builds the metadata, reads `If-Match`, runs `execute` under the `Idempotency-Key`, waits
+ * for the read models to reach the appended events (at most the configured timeout, and at most half the request
+ * deadline; a late read model only adds a `Warning` header) and answers with the read model's view (`fresh`), or the
+ * command's own result. The function needs nothing more than its `execute` does.
+ */
+export const makeRunCommand = Effect.gen(function* () {
+  const idempotency = yield* Idempotency
+  const settings = yield* Settings
+  const readModels = yield* ReadModels
+  const deadlines = yield* Deadlines
+  return <R>(options: CommandOptions<R>): Effect.Effect<HttpServerResponse.HttpServerResponse, Problem, R> =>
+    Effect.gen(function* () {
+      const expectedVersion = yield* parseIfMatch(options.headers["if-match"])
+      const correlationId = options.headers["x-correlation-id"] ?? randomUUID()
+      const attributes: Record<string, string> = {}
+      if (options.details?.reason !== undefined) attributes.reason = options.details.reason
+      if (options.details?.reference !== undefined) attributes.reference = options.details.reference
+      const metadata: Event.EventMetadata = {
+        actor: options.actor.name,
+        correlationId,
+        ...(Object.keys(attributes).length > 0 ? { attributes } : {})
+      }
+      const baseHeaders = { "x-correlation-id": correlationId }
+      const toResponse = (executed: Executed): StoredResponse => ({
+        status: options.status,
+        body: executed.body,
+        headers: { etag: etag(executed.version) }
+      })
+      const execute = options.execute({ metadata, expectedVersion })
+      const key = options.headers["idempotency-key"]
+      const keyed =
+        key === undefined
+          ? undefined
+          : {
+              actor: options.actor.name,
+              key,
+              hash: hashRequest({ route: options.route, request: options.request, ifMatch: expectedVersion ?? null })
+            }
+      const outcome =
+        keyed === undefined
+          ? yield* Effect.map(execute, (value) => ({ _tag: "Executed", value, response: toResponse(value) }) as const)
+          : yield* idempotency.run(keyed, execute, toResponse).pipe(mapErrors({ what: "the idempotency key" }))
+      if (outcome._tag === "Replayed") {
+        return HttpServerResponse.jsonUnsafe(outcome.response.body, {
+          status: outcome.response.status,
+          headers: { ...outcome.response.headers, ...baseHeaders, "idempotent-replayed": "true" }
+        })
+      }
+
+      // read your writes, for at most half the request deadline: a late read model must not turn a done command
+      // into a 503
+      const wait = Duration.min(
+        Duration.fromInputUnsafe(settings.readYourWritesTimeout),
+        Duration.millis(Duration.toMillis(deadlines.request) / 2)
+      )
+      const last = outcome.value.positions.at(-1)
+      const caughtUp =
+        last === undefined
+          ? true
+          : yield* readModels.waitFor(last, wait).pipe(
+              Effect.as(true),
+              Effect.catchCause((cause) =>
+                Effect.logWarning("read models are late; answering with the command's result", cause).pipe(
+                  Effect.as(false)
+                )
               )
             )
-          )
-    const fresh = caughtUp
-      ? yield* options.fresh.pipe(Effect.catchCause(() => Effect.succeed(Option.none<unknown>())))
-      : Option.none<unknown>()
-    const response: StoredResponse = Option.match(fresh, {
-      onNone: () => ({
-        ...outcome.response,
-        headers: caughtUp ? outcome.response.headers : { ...outcome.response.headers, warning: staleWarning }
-      }),
-      onSome: (body) => ({ ...outcome.response, body })
+      const fresh = caughtUp
+        ? yield* options.fresh.pipe(Effect.catchCause(() => Effect.succeed(Option.none<unknown>())))
+        : Option.none<unknown>()
+      const response: StoredResponse = Option.match(fresh, {
+        onNone: () => ({
+          ...outcome.response,
+          headers: caughtUp ? outcome.response.headers : { ...outcome.response.headers, warning: staleWarning }
+        }),
+        onSome: (body) => ({ ...outcome.response, body })
+      })
+      if (keyed !== undefined && Option.isSome(fresh)) {
+        yield* idempotency.update(keyed, response).pipe(Effect.ignore({ log: true }))
+      }
+      return HttpServerResponse.jsonUnsafe(response.body, {
+        status: response.status,
+        headers: { ...response.headers, ...baseHeaders }
+      })
     })
-    if (keyed !== undefined && Option.isSome(fresh)) {
-      yield* idempotency.update(keyed, response).pipe(Effect.ignore({ log: true }))
-    }
-    return HttpServerResponse.jsonUnsafe(response.body, {
-      status: response.status,
-      headers: { ...response.headers, ...baseHeaders }
-    })
-  })
+})

@@ -55,7 +55,8 @@ export const layerRequestValidation: Layer.Layer<RequestValidation> = HttpApiMid
 )
 
 /**
- * The handlers and middlewares; needs the stores, the read models, the idempotency keys, the settings and the tokens.
+ * The handlers and middlewares; needs the accounts, the transfers, the read models, the idempotency keys, the settings
+ * and the tokens.
  */
 export const layer = Layer.mergeAll(AccountHandlers, TransferHandlers).pipe(
   // the routes resolve the middlewares where the groups are built

@@ -2,9 +2,9 @@
  * The HTTP server: the API, its OpenAPI document (`/openapi.json`), interactive docs (`/docs`) and the page (`/`),
  * on Node's HTTP server.
  *
- * The caller provides the stores (`EventStore`, `SnapshotStore`, `CheckpointStore`), the `SqlClient` (for the
- * idempotency keys), the `ReadModels` and the `Tokens`; the settings come from `Config` unless given, the deadlines
- * from the `Deadlines` in context (see `infra/Deadlines.ts`).
+ * The caller provides the command side (`Accounts`, `Transfers`), the `SqlClient` (for the idempotency keys), the
+ * `ReadModels` and the `Tokens`; the settings come from `Config` unless given, the deadlines from the `Deadlines` in
+ * context (see `infra/Deadlines.ts`).
  *
  * Every route answers within the request deadline: past it the answer is a 503 problem (`RequestTimeout`) while the
  * request's work is interrupted in the background. Every 503 carries `Retry-After`.
@@ -14,7 +14,7 @@
  * import { Layer } from "effect"
  * import { Server } from "@facta/example-bank/api/Server"
  *
- * declare const stores: Layer.Layer<never> // EventStore, SnapshotStore, CheckpointStore, SqlClient, ReadModels, Tokens
+ * declare const stores: Layer.Layer<never> // Accounts, Transfers, SqlClient, ReadModels, Tokens
  * const main = Layer.launch(Server.layer({ port: 8080 }).pipe(Layer.provide(stores)))
  * ```
  */

@@ -1,86 +1,56 @@
 /**
- * Loading accounts and transfers from the store for the handlers: existence (404), ownership (403) and the
+ * Loading accounts and transfers through their services for the handlers: existence (404), ownership (403) and the
  * command-side views used when a read model is late.
  */
-import { Aggregate, CommandHandler, EventStore, Snapshot, type StreamId } from "@facta/core"
 import { DateTime, Effect, Option } from "effect"
-import * as Account from "../domain/Account.ts"
-import * as Transfer from "../domain/Transfer.ts"
+import type { Accounts, Transfers } from "../app/Aggregates.ts"
+import type * as Account from "../domain/Account.ts"
+import type * as Transfer from "../domain/Transfer.ts"
 import type { AccountSummary, TransferSummary } from "../readmodels/ReadModels.ts"
 import { mapErrors, NotFound, type Problem } from "./Problems.ts"
 
 /**
- * Takes the event and snapshot stores of the handlers' context, and gives a function that provides them to an effect
- * run later in a handler.
- */
-export const withStores = Effect.gen(function* () {
-  const store = yield* EventStore.EventStore
-  const snapshots = yield* Snapshot.SnapshotStore
-  return <A, E, R>(effect: Effect.Effect<A, E, R>) =>
-    effect.pipe(
-      Effect.provideService(EventStore.EventStore, store),
-      Effect.provideService(Snapshot.SnapshotStore, snapshots)
-    )
-})
-
-/**
- * An opened account with its stream id and version.
+ * An opened account with its version.
  */
 export interface LoadedAccount {
   readonly accountId: string
-  readonly streamId: StreamId.StreamId
   readonly state: Account.Opened
   readonly version: number
 }
 
 /**
- * The stream id of account `id`; 404 when `id` cannot name a stream.
+ * Account `id` as it is now, archived or not; 404 when it was never opened (or `id` cannot name an account).
  */
-export const accountStream = (id: string) =>
-  Aggregate.streamId(Account.Account, id).pipe(mapErrors({ what: `account ${id}` }))
-
-/**
- * The stream id of transfer `id`; 404 when `id` cannot name a stream.
- */
-export const transferStream = (id: string) =>
-  Aggregate.streamId(Transfer.Transfer, id).pipe(mapErrors({ what: `transfer ${id}` }))
-
-/**
- * Account `id` as it is now, archived or not; 404 when it was never opened.
- */
-export const loadAccount = (id: string): Effect.Effect<LoadedAccount, Problem, EventStore.EventStore> =>
+export const loadAccount = (accounts: Accounts["Service"], id: string): Effect.Effect<LoadedAccount, Problem> =>
   Effect.gen(function* () {
-    const streamId = yield* accountStream(id)
-    const loaded = yield* CommandHandler.loadAsOf(Account.Account, streamId, { version: Number.MAX_SAFE_INTEGER })
+    const loaded = yield* accounts.load(id, { includeArchived: true })
     if (loaded.state._tag !== "Opened") return yield* new NotFound({ code: "NotFound", detail: `No account ${id}` })
-    return { accountId: id, streamId, state: loaded.state, version: loaded.version }
+    return { accountId: id, state: loaded.state, version: loaded.version }
   }).pipe(mapErrors({ what: `account ${id}` }))
 
 /**
- * An initiated transfer with its stream id and version.
+ * An initiated transfer with its version.
  */
 export interface LoadedTransfer {
   readonly transferId: string
-  readonly streamId: StreamId.StreamId
   readonly state: Transfer.TransferInfo
   readonly version: number
 }
 
 /**
- * Transfer `id` as it is now; 404 when it was never initiated.
+ * Transfer `id` as it is now; 404 when it was never initiated (or `id` cannot name a transfer).
  */
-export const loadTransfer = (id: string): Effect.Effect<LoadedTransfer, Problem, EventStore.EventStore> =>
+export const loadTransfer = (transfers: Transfers["Service"], id: string): Effect.Effect<LoadedTransfer, Problem> =>
   Effect.gen(function* () {
-    const streamId = yield* transferStream(id)
-    const loaded = yield* CommandHandler.loadAsOf(Transfer.Transfer, streamId, { version: Number.MAX_SAFE_INTEGER })
+    const loaded = yield* transfers.load(id, { includeArchived: true })
     if (loaded.state._tag !== "Transfer") {
       return yield* new NotFound({ code: "NotFound", detail: `No transfer ${id}` })
     }
-    return { transferId: id, streamId, state: loaded.state, version: loaded.version }
+    return { transferId: id, state: loaded.state, version: loaded.version }
   }).pipe(mapErrors({ what: `transfer ${id}` }))
 
-const timestamps = (streamId: string) =>
-  EventStore.EventStore.use((store) => store.streamInfo(streamId)).pipe(
+const timestamps = (service: Accounts["Service"] | Transfers["Service"], id: string) =>
+  service.info(id).pipe(
     Effect.map(
       Option.match({
         onNone: () => ({ created: "", updated: "" }),
@@ -94,12 +64,12 @@ const timestamps = (streamId: string) =>
  * The summary of an account from the command side (its state and stream info), for when the read model is late.
  */
 export const accountSummary = (
+  accounts: Accounts["Service"],
   accountId: string,
-  streamId: string,
   state: Account.AccountState,
   version: number
-): Effect.Effect<AccountSummary, never, EventStore.EventStore> =>
-  Effect.map(timestamps(streamId), (at) => ({
+): Effect.Effect<AccountSummary> =>
+  Effect.map(timestamps(accounts, accountId), (at) => ({
     accountId,
     owner: state._tag === "Opened" ? state.owner : "",
     currency: state._tag === "Opened" ? state.currency : "",
@@ -114,12 +84,12 @@ export const accountSummary = (
  * The summary of a transfer from the command side, for when the read model is late.
  */
 export const transferSummary = (
+  transfers: Transfers["Service"],
   transferId: string,
-  streamId: string,
   state: Transfer.TransferInfo,
   version: number
-): Effect.Effect<TransferSummary, never, EventStore.EventStore> =>
-  Effect.map(timestamps(streamId), (at) => ({
+): Effect.Effect<TransferSummary> =>
+  Effect.map(timestamps(transfers, transferId), (at) => ({
     transferId,
     from: state.from,
     to: state.to,

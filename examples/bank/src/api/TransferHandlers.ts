@@ -2,32 +2,29 @@
  * The handlers of the transfer endpoints.
  */
 import { randomUUID } from "node:crypto"
-import { CheckpointStore, CommandHandler } from "@facta/core"
 import { Effect, Option } from "effect"
 import { HttpApiBuilder, HttpApiSchema } from "effect/http-api"
+import { Accounts, Transfers } from "../app/Aggregates.ts"
 import * as Transfer from "../domain/Transfer.ts"
 import { ReadModels, type TransferSummary } from "../readmodels/ReadModels.ts"
 import { Api } from "./Api.ts"
 import { type Actor, CurrentActor, requireOperate, requireRole } from "./Auth.ts"
-import { type CommandHeaders, etag, parsePositive, runCommand, Settings, thresholdIn } from "./Commands.ts"
-import { Idempotency } from "./Idempotency.ts"
+import { type CommandHeaders, etag, makeRunCommand, parsePositive, Settings, thresholdIn } from "./Commands.ts"
 import { Forbidden, mapErrors, type Problem, Unprocessable } from "./Problems.ts"
-import * as Stores from "./Stores.ts"
-import { type LoadedTransfer, loadAccount, loadTransfer, transferStream, transferSummary } from "./Stores.ts"
+import { type LoadedTransfer, loadAccount, loadTransfer, transferSummary } from "./Stores.ts"
 
 /**
- * The transfer handlers, on the stores, read models and idempotency keys in context.
+ * The transfer handlers, on the accounts, transfers, read models, idempotency keys, settings and deadlines in context.
  */
 export const TransferHandlers = HttpApiBuilder.group(
   Api,
   "transfers",
   Effect.fn(function* (handlers) {
+    const accounts = yield* Accounts
+    const transfers = yield* Transfers
     const readModels = yield* ReadModels
     const settings = yield* Settings
-    yield* CheckpointStore.CheckpointStore
-    yield* Idempotency
-
-    const withStores = yield* Stores.withStores
+    const runCommand = yield* makeRunCommand
 
     const fresh = (transferId: string) => readModels.transfer(transferId)
 
@@ -41,7 +38,7 @@ export const TransferHandlers = HttpApiBuilder.group(
         if (actor.role !== "customer") return
         // an account that is gone counts as not owned; any other failure (storage) is the answer
         const account = (id: string) =>
-          withStores(loadAccount(id)).pipe(
+          loadAccount(accounts, id).pipe(
             Effect.map(Option.some),
             Effect.catchTag("NotFound", () => Effect.succeed(Option.none()))
           )
@@ -65,7 +62,7 @@ export const TransferHandlers = HttpApiBuilder.group(
       Effect.gen(function* () {
         const actor = yield* CurrentActor
         yield* requireRole(actor, ["approver", "admin"], "review transfers")
-        const transfer = yield* withStores(loadTransfer(options.id))
+        const transfer = yield* loadTransfer(transfers, options.id)
         const command = yield* options.command(actor, transfer)
         const what = `transfer ${options.id}`
         return yield* runCommand({
@@ -76,17 +73,12 @@ export const TransferHandlers = HttpApiBuilder.group(
           status: 200,
           details: options.details,
           execute: ({ metadata, expectedVersion }) =>
-            withStores(
-              Effect.gen(function* () {
-                const result = yield* CommandHandler.handle(Transfer.Transfer, transfer.streamId, command, {
-                  metadata,
-                  expectedVersion
-                })
-                if (result.state._tag !== "Transfer") return yield* Effect.die(new Error("transfer vanished"))
-                const body = yield* transferSummary(options.id, transfer.streamId, result.state, result.version)
-                return { version: result.version, positions: result.positions, body }
-              })
-            ).pipe(mapErrors({ what, ifMatch: expectedVersion !== undefined })),
+            Effect.gen(function* () {
+              const result = yield* transfers.handle(options.id, command, { metadata, expectedVersion })
+              if (result.state._tag !== "Transfer") return yield* Effect.die(new Error("transfer vanished"))
+              const body = yield* transferSummary(transfers, options.id, result.state, result.version)
+              return { version: result.version, positions: result.positions, body }
+            }).pipe(mapErrors({ what, ifMatch: expectedVersion !== undefined })),
           fresh: fresh(options.id)
         })
       })
@@ -95,9 +87,9 @@ export const TransferHandlers = HttpApiBuilder.group(
       initiate: ({ payload, headers }) =>
         Effect.gen(function* () {
           const actor = yield* CurrentActor
-          const from = yield* withStores(loadAccount(payload.from))
+          const from = yield* loadAccount(accounts, payload.from)
           yield* requireOperate(actor, from.state.owner, "initiate transfers")
-          const to = yield* withStores(loadAccount(payload.to))
+          const to = yield* loadAccount(accounts, payload.to)
           if (to.state.currency !== from.state.currency) {
             return yield* new Unprocessable({
               code: "CurrencyMismatch",
@@ -106,8 +98,8 @@ export const TransferHandlers = HttpApiBuilder.group(
           }
           const currency = from.state.currency
           const amount = yield* parsePositive(payload.amount, currency, "amount")
+          // a fresh id: nobody wrote to this transfer yet
           const transferId = randomUUID()
-          const streamId = yield* transferStream(transferId)
           const reference = payload.reference ?? ""
           const command = Transfer.Initiate.make({
             from: payload.from,
@@ -126,14 +118,12 @@ export const TransferHandlers = HttpApiBuilder.group(
             status: 201,
             details: { reference },
             execute: ({ metadata }) =>
-              withStores(
-                Effect.gen(function* () {
-                  const result = yield* CommandHandler.handle(Transfer.Transfer, streamId, command, { metadata })
-                  if (result.state._tag !== "Transfer") return yield* Effect.die(new Error("transfer not initiated"))
-                  const body = yield* transferSummary(transferId, streamId, result.state, result.version)
-                  return { version: result.version, positions: result.positions, body }
-                })
-              ).pipe(mapErrors({ what: `transfer ${transferId}` })),
+              Effect.gen(function* () {
+                const result = yield* transfers.handle(transferId, command, { metadata, assumeEmpty: true })
+                if (result.state._tag !== "Transfer") return yield* Effect.die(new Error("transfer not initiated"))
+                const body = yield* transferSummary(transfers, transferId, result.state, result.version)
+                return { version: result.version, positions: result.positions, body }
+              }).pipe(mapErrors({ what: `transfer ${transferId}` })),
             fresh: fresh(transferId)
           })
         }),
@@ -186,15 +176,14 @@ export const TransferHandlers = HttpApiBuilder.group(
       get: ({ params }) =>
         Effect.gen(function* () {
           const actor = yield* CurrentActor
-          const transfer = yield* withStores(loadTransfer(params.id))
+          const transfer = yield* loadTransfer(transfers, params.id)
           yield* requireSee(actor, transfer.state)
           const summary = yield* readModels.transfer(params.id).pipe(
             Effect.map(Option.filter((s) => s.version >= transfer.version)),
             Effect.flatMap(
               Option.match({
                 onSome: Effect.succeed,
-                onNone: () =>
-                  withStores(transferSummary(params.id, transfer.streamId, transfer.state, transfer.version))
+                onNone: () => transferSummary(transfers, params.id, transfer.state, transfer.version)
               })
             )
           )

@@ -3,10 +3,10 @@
  * (`BANK_APPROVAL_WINDOW`, default 24 hours). Expiring takes nothing from anyone: only a transfer still awaiting
  * approval can expire, and no money has moved for it yet.
  */
-import { CommandHandler } from "@facta/core"
 import { Clock, Config, Duration, Effect, Schedule } from "effect"
 import * as Transfer from "../domain/Transfer.ts"
 import { ReadModels } from "../readmodels/ReadModels.ts"
+import { Transfers } from "./Aggregates.ts"
 
 /**
  * The actor recorded on expiries.
@@ -26,22 +26,24 @@ export const actor = "transfer-expiry"
  */
 export const sweep = Effect.fn("TransferExpiry.sweep")(function* (window: Duration.Input) {
   const models = yield* ReadModels
+  const transfers = yield* Transfers
   const now = yield* Clock.currentTimeMillis
   const cutoff = now - Duration.toMillis(window)
   const waiting = yield* models.transfers({ status: "AwaitingApproval", limit: 500 })
   const expired: Array<string> = []
   for (const transfer of waiting) {
     if (Date.parse(transfer.initiatedAt) > cutoff) continue
-    const result = yield* CommandHandler.handle(
-      Transfer.Transfer,
-      `Transfer-${transfer.transferId}`,
-      Transfer.Expire.make({ reason: `no approval within ${Duration.format(Duration.fromInputUnsafe(window))}` }),
-      { metadata: { actor, correlationId: transfer.transferId } }
-    ).pipe(
-      Effect.map(() => true),
-      // approved, rejected or expired since the read model saw it: nothing to do
-      Effect.catchTag("InvalidTransferState", () => Effect.succeed(false))
-    )
+    const result = yield* transfers
+      .handle(
+        transfer.transferId,
+        Transfer.Expire.make({ reason: `no approval within ${Duration.format(Duration.fromInputUnsafe(window))}` }),
+        { metadata: { actor, correlationId: transfer.transferId } }
+      )
+      .pipe(
+        Effect.map(() => true),
+        // approved, rejected or expired since the read model saw it: nothing to do
+        Effect.catchTag("InvalidTransferState", () => Effect.succeed(false))
+      )
     if (result) expired.push(transfer.transferId)
   }
   return expired

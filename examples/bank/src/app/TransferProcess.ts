@@ -13,30 +13,34 @@
  * command itself (an account refusal is a typed error), so it needs no account events.
  *
  * **Idempotency.** Projections deliver at least once: after a crash between a command and the checkpoint, an event
- * is handled again, and any prefix of its commands may already be stored. `CommandHandler.handle` generates fresh
- * event ids and offers no way to pass derived ones, so the process does not rely on `Event.deriveEventId`; instead
+ * is handled again, and any prefix of its commands may already be stored. Three things make that harmless:
  *
- * 1. every command it issues is idempotent in its decider: the account remembers each transfer id it debited,
- *    credited, reversed or settled, and decides no events for a step already done; the transfer decides no events
- *    for a `Mark*` step it is already at or past;
- * 2. it acts on the transfer's *current* state, loaded afresh for every event, not on the event alone: an event whose
+ * 1. every command is handled with `causedBy` the id of the event that caused it (one command per stream and
+ *    event): the ids of the events it appends are derived from that id, so a command handled again for the same
+ *    event appends nothing and gets its first result back, even when the stream moved on meanwhile;
+ * 2. every command it issues is idempotent in its decider too: the account remembers each transfer id it debited,
+ *    credited, reversed or settled, and decides no events for a step already done (whoever did it); the transfer
+ *    decides no events for a `Mark*` step it is already at or past;
+ * 3. it acts on the transfer's *current* state, loaded afresh for every event, not on the event alone: an event whose
  *    step the transfer has moved past (for instance a `TransferApproved` handled again after the debit was refused
- *    and marked failed) does nothing, so a refusal is never turned into a late debit.
+ *    and marked failed, when the money has arrived since) does nothing, so a refusal is never turned into a late
+ *    debit.
  *
  * Together: handling any event any number of times, in any crash pattern, appends each step's events once.
  *
  * Every command carries metadata: actor `transfer-process`, correlation id the transfer id, causation id the id of
- * the event that caused it.
+ * the event that caused it (set by `causedBy`).
  *
  * Account refusals (any `AccountError`) are outcomes of the process and are recorded on the transfer; other failures
  * (storage, concurrency beyond the retries, a refused compensation) fail the handler, so that the projection retries
  * and then stops (or parks the event) for an operator.
  */
 import type { Event } from "@facta/core"
-import { Aggregate, CommandHandler, EventCodec, Projection, StreamId } from "@facta/core"
+import { EventCodec, Projection, StreamId } from "@facta/core"
 import { Effect, Schema } from "effect"
 import * as Account from "../domain/Account.ts"
 import * as Transfer from "../domain/Transfer.ts"
+import { Accounts, Transfers } from "./Aggregates.ts"
 
 /**
  * The transfer events the process reacts to.
@@ -78,29 +82,27 @@ export const isAccountError = (u: unknown): u is Account.AccountError =>
   typeof u === "object" && u !== null && "_tag" in u && accountErrorTags.has(String(u._tag))
 
 /**
- * The metadata of the commands caused by `source`.
+ * The metadata of the commands caused by `source` (its id becomes their causation id through `causedBy`).
  */
 export const metadataFor = (source: Event.RecordedEvent<unknown>): Event.EventMetadata => ({
   actor,
-  correlationId: StreamId.entityId(source.streamId),
-  causationId: source.eventId
+  correlationId: StreamId.entityId(source.streamId)
 })
 
 /**
  * Handles one transfer event (see the module documentation).
  */
 export const handle = Effect.fn("TransferProcess.handle")(function* (event: Event.RecordedEvent<ProcessEvent>) {
+  const accounts = yield* Accounts
+  const transfers = yield* Transfers
   const transferId = StreamId.entityId(event.streamId)
-  const metadata = metadataFor(event)
-  const { state } = yield* CommandHandler.load(Transfer.Transfer, event.streamId)
+  // one command per stream for this event: the transfer's, and one account's
+  const options = { metadata: metadataFor(event), causedBy: event.eventId }
+  const { state } = yield* transfers.load(transferId)
   if (state._tag !== "Transfer") return
 
-  const onTransfer = (command: Transfer.TransferCommand) =>
-    CommandHandler.handle(Transfer.Transfer, event.streamId, command, { metadata })
-  const onAccount = (accountId: string, command: Account.AccountCommand) =>
-    Effect.flatMap(Aggregate.streamId(Account.Account, accountId), (streamId) =>
-      CommandHandler.handle(Account.Account, streamId, command, { metadata })
-    )
+  const onTransfer = (command: Transfer.TransferCommand) => transfers.handle(transferId, command, options)
+  const onAccount = (accountId: string, command: Account.AccountCommand) => accounts.handle(accountId, command, options)
   const details = { transferId, amount: state.amount, currency: state.currency, reference: state.reference }
 
   switch (event.data._tag) {
@@ -145,17 +147,19 @@ export const handle = Effect.fn("TransferProcess.handle")(function* (event: Even
 
 /**
  * The transfer process as a projection named `transfer-process`, reading the `Transfer` category. Run it with
- * `Projection.run` next to the command side; it needs an `EventStore` and a `CheckpointStore` (and uses a
- * `SnapshotStore` when one is provided).
+ * `Projection.run` next to the command side; it needs the `Accounts` and `Transfers` services, an `EventStore` and a
+ * `CheckpointStore`.
  *
  * @example
  * ```ts
  * import { Effect, Layer } from "effect"
- * import { CheckpointStore, EventStore, Projection } from "@facta/core"
+ * import { CheckpointStore, EventStore, Projection, Snapshot } from "@facta/core"
  * import { TransferProcess } from "@facta/example-bank"
+ * import * as Aggregates from "@facta/example-bank/app/Aggregates"
  *
+ * const stores = Layer.mergeAll(EventStore.layerMemory, Snapshot.layerMemory, CheckpointStore.layerMemory)
  * const running = Projection.run(TransferProcess.TransferProcess).pipe(
- *   Effect.provide(Layer.mergeAll(EventStore.layerMemory, CheckpointStore.layerMemory))
+ *   Effect.provide(Aggregates.layer.pipe(Layer.provideMerge(stores)))
  * )
  * ```
  */

@@ -12,10 +12,11 @@
  * `examples/bank/.data/`. Commands take the database from the layer given to {@link make}, built per command, so
  * `--help` starts nothing.
  */
-import { type CheckpointStore, EventStore, Position, Projection } from "@facta/core"
+import { type CheckpointStore, EventStore, Position, Projection, type Snapshot } from "@facta/core"
 import { Console, DateTime, Effect, Fiber, type Layer, Option, Schedule, Stream } from "effect"
 import { Argument, CliError, Command, Flag } from "effect/cli"
 import type { SqlClient } from "effect/sql"
+import type * as Aggregates from "../app/Aggregates.ts"
 import * as TransferProcess from "../app/TransferProcess.ts"
 import * as Money from "../domain/Money.ts"
 import * as ReadModels from "../readmodels/ReadModels.ts"
@@ -23,11 +24,14 @@ import * as Progress from "../seed/Progress.ts"
 import * as Seed from "../seed/Seed.ts"
 
 /**
- * What the commands need: the stores, the read models and a SQL client.
+ * What the commands need: the stores, the command side, the read models and a SQL client.
  */
 export type Services =
   | EventStore.EventStore
   | CheckpointStore.CheckpointStore
+  | Snapshot.SnapshotStore
+  | Aggregates.Accounts
+  | Aggregates.Transfers
   | ReadModels.ReadModels
   | SqlClient.SqlClient
 

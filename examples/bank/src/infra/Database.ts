@@ -1,8 +1,9 @@
 /**
  * Where the bank keeps its data, for the demo (`src/main.ts`), the admin CLI and the seed: the PostgreSQL server
  * `DATABASE_URL` names, or else an embedded server with its data in `examples/bank/.data/` (kept between runs). On
- * it: the event store, snapshots and projection checkpoints (schema `facta`, one `PgStore.layer`) and the read models
- * (schema `bank`), each schema migrated once when the layer is built.
+ * it: the event store, snapshots and projection checkpoints (schema `facta`, one `PgStore.layer`), the command side
+ * on them (`Accounts` and `Transfers`) and the read models (schema `bank`), each schema migrated once when the layer
+ * is built.
  *
  * @since 0.1.0
  */
@@ -10,6 +11,7 @@ import { fileURLToPath } from "node:url"
 import { EmbeddedPostgres } from "@facta/embedded-postgres"
 import { PgStore } from "@facta/postgres"
 import { Effect, Layer } from "effect"
+import * as Aggregates from "../app/Aggregates.ts"
 import * as ReadModels from "../readmodels/ReadModels.ts"
 import * as Tables from "../readmodels/Tables.ts"
 import * as Deadlines from "./Deadlines.ts"
@@ -50,7 +52,8 @@ export const layerClient = (options?: Options) =>
   })
 
 /**
- * The stores and the read models on the `PgClient` in context, migrated; also sets the read models' schema
+ * The stores, the command side (`Accounts`, `Transfers`) and the read models (whose `waitFor` reads the stores'
+ * checkpoints) on the `PgClient` in context, migrated; also sets the read models' schema
  * (`Tables.Schema`) for the projections that run with it. Every store call runs under the storage deadline of the
  * `Deadlines` in context (projection batches under the commit deadline): a stalled database fails it with a
  * retryable `StorageError` instead of leaving it waiting.
@@ -63,7 +66,7 @@ export const layerStores = (options?: Options) =>
       const deadlines = yield* Deadlines.Deadlines
       const schema = options?.storeSchema ?? "facta"
       const bankSchema = Layer.succeed(Tables.Schema, options?.bankSchema ?? "bank")
-      return Layer.mergeAll(ReadModels.layer.pipe(Layer.provide(bankSchema)), bankSchema).pipe(
+      return Layer.mergeAll(ReadModels.layer.pipe(Layer.provide(bankSchema)), bankSchema, Aggregates.layer).pipe(
         Layer.provideMerge(
           PgStore.layer({
             schema,

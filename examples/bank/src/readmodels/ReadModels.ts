@@ -8,7 +8,7 @@
  *   $237.50?" in one query.
  * - `bank.transfers`: one row per transfer with its status.
  */
-import { type CheckpointStore, type Position, Projection, type ProjectionError, type StorageError } from "@facta/core"
+import { CheckpointStore, type Position, Projection, type ProjectionError, type StorageError } from "@facta/core"
 import type { Duration, Option } from "effect"
 import { Context, Effect, Layer, Schema } from "effect"
 import { SqlClient } from "effect/sql"
@@ -120,11 +120,7 @@ export class ReadModels extends Context.Service<
     readonly waitFor: (
       position: Position.Position,
       timeout?: Duration.Input
-    ) => Effect.Effect<
-      void,
-      StorageError.StorageError | ProjectionError.ProjectionLagging,
-      CheckpointStore.CheckpointStore
-    >
+    ) => Effect.Effect<void, StorageError.StorageError | ProjectionError.ProjectionLagging>
   }
 >()("@facta/example-bank/ReadModels") {}
 
@@ -135,26 +131,29 @@ export const projections = { accounts: AccountsProjection, transfers: TransfersP
 
 /**
  * The read models on the `SqlClient` in context; creates their tables when missing. Every query runs under the
- * storage deadline of `Deadlines` and fails with a `StorageError` (retryable when trying again may help).
+ * storage deadline of `Deadlines` and fails with a `StorageError` (retryable when trying again may help); `waitFor`
+ * reads the projections' checkpoints from the `CheckpointStore` in context.
  */
-export const layer: Layer.Layer<ReadModels, unknown, SqlClient.SqlClient> = Layer.effect(
-  ReadModels,
-  Effect.gen(function* () {
-    yield* Tables.migrate
-    const sql = yield* SqlClient.SqlClient
-    const deadlines = yield* Deadlines
-    const queries = Tables.queries(sql, yield* Tables.Schema, {
-      scope: yield* Effect.scope,
-      deadline: deadlines.storage
+export const layer: Layer.Layer<ReadModels, unknown, SqlClient.SqlClient | CheckpointStore.CheckpointStore> =
+  Layer.effect(
+    ReadModels,
+    Effect.gen(function* () {
+      yield* Tables.migrate
+      const sql = yield* SqlClient.SqlClient
+      const deadlines = yield* Deadlines
+      const checkpoints = yield* CheckpointStore.CheckpointStore
+      const queries = Tables.queries(sql, yield* Tables.Schema, {
+        scope: yield* Effect.scope,
+        deadline: deadlines.storage
+      })
+      return ReadModels.of({
+        ...queries,
+        waitFor: (position, timeout) =>
+          Effect.forEach(
+            Object.values(projections),
+            (projection) => Projection.waitFor(projection, position, { timeout: timeout ?? "5 seconds" }),
+            { concurrency: "unbounded", discard: true }
+          ).pipe(Effect.provideService(CheckpointStore.CheckpointStore, checkpoints))
+      })
     })
-    return ReadModels.of({
-      ...queries,
-      waitFor: (position, timeout) =>
-        Effect.forEach(
-          Object.values(projections),
-          (projection) => Projection.waitFor(projection, position, { timeout: timeout ?? "5 seconds" }),
-          { concurrency: "unbounded", discard: true }
-        )
-    })
-  })
-)
+  )

@@ -1,5 +1,5 @@
 /**
- * Demo data, written through the real command side (`CommandHandler` and the domain's deciders): customers with
+ * Demo data, written through the real command side (the `Accounts` and `Transfers` services): customers with
  * accounts in USD and EUR, deposits, withdrawals, fees and a few thousand transfers, among them transfers above the
  * approval threshold (approved by carol, a few rejected, the last ones left for the demo to approve), transfers that
  * fail for insufficient funds, and one to a closed account whose debit is compensated.
@@ -14,8 +14,9 @@
  * last recorded progress, skipping operations already stored (transfers by their deterministic id, other operations
  * by the correlation id `seed-<n>` their events carry).
  */
-import { CommandHandler, type Event, EventCodec, EventStore, ExpectedVersion, StreamId } from "@facta/core"
-import { Effect, Schema, Stream } from "effect"
+import { type Event, EventCodec, EventStore, ExpectedVersion } from "@facta/core"
+import { Effect, Layer, Schema, Stream } from "effect"
+import * as Aggregates from "../app/Aggregates.ts"
 import * as TransferProcess from "../app/TransferProcess.ts"
 import * as Account from "../domain/Account.ts"
 import * as Money from "../domain/Money.ts"
@@ -128,12 +129,12 @@ const counting = (store: EventStore.EventStore["Service"], counter: { n: number 
  * Drives a transfer to its end with the transfer process' handler: hands it each process event of the transfer's
  * stream after `after`, until its steps add no more.
  */
-const settle = Effect.fnUntraced(function* (streamId: string) {
-  const store = yield* EventStore.EventStore
+const settle = Effect.fnUntraced(function* (transferId: string) {
+  const transfers = yield* Aggregates.Transfers
   const types: ReadonlySet<string> = new Set(TransferProcess.TransferProcess.events.types)
   let after = 0
   for (;;) {
-    const events = yield* Stream.runCollect(store.read(streamId, { from: after + 1 }))
+    const events = yield* Stream.runCollect(transfers.events(transferId, { from: after + 1 }))
     const list = Array.from(events)
     if (list.length === 0) return
     for (const event of list) {
@@ -155,8 +156,8 @@ const ignoreIf =
     )
 
 /**
- * Seeds the demo data (see the module documentation). Needs an event store (and uses a snapshot store when there is
- * one).
+ * Seeds the demo data (see the module documentation). Needs an event store and a snapshot store: it builds its own
+ * `Accounts` and `Transfers` on them, once, with a store that counts the events they append.
  */
 export const run = Effect.fn("Seed.run")(function* (options?: Options) {
   const seed = options?.seed ?? 42
@@ -186,6 +187,9 @@ export const run = Effect.fn("Seed.run")(function* (options?: Options) {
   const store = yield* EventStore.EventStore
   const counter = { n: 0 }
   const counted = counting(store, counter)
+  // the command side of the seed, on the counting store: built once for the whole seed
+  const countedStore = Layer.succeed(EventStore.EventStore, counted)
+  const services = Aggregates.layer.pipe(Layer.provideMerge(countedStore))
   const started = Date.now()
   const progress = Progress.make("seed", ops.length, { tty: options?.tty })
   const showProgress = options?.progress ?? true
@@ -197,11 +201,12 @@ export const run = Effect.fn("Seed.run")(function* (options?: Options) {
   // correlation id seed-<n>
   const storedCorrelations = new Map<string, ReadonlySet<string>>()
   const isStored = Effect.fnUntraced(function* (account: string, correlationId: string) {
+    const accounts = yield* Aggregates.Accounts
     let ids = storedCorrelations.get(account)
     if (ids === undefined) {
-      const recent = yield* Stream.runCollect(
-        store.read(`Account-${account}`, { direction: "backward", limit: 5_000 })
-      ).pipe(Effect.catchTag("StreamNotFound", () => Effect.succeed([] as Array<Event.RecordedEvent>)))
+      const recent = yield* Stream.runCollect(accounts.events(account, { direction: "backward", limit: 5_000 })).pipe(
+        Effect.catchTag("StreamNotFound", () => Effect.succeed([] as Array<Event.RecordedEvent>))
+      )
       ids = new Set(Array.from(recent).flatMap((e) => (e.metadata.correlationId ? [e.metadata.correlationId] : [])))
       storedCorrelations.set(account, ids)
     }
@@ -209,30 +214,30 @@ export const run = Effect.fn("Seed.run")(function* (options?: Options) {
   })
 
   const apply = Effect.fnUntraced(function* (op: Plan.Operation, index: number) {
+    const accounts = yield* Aggregates.Accounts
+    const transfers = yield* Aggregates.Transfers
     const correlationId = `seed-${index}`
     switch (op._tag) {
       case "Open": {
-        yield* CommandHandler.handle(
-          Account.Account,
-          `Account-${op.account.id}`,
-          Account.Open.make({
-            owner: op.account.owner,
-            currency: op.account.currency,
-            initialDeposit: Money.Amount.make(op.account.initialDeposit)
-          }),
-          { metadata: { actor: "teller", correlationId } }
-        ).pipe(ignoreIf(["AccountAlreadyOpened"]))
+        yield* accounts
+          .handle(
+            op.account.id,
+            Account.Open.make({
+              owner: op.account.owner,
+              currency: op.account.currency,
+              initialDeposit: Money.Amount.make(op.account.initialDeposit)
+            }),
+            { metadata: { actor: "teller", correlationId } }
+          )
+          .pipe(ignoreIf(["AccountAlreadyOpened"]))
         return
       }
       case "Close": {
-        yield* CommandHandler.handle(
-          Account.Account,
-          `Account-${op.account}`,
-          Account.Close.make({ reason: op.reason }),
-          {
+        yield* accounts
+          .handle(op.account, Account.Close.make({ reason: op.reason }), {
             metadata: { actor: "admin", correlationId }
-          }
-        ).pipe(ignoreIf(["AccountIsClosed"]))
+          })
+          .pipe(ignoreIf(["AccountIsClosed"]))
         return
       }
       case "Deposit":
@@ -248,37 +253,37 @@ export const run = Effect.fn("Seed.run")(function* (options?: Options) {
               : Account.ChargeFee.make({ amount, currency: op.currency, reason: op.reference })
         const actor = op._tag === "Fee" ? "bank" : "teller"
         // a withdrawal or a fee the balance cannot cover is refused, as it would be at the counter
-        yield* CommandHandler.handle(Account.Account, `Account-${op.account}`, command, {
-          metadata: { actor, correlationId }
-        }).pipe(ignoreIf(["InsufficientFunds"]))
+        yield* accounts
+          .handle(op.account, command, { metadata: { actor, correlationId } })
+          .pipe(ignoreIf(["InsufficientFunds"]))
         return
       }
       case "Transfer": {
-        const streamId = `Transfer-${op.transferId}`
-        yield* CommandHandler.handle(
-          Transfer.Transfer,
-          streamId,
-          Transfer.Initiate.make({
-            from: op.from,
-            to: op.to,
-            amount: Money.Amount.make(op.amount),
-            currency: op.currency,
-            reference: op.reference,
-            initiatedBy: op.initiatedBy,
-            approvalThreshold: Plan.approvalThreshold
-          }),
-          { metadata: { actor: op.initiatedBy, correlationId } }
-        ).pipe(ignoreIf(["TransferAlreadyInitiated"]))
+        yield* transfers
+          .handle(
+            op.transferId,
+            Transfer.Initiate.make({
+              from: op.from,
+              to: op.to,
+              amount: Money.Amount.make(op.amount),
+              currency: op.currency,
+              reference: op.reference,
+              initiatedBy: op.initiatedBy,
+              approvalThreshold: Plan.approvalThreshold
+            }),
+            { metadata: { actor: op.initiatedBy, correlationId } }
+          )
+          .pipe(ignoreIf(["TransferAlreadyInitiated"]))
         if (op.review === "approve" || op.review === "reject") {
           const review =
             op.review === "approve"
               ? Transfer.Approve.make({ by: Plan.approver })
               : Transfer.Reject.make({ by: Plan.approver, reason: "amount not justified" })
-          yield* CommandHandler.handle(Transfer.Transfer, streamId, review, {
-            metadata: { actor: Plan.approver, correlationId }
-          }).pipe(ignoreIf(["InvalidTransferState"]))
+          yield* transfers
+            .handle(op.transferId, review, { metadata: { actor: Plan.approver, correlationId } })
+            .pipe(ignoreIf(["InvalidTransferState"]))
         }
-        yield* settle(streamId)
+        yield* settle(op.transferId)
         return
       }
     }
@@ -294,7 +299,7 @@ export const run = Effect.fn("Seed.run")(function* (options?: Options) {
   } else {
     yield* recordProgress(0)
   }
-  yield* Effect.gen(function* () {
+  const outcomes = yield* Effect.gen(function* () {
     let index = resumedAt
     let nextMark = (Math.floor(resumedAt / batch) + 1) * batch
     while (index < ops.length) {
@@ -309,9 +314,9 @@ export const run = Effect.fn("Seed.run")(function* (options?: Options) {
       }
       if (showProgress) yield* progress.update(index, counter.n)
     }
-  }).pipe(Effect.provideService(EventStore.EventStore, counted))
+    return yield* countOutcomes(ops)
+  }).pipe(Effect.provide(services))
 
-  const outcomes = yield* countOutcomes(ops)
   const events = counter.n
   const millis = Date.now() - started
   yield* EventStore.appendEvents(
@@ -339,10 +344,11 @@ export const run = Effect.fn("Seed.run")(function* (options?: Options) {
 
 /** How the plan's transfers ended, from their streams. */
 const countOutcomes = Effect.fnUntraced(function* (ops: ReadonlyArray<Plan.Operation>) {
+  const transfers = yield* Aggregates.Transfers
   const counts = { completed: 0, failed: 0, compensated: 0, rejected: 0, awaitingApproval: 0 }
   for (const op of ops) {
     if (op._tag !== "Transfer") continue
-    const { state } = yield* CommandHandler.load(Transfer.Transfer, `Transfer-${op.transferId}`)
+    const { state } = yield* transfers.load(op.transferId)
     if (state._tag !== "Transfer") continue
     if (state.status === "Completed") counts.completed++
     else if (state.status === "Rejected") counts.rejected++
@@ -352,11 +358,6 @@ const countOutcomes = Effect.fnUntraced(function* (ops: ReadonlyArray<Plan.Opera
   }
   return counts satisfies Outcomes
 })
-
-/**
- * The stream id of a seeded account.
- */
-export const accountStream = (accountId: string): StreamId.StreamId => StreamId.makeUnsafe(`Account-${accountId}`)
 
 /**
  * A one-line description of a result, for people.

@@ -11,6 +11,7 @@ import * as Database from "../../../../test/support/database.ts"
 import type {} from "../../../../test/support/globalSetup.ts"
 import { demoActors, type IssuedToken, makeToken, Tokens } from "../../src/api/Auth.ts"
 import * as Server from "../../src/api/Server.ts"
+import * as Aggregates from "../../src/app/Aggregates.ts"
 import { TransferProcess } from "../../src/index.ts"
 import * as ReadModels from "../../src/readmodels/ReadModels.ts"
 import * as Tables from "../../src/readmodels/Tables.ts"
@@ -25,7 +26,7 @@ export const tokenOf = (name: string): string => {
 const run = <E extends { readonly _tag: string }, R>(projection: Projection.Projection<E, R>) =>
   Projection.run(projection, { batchWindow: "1 millis", pollInterval: "20 millis" })
 
-/** The stores, read models and tokens, on PostgreSQL schemas `store` and `bank`. */
+/** The stores, the command side, read models and tokens, on PostgreSQL schemas `store` and `bank`. */
 export const stores = (
   schemas: { readonly store: string; readonly bank: string },
   options?: { readonly readModels?: Layer.Layer<ReadModels.ReadModels> | undefined }
@@ -33,22 +34,36 @@ export const stores = (
   const bankSchema = Layer.succeed(Tables.Schema, schemas.bank)
   return Layer.mergeAll(
     options?.readModels ?? ReadModels.layer.pipe(Layer.provide(bankSchema)),
-    PgCheckpointStore.layer({ schema: schemas.store }),
-    PgSnapshotStore.layer({ schema: schemas.store }),
+    Aggregates.layer,
     Database.dropSchemaOnRelease(schemas.bank),
     bankSchema,
     Tokens.layer(issued),
     Layer.succeed(References.MinimumLogLevel, "Error")
-  ).pipe(Layer.provideMerge(Database.eventStoreIn(schemas.store)))
+  ).pipe(
+    Layer.provideMerge(
+      Layer.mergeAll(
+        PgCheckpointStore.layer({ schema: schemas.store }),
+        PgSnapshotStore.layer({ schema: schemas.store })
+      )
+    ),
+    Layer.provideMerge(Database.eventStoreIn(schemas.store))
+  )
 }
 
 /** Runs the projections and the transfer process until the layer is released. */
 export const projections = Layer.effectDiscard(
   Effect.forkScoped(
-    Effect.all([run(TransferProcess.TransferProcess), run(ReadModels.projections.accounts), run(ReadModels.projections.transfers)], {
-      concurrency: "unbounded",
-      discard: true
-    })
+    Effect.all(
+      [
+        run(TransferProcess.TransferProcess),
+        run(ReadModels.projections.accounts),
+        run(ReadModels.projections.transfers)
+      ],
+      {
+        concurrency: "unbounded",
+        discard: true
+      }
+    )
   )
 )
 
