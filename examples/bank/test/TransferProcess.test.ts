@@ -1,6 +1,8 @@
 import { assert, describe, it } from "@effect/vitest"
-import { CheckpointStore, EventStore, Projection, Snapshot } from "@facta/core"
+import { Aggregate, CheckpointStore, Event, EventStore, Projection, Snapshot } from "@facta/core"
 import { Effect, Layer, References, Stream } from "effect"
+import * as Database from "../../../test/support/database.ts"
+import type {} from "../../../test/support/globalSetup.ts"
 import * as Aggregates from "../src/app/Aggregates.ts"
 import { Accounts, Transfers } from "../src/app/Aggregates.ts"
 import { Account, Money, Transfer, TransferProcess } from "../src/index.ts"
@@ -17,6 +19,13 @@ const memory = () =>
         Layer.provideMerge(Layer.mergeAll(EventStore.layerMemory, Snapshot.layerMemory, CheckpointStore.layerMemory))
       )
     ),
+    Layer.succeed(References.MinimumLogLevel, "Warn")
+  )
+
+/** The same on PostgreSQL, in a schema of its own per test. */
+const postgres = () =>
+  Layer.mergeAll(
+    Aggregates.layer.pipe(Layer.provideMerge(Database.projectionStoresIn(Database.uniqueSchema("bankprocess")))),
     Layer.succeed(References.MinimumLogLevel, "Warn")
   )
 
@@ -276,4 +285,37 @@ describe("TransferProcess", () => {
       assert.strictEqual((yield* accountOf("alice")).balance, 1_100)
     }).pipe(Effect.provide(memory()))
   )
+
+  /** A redelivered event (a crash before the checkpoint, two instances racing) appends its commands' events once. */
+  const redelivered = Effect.gen(function* () {
+    yield* openAccount("alice", "Alice", 10_000)
+    yield* openAccount("bob", "Bob", 0)
+    yield* initiate("t7", "alice", "bob", 1_000)
+    const initiated = yield* TransferProcess.TransferProcess.events.decode((yield* transferEvents("t7"))[0]!)
+    assert.strictEqual(initiated.data._tag, "TransferInitiated")
+
+    yield* TransferProcess.handle(initiated)
+    const once = yield* head
+    assert.deepStrictEqual(yield* transferTags("t7"), ["TransferInitiated", "TransferDebited"])
+    // the debit's id is derived from the event that caused it, which is its causation id
+    const debit = (yield* accountEvents("alice")).find((event) => event.type === "AccountDebitedForTransfer")!
+    const alice = yield* Aggregate.streamId(Account.Account, "alice")
+    assert.strictEqual(debit.eventId.toLowerCase(), yield* Event.deriveEventId(initiated.eventId, `${alice}/0`))
+    assert.strictEqual(debit.metadata.causationId, initiated.eventId)
+
+    // the same event again, after the first, and twice side by side: nothing more is appended
+    yield* TransferProcess.handle(initiated)
+    yield* Effect.all([TransferProcess.handle(initiated), TransferProcess.handle(initiated)], {
+      concurrency: "unbounded",
+      discard: true
+    })
+    assert.deepStrictEqual(yield* head, once)
+    assert.deepStrictEqual(yield* accountTags("alice"), ["AccountOpened", "AccountDebitedForTransfer"])
+    assert.deepStrictEqual(yield* transferTags("t7"), ["TransferInitiated", "TransferDebited"])
+    assert.strictEqual((yield* accountOf("alice")).balance, 9_000)
+  })
+
+  it.live("the same event handled twice appends once (memory)", () => redelivered.pipe(Effect.provide(memory())))
+
+  it.live("the same event handled twice appends once (PostgreSQL)", () => redelivered.pipe(Effect.provide(postgres())))
 })
