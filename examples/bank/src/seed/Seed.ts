@@ -187,9 +187,10 @@ export const run = Effect.fn("Seed.run")(function* (options?: Options) {
   const store = yield* EventStore.EventStore
   const counter = { n: 0 }
   const counted = counting(store, counter)
-  // the command side of the seed, on the counting store: built once for the whole seed
+  // the command side of the seed, on the counting store: built once for the whole seed (fresh: not the services the
+  // context may have built already on the plain store)
   const countedStore = Layer.succeed(EventStore.EventStore, counted)
-  const services = Aggregates.layer.pipe(Layer.provideMerge(countedStore))
+  const services = Layer.fresh(Aggregates.layer).pipe(Layer.provideMerge(countedStore))
   const started = Date.now()
   const progress = Progress.make("seed", ops.length, { tty: options?.tty })
   const showProgress = options?.progress ?? true

@@ -62,6 +62,7 @@ layer(Live, { excludeTestServices: true, timeout: 60_000 })("bank seed and admin
         assert.isAbove(outcomes.completed, transfers / 2)
         const events = yield* eventCount
         assert.isAbove(events, transfers * 4)
+        assert.strictEqual(first.events, events - 2, "the seed counts what it wrote but its first and last marks")
 
         const second = yield* Seed.run({ transfers, progress: false })
         assert.strictEqual(second._tag, "AlreadySeeded")
