@@ -111,8 +111,8 @@ export const make = Effect.fnUntraced(function* (
 
   /**
    * One request goes through `append_stream`: `append_batch` without its loop over requests, and the events' data and
-   * metadata as one JSON array each (the JSON texts the validation made, joined) rather than `jsonb[]`: 0.05–0.3 ms
-   * less per 100-event append (docs/benchmarks.md, item 12).
+   * metadata as one JSON array each (the JSON texts the validation made, joined) rather than `jsonb[]`, which
+   * measured cheaper (docs/benchmarks.md, item 12).
    */
   const callOne = (p: StoreKit.Prepared, notify: boolean) => {
     const [kind, version] = kindOf(p.expected)

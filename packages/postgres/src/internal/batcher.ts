@@ -78,7 +78,7 @@ export const make = Effect.fnUntraced(function* <I, A, E>(options: {
         )
       }
       // `serviceOption`, not `Effect.option(Effect.currentParentSpan)`: without a span that one builds an error,
-      // and its stack trace, for every waiting request (14 µs each, a tenth of an append's CPU at 8 writers)
+      // and its stack trace, for every waiting request (docs/benchmarks.md, item 14)
       return Effect.flatMap(Effect.serviceOption(Tracer.ParentSpan), (caller) => {
         const waiter: Waiting<I, A, E> = { item, deferred: Deferred.makeUnsafe<A, E>(), caller }
         waiting.push(waiter)

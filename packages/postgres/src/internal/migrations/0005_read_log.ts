@@ -3,8 +3,8 @@
  *
  * A page of the global log below the horizon, as an ordered walk of an index whatever the statistics say. As a
  * plain query, a log that grew since it was last analyzed (or never was) got a full scan and a sort of the
- * table, or of the whole category, for every page: 58 and 268 ms a page at 300,000 events, against 0.1 and
- * 1.8 ms. Without categories it walks the log's key; with them, each category's part of the category index,
+ * table, or of the whole category, for every page (figures in docs/benchmarks.md, item 9). Without categories it
+ * walks the log's key; with them, each category's part of the category index,
  * merged. Scans and bitmaps are off inside the function only; the plans are cached per connection.
  *
  * Deployed databases recorded this migration by its number and name and ran this text: it never changes. A change

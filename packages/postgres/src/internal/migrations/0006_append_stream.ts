@@ -2,9 +2,9 @@
  * Migration 0006 `append_stream`.
  *
  * The single-stream append of migration 1 with the events' data and metadata as one JSON array each instead
- * of `jsonb[]`: the same checks, locks and results, 0.05 to 0.4 ms less per 100-event append on the
- * benchmark's machine (docs/benchmarks.md, item 12). A copy, not a wrapper that builds the arrays and calls
- * `append`: the wrapper measured 1–5% slower. A request's data may total at most 256 MB, the limit of one jsonb
+ * of `jsonb[]`: the same checks, locks and results, and measurably cheaper per append (docs/benchmarks.md,
+ * item 12). A copy, not a wrapper that builds the arrays and calls `append`: the wrapper measured slower (same
+ * item). A request's data may total at most 256 MB, the limit of one jsonb
  * value. `append` and `append_batch` stay for clients of earlier versions and for several requests at once.
  *
  * Deployed databases recorded this migration by its number and name and ran this text: it never changes. A change
