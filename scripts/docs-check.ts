@@ -526,7 +526,11 @@ const runExamples = (examples: ReadonlyArray<Snippet>) => {
   )
   let output: string
   try {
-    output = execFileSync(process.execPath, [runner], { cwd: root, encoding: "utf8", timeout: 120_000 })
+    output = execFileSync(process.execPath, ["--conditions=@facta/source", runner], {
+      cwd: root,
+      encoding: "utf8",
+      timeout: 120_000
+    })
   } catch (error) {
     failures.push(`running the examples failed: ${error instanceof Error ? error.message : String(error)}`)
     return

@@ -37,7 +37,9 @@ describe("README", () => {
           .map((d) => ts.flattenDiagnosticMessageText(d.messageText, "\n"))
         assert.deepStrictEqual(diagnostics, [])
 
-        const { stdout } = yield* Effect.promise(() => promisify(execFile)(process.execPath, [file], { cwd: dir }))
+        const { stdout } = yield* Effect.promise(() =>
+          promisify(execFile)(process.execPath, ["--conditions=@facta/source", file], { cwd: dir })
+        )
         const expected = /console\.log\(.*\) \/\/ (.*)$/m.exec(source)![1]!
         assert.strictEqual(stdout.trim(), expected)
       }),

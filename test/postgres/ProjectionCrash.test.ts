@@ -52,7 +52,7 @@ const workerScript = fileURLToPath(new URL("./fixtures/projectionWorker.ts", imp
 const spawnWorker = (env: Record<string, string>) =>
   Effect.acquireRelease(
     Effect.sync(() => {
-      const child = spawn(process.execPath, [workerScript], {
+      const child = spawn(process.execPath, ["--conditions=@facta/source", workerScript], {
         env: { PATH: process.env.PATH ?? "", ...env },
         stdio: ["ignore", "ignore", "pipe"]
       })

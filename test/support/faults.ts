@@ -438,7 +438,7 @@ export interface Child {
 export const spawnNode = (script: string, env: Record<string, string>) =>
   Effect.acquireRelease(
     Effect.sync((): Child => {
-      const child = spawn(process.execPath, [script], {
+      const child = spawn(process.execPath, ["--conditions=@facta/source", script], {
         env: { PATH: process.env.PATH ?? "", ...env },
         stdio: ["ignore", "pipe", "pipe"]
       })
