@@ -1,3 +1,4 @@
+import { EmbeddedPostgres } from "@facta/embedded-postgres"
 import type { TestProject } from "vitest/node"
 import * as Embedded from "./embeddedPostgres.ts"
 
@@ -18,7 +19,14 @@ export default async function setup(project: TestProject) {
     return
   }
   const started = Date.now()
-  const server = await Embedded.start()
+  const server = await Embedded.start().catch((error: unknown) => {
+    // when the embedded server cannot run here, its error says what to do: one line, no stack trace
+    if (error instanceof EmbeddedPostgres.EmbeddedPostgresError) {
+      console.error(`test: ${error.message}`)
+      process.exit(1)
+    }
+    throw error
+  })
   console.log(`test: embedded PostgreSQL ready on ${new URL(server.url).port} in ${Date.now() - started} ms`)
   project.provide("databaseUrl", server.url)
   return async () => {

@@ -13,7 +13,8 @@
  *    seconds) and every storage call within `BANK_STORAGE_TIMEOUT` (default 3 seconds): a stalled database gives 503
  *    problems with `Retry-After`, and the bank recovers by itself when the database is back (`infra/Deadlines.ts`).
  *
- * Ctrl-C stops the server, the projections and then the database, in that order.
+ * Ctrl-C stops the server, the projections and then the database, in that order, and the demo exits with 0. When the
+ * embedded server cannot run here, the demo prints why and what to do in one line and exits with 1.
  */
 import * as net from "node:net"
 import { NodeRuntime } from "@effect/platform-node"
@@ -126,6 +127,11 @@ const Live = Layer.mergeAll(Database.layer(), Tokens.layerDemo)
 program.pipe(
   Effect.scoped,
   Effect.provide(Live),
+  // when the embedded server cannot run here, its error says what to do: one line, no stack trace
+  Effect.catchIf(
+    (error): error is EmbeddedPostgres.EmbeddedPostgresError => error instanceof EmbeddedPostgres.EmbeddedPostgresError,
+    (error) => Console.error(`bank: ${error.message}`).pipe(Effect.andThen(Effect.sync(() => (process.exitCode = 1))))
+  ),
   // Ctrl-C is how the demo ends: exit with 0 rather than 130
   NodeRuntime.runMain({
     teardown: (exit, onExit) => Runtime.defaultTeardown(exit, (code) => onExit(code === 130 ? 0 : code))
