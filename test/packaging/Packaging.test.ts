@@ -1,0 +1,177 @@
+/**
+ * The packaging test: Facta installs and runs in a project outside this repository, as `docs/getting-started.md`
+ * says, from the tarballs a release would publish.
+ *
+ * It builds and packs every package (`pnpm build`, then `pnpm pack` into a temporary folder), creates a project in
+ * the system's temporary directory with the guide's own `package.json` and `tsconfig.json`, installs the tarballs
+ * and Effect from the npm registry with the guide's own install command, then runs the guide's programs with plain
+ * `node`, type-checks them with `tsc` under `moduleResolution` `nodenext` and `bundler`, runs the guide's test with
+ * vitest and its PostgreSQL step on the embedded server. Every file it writes is a block of the guide that carries a
+ * `<!-- packaging: name -->` marker, taken from the Markdown as it is. It also checks that the project holds exactly
+ * one copy of `effect`.
+ *
+ * Without the registry (no network) it skips, with one line saying so; under `CI=true` it fails instead.
+ */
+import { execFile } from "node:child_process"
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
+import { fileURLToPath } from "node:url"
+import { promisify } from "node:util"
+import { assert, it } from "@effect/vitest"
+
+const root = fileURLToPath(new URL("../..", import.meta.url))
+const guideFile = path.join(root, "docs", "getting-started.md")
+const run = promisify(execFile)
+
+/** The blocks of the guide that follow a `<!-- packaging: name -->` marker, by name, as the guide writes them. */
+const markedBlocks = (markdown: string): ReadonlyMap<string, string> => {
+  const blocks = new Map<string, string>()
+  const marked = /<!-- packaging: ([\w.-]+) -->\s*\n```[^\n]*\n([\s\S]*?)\n```/g
+  for (const match of markdown.matchAll(marked)) {
+    if (blocks.has(match[1]!)) throw new Error(`docs/getting-started.md: two blocks marked ${match[1]}`)
+    blocks.set(match[1]!, `${match[2]!}\n`)
+  }
+  return blocks
+}
+
+/** What a program's comments say it prints: the `// …` after each `console.log(…)`, in order. */
+const expectedOutput = (source: string): ReadonlyArray<string> =>
+  [...source.matchAll(/console\.log\(.*\)\)? \/\/ (.*)$/gm)].map((m) => m[1]!.trim())
+
+/** The environment of the project's commands: this run's own settings (vitest's, pnpm's, the database) left out. */
+const cleanEnv = (): NodeJS.ProcessEnv => {
+  const env: NodeJS.ProcessEnv = {}
+  for (const [key, value] of Object.entries(process.env)) {
+    // the registry and npm's cache are the machine's; pnpm's script settings (`npm_*`) are this repository's
+    const machine = /^npm_config_(registry|cache|userconfig|@[\w-]+:registry)$/i.test(key)
+    if (!machine && /^(npm_|pnpm_|VITEST|NODE_OPTIONS$|NODE_ENV$|DATABASE_URL$|TEST$|INIT_CWD$)/i.test(key)) continue
+    env[key] = value
+  }
+  return { ...env, npm_config_audit: "false", npm_config_fund: "false", npm_config_update_notifier: "false" }
+}
+
+/** Whether the npm registry answers (the test needs it to install Effect). */
+const registryAnswers = async (): Promise<boolean> => {
+  try {
+    const { stdout } = await run("npm", ["config", "get", "registry"], { env: cleanEnv(), timeout: 20_000 })
+    const response = await fetch(new URL("effect", stdout.trim().replace(/\/?$/, "/")), {
+      method: "HEAD",
+      signal: AbortSignal.timeout(10_000)
+    })
+    return response.ok
+  } catch {
+    return false
+  }
+}
+
+const online = await registryAnswers()
+const inCi = process.env.CI === "true"
+if (!online && !inCi) console.log("packaging: skipped (the npm registry does not answer; under CI=true this fails)")
+
+it.skipIf(!online && !inCi)(
+  "the getting-started guide, followed in a fresh project outside the repository with the packed packages, works",
+  { timeout: 300_000 },
+  async () => {
+    assert.isTrue(online, "the npm registry answers (CI needs it to install Effect)")
+    const timings: Array<string> = []
+    const step = async <A>(name: string, f: () => Promise<A>): Promise<A> => {
+      const started = performance.now()
+      const result = await f()
+      timings.push(`${name} ${((performance.now() - started) / 1000).toFixed(1)} s`)
+      return result
+    }
+    /** Runs a command, failing with everything it printed when it fails. */
+    const sh = async (file: string, args: ReadonlyArray<string>, options: { cwd: string; timeout: number }) => {
+      try {
+        return await run(file, args, { ...options, env: cleanEnv(), maxBuffer: 64 * 1024 * 1024 })
+      } catch (error) {
+        const e = error as { message: string; stdout?: string; stderr?: string }
+        throw new Error(`${[file, ...args].join(" ")} failed: ${e.message}\n${e.stdout ?? ""}\n${e.stderr ?? ""}`)
+      }
+    }
+
+    const guide = markedBlocks(fs.readFileSync(guideFile, "utf8"))
+    const block = (name: string) => {
+      const code = guide.get(name)
+      if (code === undefined) throw new Error(`docs/getting-started.md has no block marked <!-- packaging: ${name} -->`)
+      return code
+    }
+    const temp = fs.mkdtempSync(path.join(os.tmpdir(), "facta-packaging-"))
+    try {
+      // the embedded server runs as an unprivileged user when this runs as root: it must reach the project
+      fs.chmodSync(temp, 0o755)
+      const packs = path.join(temp, "packs")
+      const project = path.join(temp, "shop")
+      fs.mkdirSync(packs)
+      fs.mkdirSync(project)
+
+      await step("build", () => sh("pnpm", ["build"], { cwd: root, timeout: 120_000 }))
+      await step("pack", () =>
+        sh("pnpm", ["-r", "--filter", "./packages/*", "exec", "pnpm", "pack", "--pack-destination", packs], {
+          cwd: root,
+          timeout: 60_000
+        })
+      )
+      assert.strictEqual(fs.readdirSync(packs).filter((f) => f.endsWith(".tgz")).length, 4, "four tarballs")
+
+      for (const name of [
+        "package.json",
+        "tsconfig.json",
+        "tsconfig.bundler.json",
+        "Cart.ts",
+        "main.ts",
+        "Cart.test.ts",
+        "production.ts",
+        "local.ts"
+      ]) {
+        fs.writeFileSync(path.join(project, name), block(name))
+      }
+      assert.strictEqual(JSON.parse(block("package.json")).type, "module")
+
+      // the guide's install command, with the tarballs where this run packed them
+      const install = block("install.sh").replaceAll("../facta/dist-packages/", `${packs}/`)
+      await step("npm install", async () => {
+        await sh("sh", ["-ec", install], { cwd: project, timeout: 180_000 })
+        // an application's own Effect platform beside Facta's peers must not bring a second Effect
+        await sh("npm", ["install", "@effect/platform-node@^4.1.0"], { cwd: project, timeout: 120_000 })
+      })
+
+      const installed = await sh("npm", ["ls", "effect", "--all", "--parseable"], { cwd: project, timeout: 60_000 })
+      const copies = new Set(installed.stdout.split("\n").filter((line) => line.trim() !== ""))
+      assert.strictEqual(copies.size, 1, `exactly one copy of effect is installed: ${[...copies].join(", ")}`)
+
+      const main = await step("node main.ts", () =>
+        sh(process.execPath, ["main.ts"], { cwd: project, timeout: 60_000 })
+      )
+      assert.deepStrictEqual(main.stdout.trim().split("\n"), expectedOutput(block("main.ts")))
+
+      await step("tsc nodenext", () =>
+        sh(process.execPath, ["node_modules/typescript/bin/tsc", "-p", "tsconfig.json"], {
+          cwd: project,
+          timeout: 120_000
+        })
+      )
+      await step("tsc bundler", () =>
+        sh(process.execPath, ["node_modules/typescript/bin/tsc", "-p", "tsconfig.bundler.json"], {
+          cwd: project,
+          timeout: 120_000
+        })
+      )
+
+      const test = await step("vitest", () =>
+        sh(process.execPath, ["node_modules/vitest/vitest.mjs", "run"], { cwd: project, timeout: 120_000 })
+      )
+      assert.match(test.stdout, /Tests\s+.*2 passed/)
+
+      const local = await step("node local.ts (embedded PostgreSQL)", () =>
+        sh(process.execPath, ["local.ts"], { cwd: project, timeout: 120_000 })
+      )
+      assert.deepStrictEqual(local.stdout.trim().split("\n"), expectedOutput(block("local.ts")))
+
+      console.log(`packaging: ok (${timings.join(", ")})`)
+    } finally {
+      fs.rmSync(temp, { recursive: true, force: true })
+    }
+  }
+)
