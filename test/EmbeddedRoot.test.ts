@@ -113,8 +113,14 @@ describe.skipIf(!isRoot)("the embedded PostgreSQL as root, from a directory of m
       assert.match(left[0] ?? "", /^facta-embedded-postgres-\d.*-[0-9a-f]{16}$/)
       assert.match(left[1] ?? "", /^facta-embedded-postgres-data-[0-9a-f]{16}$/)
       assert.strictEqual(path.join(tmpdir, left[1] ?? ""), first.dataDir)
-      assert.deepStrictEqual(fs.readdirSync(path.join(tmpdir, left[1] ?? "")), ["data"])
+      assert.deepStrictEqual(fs.readdirSync(path.join(tmpdir, left[1] ?? "")).sort(), ["data", "origin.json"])
       assert.deepStrictEqual(fs.readdirSync(kept).sort(), ["relocated.json"])
+
+      // the kept data directory deleted (with the project it was in): the next start removes its relocated cluster
+      fs.rmSync(kept, { recursive: true })
+      const after = run(checkout, tmpdir)
+      assert.deepStrictEqual(after.row, { user: "postgres", two: 2 }, after.error)
+      assert.deepStrictEqual(fs.readdirSync(tmpdir), [left[0]])
     } finally {
       fs.rmSync(root, { recursive: true, force: true })
     }

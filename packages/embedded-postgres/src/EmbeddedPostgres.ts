@@ -301,6 +301,8 @@ const runningFileName = "server.json"
 const ownerFileName = "owner.json"
 const relocatedFileName = "relocated.json"
 const temporaryPrefix = "facta-pg-"
+const relocatedPrefix = "facta-embedded-postgres-data-"
+const originFileName = "origin.json"
 
 /**
  * The URL of a server another process runs on `dataDir` (it records it in `<dataDir>/server.json` while it runs), if
@@ -355,7 +357,8 @@ const isServerOn = (pid: number, dir: string): boolean => {
 
 /**
  * Removes the temporary data directories of earlier runs whose process ended without removing them (killed, or
- * stopped by a signal it did not handle), after stopping their server if it still runs.
+ * stopped by a signal it did not handle), after stopping their server if it still runs; and relocated clusters whose
+ * data directory is gone.
  */
 const sweepTemporary = (): void => {
   const readPid = (file: string, read: (text: string) => unknown): number | undefined => {
@@ -368,6 +371,10 @@ const sweepTemporary = (): void => {
   }
   try {
     for (const name of fs.readdirSync(os.tmpdir())) {
+      if (name.startsWith(relocatedPrefix)) {
+        sweepRelocated(path.join(os.tmpdir(), name), readPid)
+        continue
+      }
       if (!name.startsWith(temporaryPrefix)) continue
       const dir = path.join(os.tmpdir(), name)
       // no owner file: not one of these directories, or one still being made
@@ -393,6 +400,34 @@ const sweepTemporary = (): void => {
 }
 
 /**
+ * Removes a relocated cluster (see {@link relocate}) whose data directory is gone (deleted with the project it was in),
+ * unless its server still runs.
+ */
+const sweepRelocated = (
+  dir: string,
+  readPid: (file: string, read: (text: string) => unknown) => number | undefined
+) => {
+  try {
+    const origin = (JSON.parse(fs.readFileSync(path.join(dir, originFileName), "utf8")) as { dataDir?: unknown })
+      .dataDir
+    if (typeof origin !== "string") return
+    try {
+      const marker = JSON.parse(fs.readFileSync(path.join(origin, relocatedFileName), "utf8")) as { dataDir?: unknown }
+      if (marker.dataDir === dir) return
+    } catch {
+      // no marker: the data directory was deleted, or started over
+    }
+    const server = readPid(path.join(dir, "data", "postmaster.pid"), (text) =>
+      Number.parseInt(text.split("\n")[0] ?? "", 10)
+    )
+    if (server !== undefined && isAlive(server)) return
+    fs.rmSync(dir, { recursive: true, force: true })
+  } catch {
+    // no origin file: not one of these, or one still being made
+  }
+}
+
+/**
  * Where the cluster of a requested data directory lives when the `postgres` user cannot reach that directory (as root,
  * in a private directory): a directory of the system's temporary directory named after it. `<dataDir>/relocated.json`
  * says where; when it is missing (the requested directory was deleted, to start over) the relocated cluster is
@@ -402,7 +437,7 @@ const relocate = (user: ServerUser, requested: string): string => {
   if (!canReach(user, os.tmpdir(), "x"))
     throw cannotReach(`the data directory ${requested}, nor the temporary directory ${os.tmpdir()} to keep its data in`)
   const key = crypto.createHash("sha256").update(fs.realpathSync(requested)).digest("hex").slice(0, 16)
-  const relocated = path.join(os.tmpdir(), `facta-embedded-postgres-data-${key}`)
+  const relocated = path.join(os.tmpdir(), `${relocatedPrefix}${key}`)
   const marker = path.join(requested, relocatedFileName)
   if (!fs.existsSync(marker)) fs.rmSync(relocated, { recursive: true, force: true })
   fs.mkdirSync(relocated, { recursive: true, mode: 0o755 })
@@ -414,6 +449,8 @@ const relocate = (user: ServerUser, requested: string): string => {
   }
   fs.chmodSync(relocated, 0o755)
   fs.writeFileSync(marker, `${JSON.stringify({ dataDir: relocated })}\n`)
+  // for the sweep of relocated clusters whose data directory was deleted (written after the marker)
+  fs.writeFileSync(path.join(relocated, originFileName), `${JSON.stringify({ dataDir: fs.realpathSync(requested) })}\n`)
   return relocated
 }
 
@@ -528,8 +565,8 @@ export const startAsync = async (options?: Options): Promise<StartedAsync> => {
     const user = await serverUser()
     const found = platformBinaries()
     const native = user === undefined ? found.native : stageBinaries(user, found.native, found.version)
+    sweepTemporary()
     if (requested === undefined) {
-      sweepTemporary()
       base = fs.mkdtempSync(path.join(os.tmpdir(), temporaryPrefix))
       cleanups.add(removeTemporary)
       fs.writeFileSync(path.join(base, ownerFileName), JSON.stringify({ pid: process.pid }))
