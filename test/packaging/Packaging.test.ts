@@ -2,8 +2,9 @@
  * The packaging test: Facta installs and runs in a project outside this repository, as `docs/getting-started.md`
  * says, from the tarballs a release would publish.
  *
- * It builds and packs every package (`pnpm build`, then `pnpm pack` into a temporary folder), creates a project in
- * the system's temporary directory with the guide's own `package.json` and `tsconfig.json`, installs the tarballs
+ * It builds every package in a copy of the workspace and packs it with `pnpm pack` (all in the system's temporary
+ * directory, so the checkout is left as it is), creates a project there with the guide's own `package.json` and
+ * `tsconfig.json`, installs the tarballs
  * and Effect from the npm registry with the guide's own install command, then runs the guide's programs with plain
  * `node`, type-checks them with `tsc` under `moduleResolution` `nodenext` and `bundler`, runs the guide's test with
  * vitest and its PostgreSQL step on the embedded server. Every file it writes is a block of the guide that carries a
@@ -49,6 +50,37 @@ const cleanEnv = (): NodeJS.ProcessEnv => {
     env[key] = value
   }
   return { ...env, npm_config_audit: "false", npm_config_fund: "false", npm_config_update_notifier: "false" }
+}
+
+/** The published packages, each after those it depends on. */
+const packages = ["core", "postgres", "testing", "embedded-postgres"] as const
+
+/**
+ * A copy of the workspace that builds and packs the packages as the checkout does: the root's manifests and
+ * settings, the build script, and each package's manifest, build settings, README and sources. Each package's
+ * `node_modules` is copied as the symbolic links it holds, whose relative targets then reach the copy's packages
+ * (`@facta/core`) and, through a link to the checkout's `node_modules`, everything installed.
+ */
+const stageWorkspace = (workspace: string) => {
+  for (const file of [
+    "package.json",
+    "pnpm-workspace.yaml",
+    "tsconfig.base.json",
+    "LICENSE",
+    "scripts/build-package.ts"
+  ]) {
+    fs.cpSync(path.join(root, file), path.join(workspace, file))
+  }
+  fs.symlinkSync(path.join(root, "node_modules"), path.join(workspace, "node_modules"), "dir")
+  for (const name of packages) {
+    const from = path.join(root, "packages", name)
+    const to = path.join(workspace, "packages", name)
+    for (const entry of ["package.json", "tsconfig.build.json", "README.md", "src", "node_modules"]) {
+      if (fs.existsSync(path.join(from, entry))) {
+        fs.cpSync(path.join(from, entry), path.join(to, entry), { recursive: true, verbatimSymlinks: true })
+      }
+    }
+  }
 }
 
 /** Whether the npm registry answers (the test needs it to install Effect). */
@@ -106,13 +138,25 @@ it.skipIf(!online && !inCi)(
       fs.mkdirSync(packs)
       fs.mkdirSync(project)
 
-      await step("build", () => sh("pnpm", ["build"], { cwd: root, timeout: 120_000 }))
-      await step("pack", () =>
-        sh("pnpm", ["-r", "--filter", "./packages/*", "exec", "pnpm", "pack", "--pack-destination", packs], {
-          cwd: root,
-          timeout: 60_000
-        })
-      )
+      // build and pack a copy of the workspace, so that nothing in the checkout changes (its dist/ folders)
+      const workspace = path.join(temp, "workspace")
+      stageWorkspace(workspace)
+      await step("build", async () => {
+        for (const name of packages) {
+          await sh(process.execPath, ["../../scripts/build-package.ts"], {
+            cwd: path.join(workspace, "packages", name),
+            timeout: 120_000
+          })
+        }
+      })
+      await step("pack", async () => {
+        for (const name of packages) {
+          await sh("pnpm", ["pack", "--pack-destination", packs], {
+            cwd: path.join(workspace, "packages", name),
+            timeout: 60_000
+          })
+        }
+      })
       assert.strictEqual(fs.readdirSync(packs).filter((f) => f.endsWith(".tgz")).length, 4, "four tarballs")
 
       for (const name of [
