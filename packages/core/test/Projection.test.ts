@@ -1,6 +1,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import { CheckpointStore, EventCodec, EventStore, Position, Projection } from "@facta/core"
-import { Deferred, Effect, Fiber, Layer, Option, Schedule, Schema } from "effect"
+import { Deferred, Effect, Fiber, Layer, Logger, Option, References, Schedule, Schema } from "effect"
+import { TestClock } from "effect/testing"
 
 const Deposited = Schema.TaggedStruct("Deposited", { amount: Schema.Int })
 const codec = EventCodec.make(Deposited)
@@ -163,6 +164,33 @@ describe("Projection.waitFor with filters", () => {
       const other = yield* deposit("Other-1", 2)
       yield* Projection.waitFor(Accounts, other.positions[0]!, { timeout: "2 seconds" })
       yield* Fiber.interrupt(fiber)
+    }).pipe(Effect.provide(live))
+  )
+})
+
+describe("Projection progress", () => {
+  // the test clock moves only when the projection says so: 10 s to reset the read model, 10 ms per event handled
+  it.effect("reports its first rate over handling time only, with behind and an ETA", () =>
+    Effect.gen(function* () {
+      const lines: Array<Record<string, unknown>> = []
+      const capture = Logger.make(({ fiber, message }) => {
+        const text = Array.isArray(message) ? message.join(" ") : String(message)
+        if (text === "projection catching up") lines.push({ ...fiber.getRef(References.CurrentLogAnnotations) })
+      })
+      for (let i = 0; i < 300; i++) yield* deposit(`Account-${i % 7}`, i)
+      const Slow = Projection.make({
+        name: "slow",
+        events: codec,
+        handle: () => TestClock.adjust("10 millis"),
+        reset: TestClock.adjust("10 seconds")
+      })
+      yield* Projection.rebuild(Slow, { batchSize: 10 }).pipe(Effect.provide(Logger.layer([capture])))
+      assert.isAbove(lines.length, 0)
+      const [first] = lines
+      assert.strictEqual(first?.eventsPerSecond, 100, "10 ms per event, the 10 s of the reset left out")
+      const behind = Number(first?.behind)
+      assert.isAbove(behind, 0)
+      assert.strictEqual(first?.etaSeconds, Math.ceil(behind / 100))
     }).pipe(Effect.provide(live))
   )
 })

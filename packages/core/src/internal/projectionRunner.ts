@@ -166,12 +166,25 @@ const runLeased = Effect.fnUntraced(function* <E extends { readonly _tag: string
     }
   })
 
+  // the rate of a "catching up" line is measured over handling time only: its first window opens when the first
+  // batch reaches the handler (not when the run started, which includes the lease and the reset), so the first line
+  // shows a real figure; `behind` and the ETA count positions of the log, read with the head every 2 s at most
   let handled = 0
-  let reported = yield* Clock.currentTimeMillis
+  let reported: number | undefined
+  let reportedAt = checkpoint.sequence
   let caughtUpOnce = false
+  const opened = Effect.suspend(() =>
+    reported !== undefined
+      ? Effect.void
+      : Effect.map(Clock.currentTimeMillis, (now) => {
+          reported = now
+          reportedAt = checkpoint.sequence
+        })
+  )
   const progress = Effect.fnUntraced(function* (batch: Batch) {
     handled += batch.events.length
     const now = yield* Clock.currentTimeMillis
+    const since = reported ?? now
     if (batch.caughtUp && !caughtUpOnce) {
       caughtUpOnce = true
       yield* store.promote(key.name, key.version)
@@ -179,18 +192,23 @@ const runLeased = Effect.fnUntraced(function* <E extends { readonly _tag: string
       yield* Effect.logInfo("projection caught up").pipe(
         Effect.annotateLogs({ ...annotations, position: Position.format(checkpoint), handled })
       )
-    } else if (!batch.caughtUp && now - reported >= 2000) {
+    } else if (!batch.caughtUp && now - since >= 2000) {
       const head = yield* events.head
+      const seconds = (now - since) / 1000
+      const behind = head.sequence > checkpoint.sequence ? head.sequence - checkpoint.sequence : 0n
+      const positionsPerSecond = Number(checkpoint.sequence - reportedAt) / seconds
       yield* Effect.logInfo("projection catching up").pipe(
         Effect.annotateLogs({
           ...annotations,
           position: Position.format(checkpoint),
-          eventsPerSecond: Math.round((handled * 1000) / (now - reported)),
-          behind: String(head.sequence - checkpoint.sequence)
+          eventsPerSecond: Math.round(handled / seconds),
+          behind: String(behind),
+          ...(positionsPerSecond > 0 ? { etaSeconds: Math.ceil(Number(behind) / positionsPerSecond) } : {})
         })
       )
       handled = 0
       reported = now
+      reportedAt = checkpoint.sequence
     }
   })
 
@@ -219,6 +237,7 @@ const runLeased = Effect.fnUntraced(function* <E extends { readonly _tag: string
 
   const process: (batch: Batch) => Effect.Effect<void, unknown, R | EventStore | CheckpointStore> = Effect.fnUntraced(
     function* (batch: Batch) {
+      yield* opened
       if (batch.corrupted !== undefined) {
         const last = batch.events.at(-1)
         if (last !== undefined) yield* process({ events: batch.events, checkpoint: last.position, caughtUp: false })
