@@ -4,7 +4,10 @@
  * - `migrate`: creates or upgrades the event store, checkpoint, snapshot and read-model tables.
  * - `seed [--transfers N] [--seed S]`: seeds the demo data (once; see `Seed`).
  * - `projections status [--json]`: each projection's checkpoint, lag (events and seconds), state and owner.
- * - `projections rebuild <name>`: clears a projection's read model and replays the log, with progress.
+ * - `projections rebuild <name> [--wait D]`: clears a projection's read model and replays the log, with progress.
+ *   When another instance (the running app) holds the projection's lease, it names the holder, says how to rebuild
+ *   beside the live version instead (blue/green), waits at most `--wait` (default 5 seconds) for the lease and
+ *   exits non-zero, read model untouched, if it is still held.
  * - `stream show <streamId> [--json]`: the events of a stream, archived streams included.
  * - `explain <accountId> [--json]`: the money movements of an account with the running balance.
  *
@@ -13,7 +16,7 @@
  * `--help` starts nothing.
  */
 import { type CheckpointStore, EventStore, Position, Projection, type Snapshot } from "@facta/core"
-import { Console, DateTime, Effect, Fiber, type Layer, Option, Schedule, Stream } from "effect"
+import { Console, DateTime, Duration, Effect, Fiber, type Layer, Option, Schedule, Stream } from "effect"
 import { Argument, CliError, Command, Flag } from "effect/cli"
 import type { SqlClient } from "effect/sql"
 import type * as Aggregates from "../app/Aggregates.ts"
@@ -82,6 +85,9 @@ const userError = (message: string) => new CliError.UserError({ cause: new Error
 
 const isoOf = (utc: DateTime.Utc) => DateTime.formatIso(utc)
 
+/** The owner the CLI's runs and rebuilds take leases as. */
+const cliOwner = "bank-cli"
+
 /** Whether some instance holds a live lease on the projection (the demo runs it). */
 const isRunningElsewhere = (projection: (typeof projections)[number]) =>
   Effect.map(projection.status, (rows) =>
@@ -98,13 +104,42 @@ const isRunningElsewhere = (projection: (typeof projections)[number]) =>
   )
 
 /**
+ * The leases another instance holds on the projection's live version, as lines that say who holds them and until when.
+ */
+export const leaseHolders = Effect.fnUntraced(function* (projection: (typeof projections)[number], now: number) {
+  const rows = yield* projection.status
+  return rows
+    .filter(
+      (row) =>
+        row.key.version === projection.version &&
+        Option.isSome(row.owner) &&
+        Option.match(row.leaseExpiresAt, { onNone: () => false, onSome: (expires) => expires.epochMilliseconds > now })
+    )
+    .map(
+      (row) =>
+        `${projection.name} v${row.key.version} partition ${row.key.partition} is held by ${Option.getOrElse(row.owner, () => "-")} ` +
+        `(${row.state}, checkpoint updated ${isoOf(row.updatedAt)}, lease until ${Option.match(row.leaseExpiresAt, { onNone: () => "-", onSome: isoOf })})`
+    )
+})
+
+/** What to do instead of waiting for the running app: stop it, or build the next version beside the live one. */
+export const blueGreenHint = (projection: (typeof projections)[number]) =>
+  [
+    `The running app holds ${projection.name}: a rebuild now would wait for it to stop. Either stop the app and run`,
+    `this again, or rebuild blue/green without stopping it: build the next version beside the live one by giving the`,
+    `projection version ${projection.version + 1} (Projection.make({ version: ${projection.version + 1} })) with its own tables and deploying it;`,
+    `it replays the log beside v${projection.version}, which keeps serving, and is promoted (CheckpointStore.activeVersion) once`,
+    `caught up; then retire v${projection.version}. See docs/operating-postgres.md, "Running several instances".`
+  ].join("\n")
+
+/**
  * Brings the read models up to date when nothing else runs them (the CLI used without the demo running): the
  * transfer process first (its commands add events), then the read models.
  */
 const catchUpIfIdle = Effect.gen(function* () {
   for (const projection of projections) {
     if (yield* isRunningElsewhere(projection)) continue
-    yield* projection.run({ untilCaughtUp: true, batchWindow: "1 millis", owner: "bank-cli" })
+    yield* projection.run({ untilCaughtUp: true, batchWindow: "1 millis", owner: cliOwner })
   }
 })
 
@@ -112,7 +147,29 @@ const catchUpIfIdle = Effect.gen(function* () {
  * Rebuilds a projection, with a progress bar (or periodic log lines) computed from its status, next to the
  * projection's own progress logs.
  */
-export const rebuildWithProgress = Effect.fnUntraced(function* (projection: (typeof projections)[number]) {
+export const rebuildWithProgress = Effect.fnUntraced(function* (
+  projection: (typeof projections)[number],
+  options?: { readonly wait?: Duration.Input | undefined }
+) {
+  const wait = Duration.toMillis(options?.wait ?? "5 seconds")
+  const deadline = Date.now() + wait
+  let holders = yield* leaseHolders(projection, Date.now())
+  if (holders.length > 0) {
+    yield* Console.log(holders.join("\n"))
+    yield* Console.log(blueGreenHint(projection))
+    yield* Console.log(`Waiting at most ${Duration.format(Duration.millis(wait))} for the lease...`)
+    while (holders.length > 0 && Date.now() < deadline) {
+      yield* Effect.sleep(Duration.millis(Math.min(250, Math.max(1, deadline - Date.now()))))
+      holders = yield* leaseHolders(projection, Date.now())
+    }
+    if (holders.length > 0) {
+      return yield* userError(
+        `${projection.name} not rebuilt: its lease is still held after ${Duration.format(Duration.millis(wait))} ` +
+          `(${holders.join("; ")}); stop the app or rebuild the next version beside it (see above)`
+      )
+    }
+    yield* Console.log(`The lease of ${projection.name} is free: rebuilding`)
+  }
   const store = yield* EventStore.EventStore
   const total = Number((yield* store.head).sequence)
   const progress = Progress.make(`rebuild ${projection.name}`, total)
@@ -124,7 +181,7 @@ export const rebuildWithProgress = Effect.fnUntraced(function* (projection: (typ
     yield* progress.update(done, done)
   }).pipe(Effect.ignore, Effect.repeat(Schedule.spaced("250 millis")))
   const fiber = yield* Effect.forkChild(poll)
-  yield* projection.rebuild({ owner: "bank-cli", batchWindow: "1 millis" })
+  yield* projection.rebuild({ owner: cliOwner, batchWindow: "1 millis" })
   yield* Fiber.interrupt(fiber)
   const seconds = (Date.now() - started) / 1000
   yield* progress.finish(`${projection.name} rebuilt from ${total} events in ${seconds.toFixed(1)} s`)
@@ -225,10 +282,27 @@ export const make = <E>(layer: Layer.Layer<Services, E>) => {
       name: Argument.Literals(
         "name",
         projections.map((p) => p.name)
-      ).pipe(Argument.withDescription("The projection to rebuild"))
+      ).pipe(Argument.withDescription("The projection to rebuild")),
+      wait: Flag.String("wait").pipe(
+        Flag.withDescription(
+          "How long to wait for the lease when the running app holds it, e.g. '30 seconds' (then exit non-zero)"
+        ),
+        Flag.withDefault("5 seconds")
+      )
     },
-    ({ name }) => provided(rebuildWithProgress(projections.find((p) => p.name === name)!))
-  ).pipe(Command.withDescription("Clear a projection's read model and replay the whole log (stop the demo first)"))
+    ({ name, wait }) =>
+      provided(
+        Effect.gen(function* () {
+          const duration = Duration.fromInput(wait as Duration.Input)
+          if (Option.isNone(duration)) return yield* userError(`--wait: not a duration: ${wait} (try '30 seconds')`)
+          yield* rebuildWithProgress(projections.find((p) => p.name === name)!, { wait: duration.value })
+        })
+      )
+  ).pipe(
+    Command.withDescription(
+      "Clear a projection's read model and replay the whole log; when the running app holds the projection, say who and how to rebuild beside it, and wait at most --wait"
+    )
+  )
 
   const projectionsCommand = Command.make("projections").pipe(
     Command.withDescription("Inspect and rebuild projections"),

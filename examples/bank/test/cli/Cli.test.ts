@@ -1,7 +1,7 @@
 import { NodeServices } from "@effect/platform-node"
 import { assert, layer } from "@effect/vitest"
-import { EventStore } from "@facta/core"
-import { Console, Effect, Layer, Option, References } from "effect"
+import { CheckpointStore, EventStore } from "@facta/core"
+import { Cause, Console, Effect, Exit, Fiber, Layer, Option, References, Schedule } from "effect"
 import { Command } from "effect/cli"
 import { SqlClient } from "effect/sql"
 import * as Database from "../../../../test/support/database.ts"
@@ -24,19 +24,24 @@ const Live = Layer.mergeAll(
   Layer.succeed(References.MinimumLogLevel, "Warn")
 ).pipe(Layer.provideMerge(Database.client()))
 
-/** Runs the CLI with `argv` on the test's services and returns what it printed. */
-const cli = (argv: ReadonlyArray<string>) =>
+/** Runs the CLI with `argv` on the test's services and returns what it printed and how it ended. */
+const cliExit = (argv: ReadonlyArray<string>) =>
   Effect.gen(function* () {
     const services = yield* Effect.context<Cli.Services>()
     const lines: Array<string> = []
     const capture = (...args: ReadonlyArray<unknown>) => {
       lines.push(args.map(String).join(" "))
     }
-    yield* Command.runWith(Cli.make(Layer.succeedContext(services)), { version: "test" })(argv).pipe(
-      Effect.provideService(Console.Console, { ...globalThis.console, log: capture, info: capture })
+    const exit = yield* Command.runWith(Cli.make(Layer.succeedContext(services)), { version: "test" })(argv).pipe(
+      Effect.provideService(Console.Console, { ...globalThis.console, log: capture, info: capture }),
+      Effect.exit
     )
-    return lines.join("\n")
+    return { output: lines.join("\n"), exit }
   })
+
+/** Runs the CLI with `argv` on the test's services and returns what it printed. */
+const cli = (argv: ReadonlyArray<string>) =>
+  Effect.flatMap(cliExit(argv), ({ exit, output }) => Effect.as(exit, output))
 
 const eventCount = Effect.gen(function* () {
   const sql = yield* SqlClient.SqlClient
@@ -126,6 +131,46 @@ layer(Live, { excludeTestServices: true, timeout: 60_000 })("bank seed and admin
         assert.strictEqual(events.length, 4)
 
         assert.include(yield* cli(["seed", "--transfers", "10"]), "already seeded")
+      }),
+    60_000
+  )
+
+  it.effect(
+    "projections rebuild names the instance holding the lease, offers blue/green and gives up after --wait",
+    () =>
+      Effect.gen(function* () {
+        const models = yield* ReadModels.ReadModels
+        const explanation = Option.getOrThrow(yield* models.explain("alice-checking"))
+        const checkpoints = yield* CheckpointStore.CheckpointStore
+        const live = Cli.projections.find((p) => p.name === "bank-accounts")!
+        // the running app: it holds the lease of bank-accounts and tails the log
+        const app = yield* Effect.forkChild(live.run({ owner: "bank-app-1", pollInterval: "100 millis" }))
+        yield* Effect.gen(function* () {
+          const rows = yield* checkpoints.status("bank-accounts")
+          if (!rows.some((row) => Option.getOrElse(row.owner, () => "").startsWith("bank-app-1/")))
+            return yield* Effect.fail("not yet")
+        }).pipe(Effect.retry(Schedule.spaced("50 millis")), Effect.timeout("10 seconds"))
+        const before = yield* checkpoints.status("bank-accounts")
+
+        const started = Date.now()
+        const { exit, output } = yield* cliExit(["projections", "rebuild", "bank-accounts", "--wait", "300 millis"])
+        assert.isTrue(Exit.isFailure(exit), "exits non-zero")
+        assert.isBelow(Date.now() - started, 10_000, "a bounded wait")
+        assert.include(output, "bank-accounts v1 partition 0 is held by bank-app-1/")
+        assert.include(output, "lease until ")
+        assert.include(output, "blue/green")
+        assert.include(output, "version 2")
+        const error = Exit.isFailure(exit) ? String(Cause.squash(exit.cause)) : ""
+        assert.include(error, "not rebuilt")
+
+        const after = yield* checkpoints.status("bank-accounts")
+        assert.deepStrictEqual(
+          after.map((row) => [row.key.version, Option.getOrUndefined(row.owner), row.state]),
+          before.map((row) => [row.key.version, Option.getOrUndefined(row.owner), row.state]),
+          "the live checkpoint is untouched"
+        )
+        assert.deepStrictEqual(Option.getOrThrow(yield* models.explain("alice-checking")), explanation, "nor its rows")
+        yield* Fiber.interrupt(app)
       }),
     60_000
   )
