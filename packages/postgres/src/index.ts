@@ -2,6 +2,7 @@
  * @since 0.1.0
  */
 export * as Migrations from "./Migrations.ts"
+export * as PgBatch from "./PgBatch.ts"
 export * as PgCheckpointStore from "./PgCheckpointStore.ts"
 export * as PgEventStore from "./PgEventStore.ts"
 export * as PgSnapshotStore from "./PgSnapshotStore.ts"

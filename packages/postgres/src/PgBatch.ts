@@ -1,0 +1,202 @@
+/**
+ * Set-based SQL for batch projections (`Projection.make({ handleBatch })`): fold a batch's events per row in memory
+ * ({@link foldByKey}), then write all the rows of the batch in one statement ({@link upsert}). The statements run in
+ * the transaction that moves the projection's checkpoint (`PgCheckpointStore.commit`), so a batch counts exactly once.
+ *
+ * @since 0.1.0
+ */
+import { Effect } from "effect"
+import { SqlClient, type SqlError } from "effect/sql"
+
+/**
+ * The SQL types a column of {@link upsert} can have (a fixed list: types are never taken from user strings).
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export type ColumnType =
+  | "text"
+  | "integer"
+  | "bigint"
+  | "numeric"
+  | "boolean"
+  | "double precision"
+  | "timestamptz"
+  | "uuid"
+  | "jsonb"
+
+const columnTypes: ReadonlySet<string> = new Set<ColumnType>([
+  "text",
+  "integer",
+  "bigint",
+  "numeric",
+  "boolean",
+  "double precision",
+  "timestamptz",
+  "uuid",
+  "jsonb"
+])
+
+/**
+ * A table the rows of a batch go to: its name (may be schema-qualified, `bank.accounts`) and the SQL type of each
+ * column written.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface Table<Row> {
+  readonly name: string
+  readonly columns: { readonly [K in keyof Row & string]: ColumnType }
+}
+
+/**
+ * Describes a table for {@link upsert}.
+ *
+ * @example
+ * ```ts
+ * import { PgBatch } from "@facta/postgres"
+ *
+ * interface Balance { readonly account_id: string; readonly balance: bigint }
+ * const Balances = PgBatch.table<Balance>("bank.balances", { account_id: "text", balance: "bigint" })
+ * ```
+ *
+ * @category constructors
+ * @since 0.1.0
+ */
+export const table = <Row>(name: string, columns: Table<Row>["columns"]): Table<Row> => {
+  for (const [column, type] of Object.entries<string>(columns)) {
+    if (!columnTypes.has(type)) throw new TypeError(`PgBatch.table: column ${column} has unknown type ${type}`)
+  }
+  return { name, columns }
+}
+
+const toJson = (rows: ReadonlyArray<unknown>): string =>
+  JSON.stringify(rows, (_key, value) => (typeof value === "bigint" ? value.toString() : value))
+
+/**
+ * Writes `rows` in one statement: `INSERT … SELECT … FROM jsonb_to_recordset($1::jsonb)`, the rows bound as one JSON
+ * parameter (bigints as strings, dates as ISO strings). With `onConflict`, a row whose `key` exists updates the
+ * `update` columns instead (default: every column outside the key). No rows, no statement.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { PgBatch } from "@facta/postgres"
+ *
+ * interface Balance { readonly account_id: string; readonly balance: bigint }
+ * const Balances = PgBatch.table<Balance>("bank.balances", { account_id: "text", balance: "bigint" })
+ *
+ * const write = PgBatch.upsert(Balances, [{ account_id: "a1", balance: 100n }, { account_id: "b1", balance: 5n }], {
+ *   onConflict: { key: ["account_id"] }
+ * })
+ * ```
+ *
+ * @category writes
+ * @since 0.1.0
+ */
+export const upsert = <Row>(
+  table: Table<Row>,
+  rows: ReadonlyArray<Row>,
+  options?: {
+    readonly onConflict?:
+      | { readonly key: ReadonlyArray<keyof Row & string>; readonly update?: ReadonlyArray<keyof Row & string> }
+      | undefined
+  }
+): Effect.Effect<void, SqlError.SqlError, SqlClient.SqlClient> =>
+  Effect.gen(function* () {
+    if (rows.length === 0) return
+    const sql = yield* SqlClient.SqlClient
+    const names = Object.keys(table.columns) as Array<keyof Row & string>
+    const columns = sql.csv(names.map((name) => sql`${sql(name)}`))
+    const definitions = sql.csv(names.map((name) => sql`${sql(name)} ${sql.literal(checked(table.columns[name]))}`))
+    const conflict = options?.onConflict
+    const onConflict =
+      conflict === undefined
+        ? sql.literal("")
+        : sql`ON CONFLICT (${sql.csv(conflict.key.map((name) => sql`${sql(name)}`))}) DO UPDATE SET ${sql.csv(
+            (conflict.update ?? names.filter((name) => !conflict.key.includes(name))).map(
+              (name) => sql`${sql(name)} = excluded.${sql(name)}`
+            )
+          )}`
+    yield* sql`INSERT INTO ${sql(table.name)} (${columns})
+      SELECT ${columns} FROM jsonb_to_recordset(${toJson(rows)}::jsonb) AS r(${definitions}) ${onConflict}`
+  })
+
+const checked = (type: ColumnType): string => {
+  if (!columnTypes.has(type)) throw new TypeError(`PgBatch: unknown column type ${type}`)
+  return type
+}
+
+/**
+ * Reads the rows of `table` whose `key` column is one of `keys`, by key, in one statement (`= ANY($1::text[])`):
+ * the state of the rows a batch touches, before the batch.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { PgBatch } from "@facta/postgres"
+ *
+ * interface Balance { readonly account_id: string; readonly balance: bigint }
+ * const Balances = PgBatch.table<Balance>("bank.balances", { account_id: "text", balance: "bigint" })
+ * const before = PgBatch.load(Balances, "account_id", ["a1", "b1"]) // Map { "a1" => { account_id, balance } }
+ * ```
+ *
+ * @category reads
+ * @since 0.1.0
+ */
+export const load = <Row extends object, K extends keyof Row & string>(
+  table: Table<Row>,
+  key: K,
+  keys: Iterable<string>
+): Effect.Effect<Map<string, Row>, SqlError.SqlError, SqlClient.SqlClient> =>
+  Effect.gen(function* () {
+    const wanted = Array.from(new Set(keys))
+    const found = new Map<string, Row>()
+    if (wanted.length === 0) return found
+    const sql = yield* SqlClient.SqlClient
+    const rows = yield* sql<Row>`SELECT * FROM ${sql(table.name)} WHERE ${sql(key)}::text = ANY(${wanted}::text[])`
+    for (const row of rows) found.set(String(row[key]), row)
+    return found
+  })
+
+/**
+ * Folds the items of a batch per key, in order: the events of one row (one account) go through `step` one after
+ * another, from the row's state before the batch (`initial`, `undefined` when the row does not exist yet). Returns
+ * each key's final state (the one write per row) and every step's state (e.g. the running balance of each entry).
+ * Keys keep the order of their first item.
+ *
+ * @example
+ * ```ts
+ * import { PgBatch } from "@facta/postgres"
+ *
+ * const events = [{ account: "a", amount: 5 }, { account: "b", amount: 1 }, { account: "a", amount: -2 }]
+ * const folded = PgBatch.foldByKey(events, {
+ *   key: (event) => event.account,
+ *   initial: () => 10,
+ *   step: (balance, event) => (balance ?? 0) + event.amount
+ * })
+ * // folded.final: Map { "a" => 13, "b" => 11 }; folded.steps: the state after each event, [15, 11, 13]
+ * ```
+ *
+ * @category folds
+ * @since 0.1.0
+ */
+export const foldByKey = <A, S>(
+  items: ReadonlyArray<A>,
+  options: {
+    readonly key: (item: A) => string
+    readonly initial: (key: string) => S | undefined
+    readonly step: (state: S | undefined, item: A) => S | undefined
+  }
+): { readonly final: Map<string, S | undefined>; readonly steps: ReadonlyArray<S | undefined> } => {
+  const final = new Map<string, S | undefined>()
+  const steps: Array<S | undefined> = []
+  for (const item of items) {
+    const key = options.key(item)
+    const before = final.has(key) ? final.get(key) : options.initial(key)
+    const after = options.step(before, item)
+    final.set(key, after)
+    steps.push(after)
+  }
+  return { final, steps }
+}
