@@ -5,8 +5,9 @@
  *
  * @since 0.1.0
  */
+import { PgTypes } from "@effect/sql-pg"
 import { Effect } from "effect"
-import { SqlClient, type SqlError } from "effect/sql"
+import { SqlClient, SqlError, type Statement } from "effect/sql"
 
 /**
  * The SQL types a column of {@link upsert} can have (a fixed list: types are never taken from user strings).
@@ -70,13 +71,31 @@ export const table = <Row>(name: string, columns: Table<Row>["columns"]): Table<
   return { name, columns }
 }
 
-const toJson = (rows: ReadonlyArray<unknown>): string =>
-  JSON.stringify(rows, (_key, value) => (typeof value === "bigint" ? value.toString() : value))
+const json = (value: unknown): string =>
+  JSON.stringify(value, (_key, inner) => (typeof inner === "bigint" ? inner.toString() : inner))
+
+const asText = (value: unknown, type: ColumnType): string | null => {
+  if (value === null || value === undefined) return null
+  if (type === "jsonb") return json(value)
+  if (typeof value === "string") return value
+  if (value instanceof Date) return value.toISOString()
+  if (typeof value === "object") return json(value)
+  return String(value)
+}
+
+const textArray = (values: ReadonlyArray<string | null>) =>
+  Effect.mapError(
+    Effect.fromResult(PgTypes.array(values, PgTypes.OID.text)),
+    (cause) =>
+      new SqlError.SqlError({ reason: new SqlError.UnknownError({ cause, message: "PgBatch: cannot bind a column" }) })
+  )
 
 /**
- * Writes `rows` in one statement: `INSERT … SELECT … FROM jsonb_to_recordset($1::jsonb)`, the rows bound as one JSON
- * parameter (bigints as strings, dates as ISO strings). With `onConflict`, a row whose `key` exists updates the
- * `update` columns instead (default: every column outside the key). No rows, no statement.
+ * Writes `rows` in one statement: `INSERT … SELECT … FROM unnest($1::text[], $2::bigint[], …)`, one bound array per
+ * column (sent as `text[]`, so a column of nulls binds too, and cast to the column's type on the server: bigints and
+ * numbers as decimal text, dates as ISO strings, `jsonb` values as JSON). With `onConflict`, a row whose `key` exists
+ * updates the `update` columns instead (default: every column outside the key); the rows must then have distinct
+ * keys (fold them first, {@link foldByKey}). No rows, no statement.
  *
  * @example
  * ```ts
@@ -108,7 +127,11 @@ export const upsert = <Row>(
     const sql = yield* SqlClient.SqlClient
     const names = Object.keys(table.columns) as Array<keyof Row & string>
     const columns = sql.csv(names.map((name) => sql`${sql(name)}`))
-    const definitions = sql.csv(names.map((name) => sql`${sql(name)} ${sql.literal(checked(table.columns[name]))}`))
+    const arrays: Array<Statement.Fragment> = []
+    for (const name of names) {
+      const values = yield* textArray(rows.map((row) => asText(row[name], table.columns[name])))
+      arrays.push(sql`${values}::${sql.literal(checked(table.columns[name]))}[]`)
+    }
     const conflict = options?.onConflict
     const onConflict =
       conflict === undefined
@@ -119,7 +142,7 @@ export const upsert = <Row>(
             )
           )}`
     yield* sql`INSERT INTO ${sql(table.name)} (${columns})
-      SELECT ${columns} FROM jsonb_to_recordset(${toJson(rows)}::jsonb) AS r(${definitions}) ${onConflict}`
+      SELECT * FROM unnest(${sql.csv(arrays)}) ${onConflict}`
   })
 
 const checked = (type: ColumnType): string => {
