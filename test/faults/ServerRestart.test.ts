@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Position, Projection } from "@facta/core"
+import { Position } from "@facta/core"
 import { Cause, Effect, Exit, Fiber, Layer, References } from "effect"
 import { assertExactlyOnce } from "../support/assertions.ts"
 import {
@@ -7,18 +7,11 @@ import {
   compareAcknowledged,
   logIds,
   ownServer,
+  projectionUnderLoad,
   reached,
-  startWriters,
   storesOn
 } from "../support/faults.ts"
-import {
-  countingProjection,
-  createReadModel,
-  eventually,
-  instanceLayer,
-  type ReadModel,
-  readModelRows
-} from "../support/projection.ts"
+import { createReadModel, eventually, instanceLayer, type ReadModel } from "../support/projection.ts"
 
 // The server dies (SIGKILL to the postmaster) while writers append and a projection runs, and starts again on the
 // same data directory and port after crash recovery. The writers' pool and the projection's `Projection.run` fiber
@@ -44,29 +37,12 @@ describe("Faults: a server killed and restarted", () => {
         )
         const model: ReadModel = { schema, prefix: "restart" }
         yield* createReadModel(model).pipe(Effect.provideContext(app))
-        const projection = countingProjection({
+        const { projection, running, writers } = yield* projectionUnderLoad({
           model,
           name: "restart",
-          category,
-          handledBy: "restart",
-          onFailure: "park"
-        })
-        const running = yield* Effect.forkChild(
-          Projection.run(projection, {
-            owner: "restart",
-            leaseTtl: "2 seconds",
-            batchSize: 50,
-            pollInterval: "200 millis"
-          }).pipe(Effect.provideContext(app))
-        )
-        const writers = yield* startWriters({ category, writers: 4, streams: 10, pauseMillis: 10 }).pipe(
-          Effect.provideContext(app)
-        )
-        yield* eventually(
-          "the projection to commit a batch",
-          Effect.map(readModelRows(model), ({ seen }) => seen.length > 0),
-          10_000
-        ).pipe(Effect.provideContext(app))
+          leaseTtl: "2 seconds",
+          writers: { category, writers: 4, streams: 10, pauseMillis: 10 }
+        }).pipe(Effect.provideContext(app))
         yield* Effect.sleep("1500 millis")
 
         const before = writers.report()

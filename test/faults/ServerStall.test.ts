@@ -1,18 +1,17 @@
 import { assert, describe, it } from "@effect/vitest"
-import { CheckpointStore, EventCodec, EventStore, Projection, StorageError } from "@facta/core"
+import { CheckpointStore, EventCodec, EventStore, StorageError } from "@facta/core"
 import { Cause, Context, Effect, Exit, Fiber, Layer, Option, References, Stream } from "effect"
 import { assertExactlyOnce } from "../support/assertions.ts"
-import { compareAcknowledged, logIds, ownServer, reached, startWriters, storesOn, timed } from "../support/faults.ts"
 import {
-  Counted,
-  codec,
-  countingProjection,
-  createReadModel,
-  eventually,
-  instanceLayer,
-  type ReadModel,
-  readModelRows
-} from "../support/projection.ts"
+  compareAcknowledged,
+  logIds,
+  ownServer,
+  projectionUnderLoad,
+  reached,
+  storesOn,
+  timed
+} from "../support/faults.ts"
+import { Counted, codec, createReadModel, eventually, instanceLayer, type ReadModel } from "../support/projection.ts"
 
 // A server that stops answering without closing a socket (SIGSTOP to the postmaster and all its processes), for
 // longer than the stores' deadlines. Calls must fail with a retryable StorageError once their deadline passes, not
@@ -64,23 +63,12 @@ describe("Faults: a stalled server", () => {
         const store = Context.get(app, EventStore.EventStore)
         const checkpointStore = Context.get(app, CheckpointStore.CheckpointStore)
         yield* store.append("Probe-1", [yield* probe(1)])
-        const projection = countingProjection({ model, name: "stall", category, handledBy: "stall", onFailure: "park" })
-        const running = yield* Effect.forkChild(
-          Projection.run(projection, {
-            owner: "stall",
-            leaseTtl: "3 seconds",
-            batchSize: 50,
-            pollInterval: "200 millis"
-          }).pipe(Effect.provideContext(app))
-        )
-        const writers = yield* startWriters({ category, writers: 2, streams: 5, pauseMillis: 20 }).pipe(
-          Effect.provideContext(app)
-        )
-        yield* eventually(
-          "the projection to commit a batch",
-          Effect.map(readModelRows(model), ({ seen }) => seen.length > 0),
-          10_000
-        ).pipe(Effect.provideContext(check))
+        const { projection, running, writers } = yield* projectionUnderLoad({
+          model,
+          name: "stall",
+          leaseTtl: "3 seconds",
+          writers: { category, writers: 2, streams: 5, pauseMillis: 20 }
+        }).pipe(Effect.provideContext(app))
         yield* Effect.sleep("500 millis")
 
         // the same calls during the stall and after it; the appends carry the same event ids both times, so that

@@ -13,9 +13,17 @@ import { PgClient } from "@effect/sql-pg"
 import { CheckpointStore, type Event, EventCodec, EventStore, Position, Projection, StorageError } from "@facta/core"
 import { EmbeddedPostgres } from "@facta/embedded-postgres"
 import { PgCheckpointStore, PgEventStore } from "@facta/postgres"
-import { Cause, Effect, Exit, Fiber, Layer, Option, Redacted, Stream } from "effect"
+import { Cause, type Duration, Effect, Exit, Fiber, Layer, Option, Redacted, Stream } from "effect"
 import { SqlClient } from "effect/sql"
-import { Counted, codec, type ReadModel, randomInt } from "./projection.ts"
+import {
+  Counted,
+  codec,
+  countingProjection,
+  eventually,
+  type ReadModel,
+  randomInt,
+  readModelRows
+} from "./projection.ts"
 
 // ---------------------------------------------------------------------------------------------------------------------
 // Processes
@@ -354,6 +362,37 @@ export const startWriters = (options: WritersOptions) =>
         return Effect.map(Fiber.joinAll(fibers), report)
       })
     }
+  })
+
+/**
+ * A counting projection of `model` (owner and name `name`) running on the stores in context, and retrying writers:
+ * given back once the projection has committed its first batch, so that a fault which follows hits both at work.
+ */
+export const projectionUnderLoad = (options: {
+  readonly model: ReadModel
+  readonly name: string
+  readonly leaseTtl: Duration.Input
+  readonly writers: WritersOptions
+}) =>
+  Effect.gen(function* () {
+    const { model, name } = options
+    const projection = countingProjection({
+      model,
+      name,
+      category: options.writers.category,
+      handledBy: name,
+      onFailure: "park"
+    })
+    const running = yield* Effect.forkChild(
+      Projection.run(projection, { owner: name, leaseTtl: options.leaseTtl, batchSize: 50, pollInterval: "200 millis" })
+    )
+    const writers = yield* startWriters(options.writers)
+    yield* eventually(
+      "the projection to commit a batch",
+      Effect.map(readModelRows(model), ({ seen }) => seen.length > 0),
+      10_000
+    )
+    return { projection, running, writers }
   })
 
 /** The ids of a category's events in the log, with how many times each occurs. */
