@@ -12,6 +12,7 @@ import * as Money from "../domain/Money.ts"
 import * as Transfer from "../domain/Transfer.ts"
 import { AccountSummary, Explanation, HistoryPage, TransferSummary } from "../readmodels/ReadModels.ts"
 import { Authentication } from "./Auth.ts"
+import { ConsoleGroup } from "./Console.ts"
 import { BadRequest, endpointErrors, InternalError } from "./Problems.ts"
 
 /**
@@ -276,6 +277,7 @@ export class TransfersGroup extends HttpApiGroup.make("transfers")
 export class Api extends HttpApi.make("bank")
   .add(AccountsGroup)
   .add(TransfersGroup)
+  .add(ConsoleGroup)
   .middleware(RequestValidation)
   .middleware(Authentication)
   .annotateMerge(

@@ -18,7 +18,7 @@
  * const main = Layer.launch(Server.layer({ port: 8080 }).pipe(Layer.provide(stores)))
  * ```
  */
-import { readFileSync } from "node:fs"
+import { readdirSync, readFileSync } from "node:fs"
 import { createServer } from "node:http"
 import { NodeHttpServer } from "@effect/platform-node"
 import { Data, Duration, Effect, Layer } from "effect"
@@ -29,15 +29,36 @@ import { Api } from "./Api.ts"
 import { Settings } from "./Commands.ts"
 import * as Handlers from "./Handlers.ts"
 import * as Idempotency from "./Idempotency.ts"
+import * as Live from "./Live.ts"
 import { ServiceUnavailable } from "./Problems.ts"
 
 /**
- * `GET /`: the single-page view of accounts and their timelines.
+ * `GET /`: the operations console (one page), and `GET /page/<file>`: its scripts and styles, read once at start.
+ * Only the files of `src/page/` with a known type are served, by exact name.
  */
 export const PageRoute = Layer.unwrap(
   Effect.sync(() => {
-    const html = readFileSync(new URL("../page/index.html", import.meta.url), "utf8")
-    return HttpRouter.add("GET", "/", HttpServerResponse.html(html))
+    const directory = new URL("../page/", import.meta.url)
+    const types: Record<string, string> = { ".js": "text/javascript", ".css": "text/css" }
+    const assets = readdirSync(directory).flatMap((file) => {
+      const type = types[file.slice(file.lastIndexOf("."))]
+      return type === undefined ? [] : [{ file, type, body: readFileSync(new URL(file, directory), "utf8") }]
+    })
+    const html = readFileSync(new URL("index.html", directory), "utf8")
+    const routes: ReadonlyArray<HttpRouter.Route<never, never>> = [
+      HttpRouter.route("GET", "/", HttpServerResponse.html(html)),
+      ...assets.map(({ body, file, type }) =>
+        HttpRouter.route(
+          "GET",
+          `/page/${file}`,
+          HttpServerResponse.text(body, {
+            contentType: `${type}; charset=utf-8`,
+            headers: { "cache-control": "no-cache" }
+          })
+        )
+      )
+    ]
+    return HttpRouter.addAll(routes)
   })
 )
 
@@ -112,6 +133,7 @@ export const routes = Layer.mergeAll(
   HttpApiBuilder.layer(Api, { openapiPath: "/openapi.json" }).pipe(Layer.provide(Handlers.layer)),
   DocsRoute,
   PageRoute,
+  Live.route,
   DeadlineMiddleware
 )
 
