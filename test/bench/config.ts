@@ -8,8 +8,10 @@
  * BENCH_READ_BATCH (1000) the page size of every catch-up reader; BENCH_READ_SECONDS (30) the time budget of one
  * catch-up (a reader that runs out of it is reported with the rows it managed, and marked); BENCH_LAG_RATE (200)
  * appends per second and BENCH_LAG_SECONDS (10 × scale, at least 2) the length of the lag test; BENCH_LAG_ROUNDS (2)
- * its rounds per system; BENCH_ONLY (all) a comma-separated subset of the workloads `appends`, `loads`, `lag`,
- * `catchup`, to iterate on one of them.
+ * its rounds per system; BENCH_REBUILD_SECONDS (60) the time budget of one read-model rebuild (a system that runs out
+ * of it is reported with the events it handled, and marked); BENCH_REBUILD_BATCH (2000) the page size of the rebuilds
+ * (Facta's `batchSize`, Emmett's `pulling.batchSize`); BENCH_ONLY (all) a comma-separated subset of the workloads
+ * `appends`, `loads`, `lag`, `catchup`, `rebuild`, to iterate on one of them.
  */
 
 const positive = (name: string, fallback: number): number => {
@@ -32,8 +34,10 @@ export const readBatch = count("BENCH_READ_BATCH", 1000)
 export const lagRate = positive("BENCH_LAG_RATE", 200)
 export const lagSeconds = positive("BENCH_LAG_SECONDS", Math.max(2, 10 * scale))
 export const lagRounds = count("BENCH_LAG_ROUNDS", 2)
+export const rebuildSeconds = positive("BENCH_REBUILD_SECONDS", 60)
+export const rebuildBatch = count("BENCH_REBUILD_BATCH", 2000)
 
-const workloads = ["appends", "loads", "lag", "catchup"] as const
+const workloads = ["appends", "loads", "lag", "catchup", "rebuild"] as const
 export type Workload = (typeof workloads)[number]
 const only = (process.env.BENCH_ONLY ?? "")
   .split(",")
@@ -62,7 +66,10 @@ export const sizes = {
   aggregateSmall: sized(1_000, 100),
   aggregateLarge: sized(10_000, 200),
   /** events in the global log for the catch-up */
-  log: sized(1_000_000, 10_000)
+  log: sized(1_000_000, 10_000),
+  /** events in the bank's Account log whose read model the rebuild workload builds, and the accounts they belong to */
+  bankLog: sized(2_000_000, 20_000),
+  bankAccounts: sized(10_000, 100)
 }
 /** One snapshot policy for both aggregates: the command that follows the seeding folds more than this, so it snapshots. */
 export const snapshotEvery = Math.max(1, Math.floor(sizes.aggregateSmall / 2))

@@ -9,6 +9,8 @@ import {
   readBatch,
   readRounds,
   readSeconds,
+  rebuildBatch,
+  rebuildSeconds,
   rounds,
   scale,
   sizes,
@@ -19,6 +21,7 @@ import type { WriteResult } from "./workloads/appends.ts"
 import type { CatchUpResult } from "./workloads/catchup.ts"
 import type { LagResult } from "./workloads/lag.ts"
 import type { LoadResult } from "./workloads/loads.ts"
+import type { RebuildResult } from "./workloads/rebuild.ts"
 
 export interface Environment {
   readonly server: string
@@ -144,6 +147,38 @@ export const lagTable = (results: Map<string, LagResult>): string => {
       "handled",
       "handled before ack",
       "Facta/this (p50 time; < 1: Facta faster)"
+    ],
+    rows
+  )
+}
+
+/** The figure of the bank's seed story, the rate the rebuild table sets every system against. */
+const seedStory = { label: "seed story: 2,000,000 events in 180 s", events: 2_000_000, seconds: 180 }
+
+export const rebuildTable = (results: Map<string, RebuildResult>, factaLabel: string): string => {
+  const facta = results.get(factaLabel)!
+  const rows = [...results].map(([label, r]) => [
+    r.partial ? `${label} — stopped by the ${rebuildSeconds} s budget (partial)` : label,
+    n(r.handled),
+    r.seconds.toFixed(1),
+    rate(r.rate),
+    label === factaLabel ? "" : ratio(facta.rate, r.rate)
+  ])
+  const storyRate = seedStory.events / seedStory.seconds
+  rows.push([
+    seedStory.label,
+    n(seedStory.events),
+    seedStory.seconds.toFixed(1),
+    rate(storyRate),
+    ratio(facta.rate, storyRate)
+  ])
+  return markdownTable(
+    [
+      `Rebuild the bank's accounts read model: ${n(sizes.bankLog)} events, ${n(sizes.bankAccounts)} accounts, pages of ${n(rebuildBatch)}`,
+      "events handled",
+      "seconds",
+      "events/s",
+      "Facta batch/this (events/s; > 1: Facta batch faster)"
     ],
     rows
   )

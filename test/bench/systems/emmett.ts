@@ -11,6 +11,7 @@ import {
 import type { Event } from "@facta/core"
 import { Effect, type Scope } from "effect"
 import pg from "pg"
+import * as BankLog from "../bankLog.ts"
 import { logStreams, poolSize, readBatch } from "../config.ts"
 import { type AccountState, evolveJson, range, type System, type Tail } from "../domain.ts"
 
@@ -43,15 +44,18 @@ export const make = (url: string, database: string): Effect.Effect<Emmett, unkno
     const store = getPostgreSQLEventStore(connectionString, { connectionOptions: { pool } })
     yield* Effect.addFinalizer(() => Effect.promise(() => store.close().catch(() => undefined)))
     yield* promise(() => store.schema.migrate())
-    return new Emmett(store, pool)
+    return new Emmett(store, pool, connectionString)
   })
 
 export class Emmett {
   readonly store: PostgresEventStore
   readonly pool: pg.Pool
-  constructor(store: PostgresEventStore, pool: pg.Pool) {
+  /** Of Emmett's own database. */
+  readonly connectionString: string
+  constructor(store: PostgresEventStore, pool: pg.Pool, connectionString: string) {
     this.store = store
     this.pool = pool
+    this.connectionString = connectionString
   }
 
   readonly system: System = {
@@ -115,6 +119,39 @@ export class Emmett {
         pool.query(
           `INSERT INTO emt_streams (stream_id, stream_position, partition, stream_type, stream_metadata)
            SELECT stream_id, max(stream_position), $1, 'Seed', '{}'::jsonb FROM emt_messages GROUP BY stream_id`,
+          [defaultTag]
+        )
+      )
+      yield* promise(() => pool.query("VACUUM (ANALYZE) emt_messages"))
+      yield* promise(() => pool.query("VACUUM (ANALYZE) emt_streams"))
+    })
+  }
+
+  /** The bank's Account log (bankLog.ts), the same events as Facta's, into `emt_messages` in 100,000-row transactions. */
+  seedBankLog(n: number, accounts: number, progress: (rows: number) => Effect.Effect<void>) {
+    const pool = this.pool
+    return Effect.gen(function* () {
+      yield* promise(() => pool.query("TRUNCATE emt_messages, emt_streams, emt_processors, emt_projections"))
+      yield* promise(() => pool.query("SELECT setval('emt_global_message_position', 1, false)"))
+      const perAccount = Math.ceil(n / accounts)
+      for (let from = 1; from <= n; from += 100_000) {
+        const to = Math.min(n, from + 100_000 - 1)
+        yield* promise(() =>
+          pool.query(
+            `INSERT INTO emt_messages (stream_id, stream_position, partition, message_kind, message_data,
+               message_metadata, message_schema_version, message_type, message_id, transaction_id)
+             SELECT stream_id, version, $1, 'E', data, '{}'::jsonb, '1', type, gen_random_uuid()::text,
+               pg_current_xact_id()
+             FROM (${BankLog.rows(from, to, accounts, perAccount)}) AS generated`,
+            [defaultTag]
+          )
+        )
+        yield* progress(to)
+      }
+      yield* promise(() =>
+        pool.query(
+          `INSERT INTO emt_streams (stream_id, stream_position, partition, stream_type, stream_metadata)
+           SELECT stream_id, max(stream_position), $1, 'Account', '{}'::jsonb FROM emt_messages GROUP BY stream_id`,
           [defaultTag]
         )
       )

@@ -8,10 +8,13 @@ import {
   Projection,
   Snapshot
 } from "@facta/core"
+import * as Projections from "@facta/example-bank/readmodels/Projections"
+import * as Tables from "@facta/example-bank/readmodels/Tables"
 import { PgCheckpointStore, PgEventStore, PgSnapshotStore } from "@facta/postgres"
-import { Effect, Layer, Result, type Stream } from "effect"
+import { Effect, Layer, Option, Result, type Stream } from "effect"
 import { SqlClient } from "effect/sql"
-import { batchSize, logStreams, readBatch } from "../config.ts"
+import * as BankLog from "../bankLog.ts"
+import { batchSize, logStreams, readBatch, rebuildBatch } from "../config.ts"
 import { Deposited, Plain, range, Snapshotted, type System, type Tail } from "../domain.ts"
 
 export const make = Effect.gen(function* () {
@@ -147,5 +150,78 @@ export const make = Effect.gen(function* () {
         Effect.asVoid
       )
 
-  return { system, perAppend, schema, seedAggregate, loads, seedLog, catchUp, readAll, tail }
+  /** The bank's Account log (bankLog.ts): `n` events over `accounts` accounts, in 100,000-row transactions. */
+  const seedBankLog = Effect.fnUntraced(function* (
+    n: number,
+    accounts: number,
+    progress: (rows: number) => Effect.Effect<void>
+  ) {
+    yield* sql.unsafe(`TRUNCATE ${schema}.events, ${schema}.streams, ${schema}.snapshots RESTART IDENTITY`)
+    const perAccount = Math.ceil(n / accounts)
+    for (let from = 1; from <= n; from += 100_000) {
+      const to = Math.min(n, from + 100_000 - 1)
+      yield* sql.unsafe(`
+        INSERT INTO ${schema}.events (epoch, stream_id, category, version, event_id, type, schema_version, data, metadata)
+        SELECT 1, stream_id, 'Account', version, gen_random_uuid(), type, 1, data, '{}'::jsonb
+        FROM (${BankLog.rows(from, to, accounts, perAccount)}) AS generated`)
+      yield* progress(to)
+    }
+    yield* sql`
+      INSERT INTO ${s}.streams (stream_id, category, version)
+      SELECT stream_id, 'Account', max(version) FROM ${s}.events GROUP BY stream_id`
+    yield* sql.unsafe(`VACUUM (ANALYZE) ${schema}.events`)
+    yield* sql.unsafe(`VACUUM (ANALYZE) ${schema}.streams`)
+  })
+
+  /**
+   * Rebuilds the bank's account read model in schema `readModel` (created by the bank's migrations) with
+   * `Projection.rebuild` (reset, then `untilCaughtUp` from the start of the log) and PgCheckpointStore, pages of
+   * `rebuildBatch`. Returns whether the time budget stopped it; what it committed until then stays. The tables must
+   * exist ({@link createReadModel}).
+   */
+  const rebuildAccounts = (handler: "per-event" | "batch", readModel: string, seconds: number) =>
+    Effect.gen(function* () {
+      const projection = handler === "batch" ? Projections.AccountsProjection : Projections.AccountsPerEventProjection
+      const done = yield* Projection.rebuild(projection, { batchSize: rebuildBatch }).pipe(
+        Effect.timeoutOption(`${seconds} seconds`)
+      )
+      return Option.isNone(done)
+    }).pipe(
+      Effect.provideService(Tables.Schema, readModel),
+      Effect.provide(Layer.mergeAll(Layer.succeed(CheckpointStore.CheckpointStore, pgCheckpoints), services), {
+        local: true
+      })
+    )
+
+  /** The bank's read-model tables in schema `readModel`, by the bank's migrations; dropped when the scope closes. */
+  const createReadModel = (readModel: string) =>
+    Effect.gen(function* () {
+      yield* Effect.addFinalizer(() => Effect.ignore(sql.unsafe(`DROP SCHEMA IF EXISTS ${readModel} CASCADE`)))
+      yield* Tables.migrate.pipe(Effect.provideService(Tables.Schema, readModel))
+    })
+
+  /** A read model's fingerprint (bankLog.ts), with the entries' log positions unless `positions` is false. */
+  const fingerprint = (readModel: string, positions = true) =>
+    Effect.map(sql.unsafe<BankLog.Fingerprint>(BankLog.fingerprint(readModel, positions)), (rows) => rows[0]!)
+
+  /** How many events of each type the log holds, most first. */
+  const typeMix = sql<{ type: string; events: string }>`
+    SELECT type, count(*)::text AS events FROM ${s}.events GROUP BY type ORDER BY count(*) DESC`
+
+  return {
+    system,
+    perAppend,
+    schema,
+    seedAggregate,
+    loads,
+    seedLog,
+    catchUp,
+    readAll,
+    tail,
+    seedBankLog,
+    createReadModel,
+    rebuildAccounts,
+    fingerprint,
+    typeMix
+  }
 })

@@ -4,7 +4,10 @@
  */
 import { PgClient } from "@effect/sql-pg"
 import type { Event } from "@facta/core"
+import * as Tables from "@facta/example-bank/readmodels/Tables"
 import { Effect, Option, Queue, Stream } from "effect"
+import { SqlClient } from "effect/sql"
+import * as BankLog from "../bankLog.ts"
 import { readBatch } from "../config.ts"
 import { type AccountState, evolveJson, range, type System, type Tail } from "../domain.ts"
 
@@ -142,5 +145,53 @@ export const make = Effect.fnUntraced(function* (schema: string) {
       yield* Effect.forkScoped(loop)
     })
 
-  return { plain, notifying, seedAggregate, load, readPaged, readStreamed, tail }
+  /**
+   * The floor of a rebuild: the bank's account read model (in schema `readModel`, created by the bank's migrations)
+   * in one statement over Facta's events table, in one transaction. A running sum over each account's events in
+   * version order gives every movement's balance after it; a CTE feeds both inserts from one scan. `upTo` limits it to
+   * the first events of the log (to check a rebuild that its time budget stopped). The tables must exist.
+   */
+  const rebuildAccounts = (readModel: string, upTo?: number) =>
+    Effect.gen(function* () {
+      yield* Tables.truncate(["accounts", "account_entries"])
+      if (upTo === 0) return
+      const log = `${schema}.events`
+      const limit =
+        upTo === undefined
+          ? ""
+          : `AND (e.epoch, e.tx_id, e.global_position) <= (SELECT epoch, tx_id, global_position FROM ${log}
+               WHERE category = 'Account' ORDER BY epoch, tx_id, global_position OFFSET ${upTo - 1} LIMIT 1)`
+      yield* sql.unsafe(`
+        WITH moved AS MATERIALIZED (
+          SELECT substr(e.stream_id, length('Account-') + 1) AS account_id, e.version,
+            e.epoch || '.' || e.tx_id || '.' || e.global_position AS position, e.type, e.data, e.metadata,
+            e.recorded_at, x.amount, sum(x.amount) OVER (PARTITION BY e.stream_id ORDER BY e.version) AS balance_after
+          FROM ${log} e CROSS JOIN LATERAL (SELECT ${BankLog.signedAmount("e.type", "e.data")} AS amount) AS x
+          WHERE e.category = 'Account' ${limit}
+        ), entries AS (
+          INSERT INTO ${readModel}.account_entries (account_id, version, position, type, amount, balance_after,
+            transfer_id, actor, reason, reference, correlation_id, recorded_at)
+          SELECT account_id, version, position, type, amount, balance_after, data ->> 'transferId',
+            metadata ->> 'actor', data ->> 'reason', data ->> 'reference', metadata ->> 'correlationId', recorded_at
+          FROM moved WHERE amount <> 0
+        )
+        INSERT INTO ${readModel}.accounts (account_id, owner, currency, balance, status, version, opened_at, updated_at)
+        SELECT account_id,
+          (array_agg(data ->> 'owner') FILTER (WHERE type = 'AccountOpened'))[1],
+          (array_agg(data ->> 'currency') FILTER (WHERE type = 'AccountOpened'))[1],
+          sum(amount),
+          (array_agg(CASE type WHEN 'AccountFrozen' THEN 'Frozen' WHEN 'AccountClosed' THEN 'Closed' ELSE 'Active' END
+            ORDER BY version DESC)
+            FILTER (WHERE type IN ('AccountOpened', 'AccountFrozen', 'AccountUnfrozen', 'AccountClosed')))[1],
+          max(version),
+          (array_agg(recorded_at) FILTER (WHERE type = 'AccountOpened'))[1],
+          (array_agg(recorded_at ORDER BY version DESC))[1]
+        FROM moved GROUP BY account_id HAVING bool_or(type = 'AccountOpened')`)
+    }).pipe(
+      sql.withTransaction,
+      Effect.provideService(Tables.Schema, readModel),
+      Effect.provideService(SqlClient.SqlClient, sql)
+    )
+
+  return { plain, notifying, seedAggregate, load, readPaged, readStreamed, tail, rebuildAccounts }
 })
