@@ -85,11 +85,11 @@ export const pages = (options?: Options): Stream.Stream<Page, StorageError, Even
       const idle = Effect.raceFirst(Effect.as(Queue.take(wake), true), Effect.as(Effect.sleep(pollInterval), false))
       const pollMillis = Duration.toMillis(Duration.fromInputUnsafe(pollInterval))
       // the events up to a corrupted one, and that one (which ends the read)
-      const read = (after: Position.Position) =>
+      const read = (after: Position.Position, size: number) =>
         Effect.map(
           Stream.runCollect(
-            store.readAll({ after, categories: options?.categories, types: options?.types, batchSize }).pipe(
-              Stream.take(batchSize),
+            store.readAll({ after, categories: options?.categories, types: options?.types, batchSize: size }).pipe(
+              Stream.take(size),
               Stream.map(Result.succeed),
               Stream.catchTag("CorruptedEvent", (corrupted) => Stream.succeed(Result.fail(corrupted)))
             )
@@ -101,27 +101,51 @@ export const pages = (options?: Options): Stream.Stream<Page, StorageError, Even
             return { events, corrupted }
           }
         )
+      interface Read {
+        readonly events: ReadonlyArray<RecordedEvent>
+        readonly corrupted: CorruptedEvent | undefined
+        /** Taken before the read; absent only when the read came back full */
+        readonly head: Position.Position | undefined
+      }
+      // the head is taken before the read: a read that then reaches the end has seen everything up to it
+      const readBehindHead = Effect.fnUntraced(function* (after: Position.Position) {
+        const head = yield* store.head
+        const page: Read = { ...(yield* read(after, batchSize)), head }
+        return page
+      })
+      // Behind a full page the log most likely goes on: read first, and take the head only when the read comes back
+      // short, then read what committed meanwhile (one round trip a page while catching up, three at its end)
+      const readAhead = Effect.fnUntraced(function* (after: Position.Position) {
+        const first = yield* read(after, batchSize)
+        const full: Read = { ...first, head: undefined }
+        if (first.corrupted !== undefined || first.events.length === batchSize) return full
+        const head = yield* store.head
+        const rest = yield* read(first.events.at(-1)?.position ?? after, batchSize - first.events.length)
+        const page: Read = { events: [...first.events, ...rest.events], corrupted: rest.corrupted, head }
+        return page
+      })
       return Stream.paginate(
-        { after: options?.after ?? Position.start, waiting: false, reported: false, held: 0 },
+        { after: options?.after ?? Position.start, waiting: false, reported: false, held: 0, full: true },
         Effect.fnUntraced(function* (state) {
           const woken = !state.waiting
             ? false
             : state.held > 0
               ? yield* Effect.as(Effect.sleep(Math.min(pollMillis, 10 * 2 ** state.held)), true)
               : yield* idle
-          // the head is taken before the read: a read that then reaches the end has seen everything up to it
-          const head = yield* store.head
-          const { events, corrupted } = yield* read(state.after)
+          const { events, corrupted, head } = state.full
+            ? yield* readAhead(state.after)
+            : yield* readBehindHead(state.after)
           if (corrupted !== undefined) {
             // a store's readAll names where a corrupted event stands; one that does not is broken itself
             if (corrupted.position === undefined) return yield* Effect.die(corrupted)
             const page: Page = { events, checkpoint: corrupted.position, caughtUp: false, corrupted }
             return [
               [page],
-              Option.some({ after: corrupted.position, waiting: false, reported: state.reported, held: 0 })
+              Option.some({ after: corrupted.position, waiting: false, reported: state.reported, held: 0, full: true })
             ] as const
           }
-          const caughtUp = events.length < batchSize
+          // a read that came back short took the head first (only a full one may come without)
+          const caughtUp = events.length < batchSize && head !== undefined
           const last = events.at(-1)?.position ?? state.after
           const checkpoint = caughtUp ? Position.max(last, head) : last
           const moved = events.length > 0 || Position.isBefore(state.after, checkpoint)
@@ -135,7 +159,13 @@ export const pages = (options?: Options): Stream.Stream<Page, StorageError, Even
               : 0
           return [
             emit ? [{ events, checkpoint, caughtUp }] : [],
-            Option.some({ after: checkpoint, waiting: caughtUp, reported: caughtUp && (state.reported || emit), held })
+            Option.some({
+              after: checkpoint,
+              waiting: caughtUp,
+              reported: caughtUp && (state.reported || emit),
+              held,
+              full: !caughtUp
+            })
           ] as const
         })
       )

@@ -178,24 +178,6 @@ export class PgEventStore extends Context.Service<
  */
 export type WakeupSource = "listen" | "listen-direct" | "polling"
 
-interface FoldRow {
-  readonly version: number
-  readonly type: string
-  readonly schema_version: number
-  readonly data: Schema.Json
-}
-
-/** The first page of a fold: the stream row, then (when it may be folded) its events, or one row of nulls. */
-interface FirstFoldRow {
-  readonly head: number
-  readonly archived: boolean
-  readonly deleted: boolean
-  readonly version: number | null
-  readonly type: string
-  readonly schema_version: number
-  readonly data: Schema.Json
-}
-
 const maxVersion = 2_147_483_647
 
 /**
@@ -319,7 +301,27 @@ export const make = Effect.fnUntraced(function* (options?: Options) {
       )
     )
 
-  // versions of a stream are dense (1..version, all deleted at once), so every page but the last is full
+  /**
+   * A page of a fold held fewer rows than its range of versions: find the first missing version. One stored after it
+   * means a hole in the stream; none, that the stream was deleted since the fold began (or its tail is missing).
+   */
+  const foldGap = (streamId: string, from: number, through: number) =>
+    Effect.flatMap(
+      guard("fold")(sql<{ version: number }>`SELECT version FROM ${s}.events
+        WHERE stream_id = ${streamId} AND version >= ${from} AND version <= ${through} ORDER BY version`),
+      (rows) => {
+        let missing = from
+        while (rows[missing - from]?.version === missing) missing++
+        const after = rows[missing - from]
+        return after === undefined
+          ? shortPage(streamId, missing)
+          : Effect.fail(Rows.missingVersion(streamId, missing, after.version))
+      }
+    )
+
+  // A fold reads what a fold uses, as arrays: no envelope, no version column. A page asks for a range of versions,
+  // and a stream's versions are unique, so a page holding as many rows as its range is dense (1..version, all
+  // deleted at once); one holding fewer is looked at again by `foldGap`.
   const fold: EventStore.EventStore["Service"]["fold"] = (streamId, initial, step, options) =>
     Effect.gen(function* () {
       yield* StreamId.parse(streamId)
@@ -327,48 +329,56 @@ export const make = Effect.fnUntraced(function* (options?: Options) {
       const batchSize = Math.max(1, options?.batchSize ?? 10_000)
       const until = Math.min(maxVersion, options?.to ?? maxVersion)
       let next = Math.max(1, options?.from ?? 1)
-      // the stream row and the first page in one round trip, from one snapshot
-      const first = yield* sql<FirstFoldRow>`
-        SELECT st.version AS head, st.archived_at IS NOT NULL AS archived, st.deleted_at IS NOT NULL AS deleted,
-          e.version, e.type, e.schema_version, e.data
+      // the stream row and the first page in one round trip, from one snapshot: [head, archived, deleted, type,
+      // schema_version, data], or one row ending in nulls when no event is to be folded
+      const first = yield* guard("fold")(
+        sql`
+        SELECT st.version, st.archived_at IS NOT NULL, st.deleted_at IS NOT NULL, e.type, e.schema_version, e.data
         FROM ${s}.streams st
         LEFT JOIN LATERAL (
-          SELECT ev.version, ev.type, ev.schema_version, ev.data FROM ${s}.events ev
-          WHERE ev.stream_id = st.stream_id AND ev.version >= ${next} AND ev.version <= least(st.version, ${until})
+          SELECT ev.type, ev.schema_version, ev.data FROM ${s}.events ev
+          WHERE ev.stream_id = st.stream_id AND ev.version >= ${next}
+            AND ev.version <= least(st.version, ${Math.min(until, next + batchSize - 1)})
             AND st.deleted_at IS NULL AND (st.archived_at IS NULL OR ${includeArchived})
-          ORDER BY ev.version LIMIT ${batchSize}
+          ORDER BY ev.version
         ) e ON true
-        WHERE st.stream_id = ${streamId}`.pipe(guard("fold"))
+        WHERE st.stream_id = ${streamId}`.values
+      )
       const stream = first[0]
       if (stream === undefined) return yield* new EventStoreError.StreamNotFound({ streamId })
-      if (stream.deleted) return yield* new EventStoreError.StreamDeleted({ streamId, version: stream.head })
-      if (stream.archived && !includeArchived) {
-        return yield* new EventStoreError.StreamArchived({ streamId, version: stream.head })
+      const head = stream[0] as number
+      if (stream[2] === true) return yield* new EventStoreError.StreamDeleted({ streamId, version: head })
+      if (stream[1] === true && !includeArchived) {
+        return yield* new EventStoreError.StreamArchived({ streamId, version: head })
       }
-      const to = Math.min(stream.head, until)
-      let page: ReadonlyArray<FoldRow> = stream.version === null ? [] : (first as ReadonlyArray<FoldRow>)
+      const to = Math.min(head, until)
+      let page = stream[3] === null ? [] : first
+      let column = 3
       let state = initial
-      while (true) {
+      while (next <= to) {
+        const through = Math.min(to, next + batchSize - 1)
+        if (page.length !== through - next + 1) return yield* foldGap(streamId, next, through)
         for (let i = 0; i < page.length; i++) {
           const row = page[i]!
-          if (row.version !== next + i) return yield* Rows.missingVersion(streamId, next + i, row.version)
           const stepped = step(state, {
-            version: row.version,
-            type: row.type,
-            schemaVersion: row.schema_version,
-            data: row.data
+            version: next + i,
+            type: row[column] as string,
+            schemaVersion: row[column + 1] as number,
+            data: row[column + 2] as Schema.Json
           })
           if (Result.isFailure(stepped)) return yield* Effect.fail(stepped.failure)
           state = stepped.success
         }
-        next += page.length
-        if (next > to) return state
-        // a short page before the end: the stream was deleted since the fold began, or a version is missing
-        if (page.length < batchSize) return yield* shortPage(streamId, next)
-        page = yield* sql<FoldRow>`SELECT version, type, schema_version, data FROM ${s}.events
-          WHERE stream_id = ${streamId} AND version >= ${next} AND version <= ${to}
-          ORDER BY version LIMIT ${batchSize}`.pipe(guard("fold"))
+        next = through + 1
+        if (next > to) break
+        page = yield* guard("fold")(
+          sql`SELECT type, schema_version, data FROM ${s}.events
+          WHERE stream_id = ${streamId} AND version >= ${next} AND version <= ${Math.min(to, next + batchSize - 1)}
+          ORDER BY version`.values
+        )
+        column = 0
       }
+      return state
     })
 
   const readAll: EventStore.EventStore["Service"]["readAll"] = (options) => {
