@@ -1,4 +1,4 @@
-import { Cause, Clock, DateTime, Duration, Effect, Exit, Option, Schedule, Stream } from "effect"
+import { Cause, Clock, DateTime, Duration, Effect, Exit, Option, Result, Schedule, Stream } from "effect"
 import type { Key, Lease } from "../CheckpointStore.ts"
 import { CheckpointStore, formatKey, isLeaseLost } from "../CheckpointStore.ts"
 import type { EventId, RecordedEvent } from "../Event.ts"
@@ -116,8 +116,20 @@ const runLeased = Effect.fnUntraced(function* <E extends { readonly _tag: string
       position: Position.format(event.position),
       cause
     })
-  const handle = (batch: ReadonlyArray<RecordedEvent>) =>
-    Effect.flatMap(Effect.forEach(batch, projection.events.decode), projection.handle)
+  // decoding is synchronous: a loop, not an effect per event; a batch with an undecodable event goes through
+  // `decode`, which fails with the typed error naming it
+  const decodeAll = (batch: ReadonlyArray<RecordedEvent>) =>
+    Effect.suspend(() => {
+      const decoded: Array<RecordedEvent<E>> = new Array(batch.length)
+      for (let i = 0; i < batch.length; i++) {
+        const event = batch[i]!
+        const data = projection.events.decodeStored(event.type, event.schemaVersion, event.data)
+        if (Result.isFailure(data)) return Effect.forEach(batch, projection.events.decode)
+        decoded[i] = { ...event, data: data.success }
+      }
+      return Effect.succeed(decoded)
+    })
+  const handle = (batch: ReadonlyArray<RecordedEvent>) => Effect.flatMap(decodeAll(batch), projection.handle)
   // `checkpoint` is read when the commit runs, not when it is built; a started commit (the handler's work and the
   // checkpoint) finishes before an interruption stops the run
   const commit = <A, X, Y>(to: Position.Position, work: Effect.Effect<A, X, Y>) =>
