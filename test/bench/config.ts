@@ -8,8 +8,9 @@
  * BENCH_READ_BATCH (1000) the page size of every catch-up reader; BENCH_READ_SECONDS (30) the time budget of one
  * catch-up (a reader that runs out of it is reported with the rows it managed, and marked); BENCH_LAG_RATE (200)
  * appends per second and BENCH_LAG_SECONDS (10 × scale, at least 2) the length of the lag test; BENCH_LAG_ROUNDS (2)
- * its rounds per system; BENCH_REBUILD_SECONDS (60) the time budget of one read-model rebuild (a system that runs out
- * of it is reported with the events it handled, and marked); BENCH_REBUILD_BATCH (2000) the page size of the rebuilds
+ * its rounds per system; BENCH_REBUILD_SECONDS (60) the time budget of the slow read-model rebuilds (Facta's per-event
+ * projection, Emmett's; one that runs out of it is reported with the events it handled, and marked);
+ * BENCH_REBUILD_BATCH (2000) the page size of the rebuilds
  * (Facta's `batchSize`, Emmett's `pulling.batchSize`); BENCH_ONLY (all) a comma-separated subset of the workloads
  * `appends`, `loads`, `lag`, `catchup`, `rebuild`, to iterate on one of them.
  */

@@ -176,16 +176,16 @@ export const make = Effect.gen(function* () {
   /**
    * Rebuilds the bank's account read model in schema `readModel` (created by the bank's migrations) with
    * `Projection.rebuild` (reset, then `untilCaughtUp` from the start of the log) and PgCheckpointStore, pages of
-   * `rebuildBatch`. Returns whether the time budget stopped it; what it committed until then stays. The tables must
-   * exist ({@link createReadModel}).
+   * `rebuildBatch`. With a time budget of `seconds`, returns whether it stopped the rebuild: what was committed until
+   * then stays, and the batch in flight (several pages when the handler lags the reader) finishes first. The tables
+   * must exist ({@link createReadModel}).
    */
-  const rebuildAccounts = (handler: "per-event" | "batch", readModel: string, seconds: number) =>
+  const rebuildAccounts = (handler: "per-event" | "batch", readModel: string, seconds?: number) =>
     Effect.gen(function* () {
       const projection = handler === "batch" ? Projections.AccountsProjection : Projections.AccountsPerEventProjection
-      const done = yield* Projection.rebuild(projection, { batchSize: rebuildBatch }).pipe(
-        Effect.timeoutOption(`${seconds} seconds`)
-      )
-      return Option.isNone(done)
+      const rebuild = Projection.rebuild(projection, { batchSize: rebuildBatch })
+      if (seconds === undefined) return yield* Effect.as(rebuild, false)
+      return Option.isNone(yield* Effect.timeoutOption(rebuild, `${seconds} seconds`))
     }).pipe(
       Effect.provideService(Tables.Schema, readModel),
       Effect.provide(Layer.mergeAll(Layer.succeed(CheckpointStore.CheckpointStore, pgCheckpoints), services), {
