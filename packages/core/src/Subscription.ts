@@ -8,7 +8,7 @@
  *
  * @since 0.1.0
  */
-import { Duration, Effect, Option, Queue, Result, Stream } from "effect"
+import { Duration, Effect, Option, Queue, Stream } from "effect"
 import type { RecordedEvent } from "./Event.ts"
 import { EventStore } from "./EventStore.ts"
 import type { CorruptedEvent } from "./EventStoreError.ts"
@@ -85,22 +85,19 @@ export const pages = (options?: Options): Stream.Stream<Page, StorageError, Even
       const idle = Effect.raceFirst(Effect.as(Queue.take(wake), true), Effect.as(Effect.sleep(pollInterval), false))
       const pollMillis = Duration.toMillis(Duration.fromInputUnsafe(pollInterval))
       // the events up to a corrupted one, and that one (which ends the read)
-      const read = (after: Position.Position, size: number) =>
-        Effect.map(
-          Stream.runCollect(
-            store.readAll({ after, categories: options?.categories, types: options?.types, batchSize: size }).pipe(
-              Stream.take(size),
-              Stream.map(Result.succeed),
-              Stream.catchTag("CorruptedEvent", (corrupted) => Stream.succeed(Result.fail(corrupted)))
-            )
+      const read = (after: Position.Position, size: number) => {
+        const events: Array<RecordedEvent> = []
+        return store.readAll({ after, categories: options?.categories, types: options?.types, batchSize: size }).pipe(
+          Stream.take(size),
+          Stream.runForEachArray((chunk) =>
+            Effect.sync(() => {
+              for (const event of chunk) events.push(event)
+            })
           ),
-          (results) => {
-            const last = results.at(-1)
-            const corrupted = last !== undefined && Result.isFailure(last) ? last.failure : undefined
-            const events = (corrupted === undefined ? results : results.slice(0, -1)).map(Result.getOrThrow)
-            return { events, corrupted }
-          }
+          Effect.as({ events, corrupted: undefined as CorruptedEvent | undefined }),
+          Effect.catchTag("CorruptedEvent", (corrupted) => Effect.succeed({ events, corrupted }))
         )
+      }
       interface Read {
         readonly events: ReadonlyArray<RecordedEvent>
         readonly corrupted: CorruptedEvent | undefined
