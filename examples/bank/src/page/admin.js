@@ -25,36 +25,40 @@ export const projectionsCard = (ctx) => {
   const refresh = async () => {
     const rows = await ctx.api.get("/projections")
     body.replaceChildren(
-      table(
-        "projections",
-        [
-          { label: "Projection" },
-          { label: "Version" },
-          { label: "Checkpoint" },
-          { label: "Behind", num: true },
-          { label: "Owner" },
-          { label: "State" },
-          { label: "" }
-        ],
-        rows.map((row) => ({
-          attrs: { "data-projection": row.name },
-          cells: [
-            row.name,
-            row.version === null
-              ? `v${row.currentVersion}`
-              : `v${row.version}${row.version === row.currentVersion ? "" : " (old)"}${row.partition ? ` · p${row.partition}` : ""}`,
-            row.checkpoint ?? "—",
-            row.eventsBehind === null ? "—" : `${row.eventsBehind} event(s) · ${row.secondsBehind.toFixed(1)} s`,
-            el(
-              "span",
-              { class: "id" },
-              row.owner ?? "—",
-              row.leaseExpiresAt ? el("span", { class: "muted small" }, ` until ${when(row.leaseExpiresAt)}`) : null
-            ),
-            [badge(row.state), row.error ? el("span", { class: "failure" }, ` ${row.error}`) : null],
-            button("Rebuild", rebuild(row.name), { class: "secondary", "data-action": "rebuild" })
-          ]
-        }))
+      el(
+        "div",
+        { class: "table-scroll" },
+        table(
+          "projections",
+          [
+            { label: "Projection" },
+            { label: "Version" },
+            { label: "Checkpoint" },
+            { label: "Behind", num: true },
+            { label: "Owner" },
+            { label: "State" },
+            { label: "" }
+          ],
+          rows.map((row) => ({
+            attrs: { "data-projection": row.name },
+            cells: [
+              row.name,
+              row.version === null
+                ? `v${row.currentVersion}`
+                : `v${row.version}${row.version === row.currentVersion ? "" : " (old)"}${row.partition ? ` · p${row.partition}` : ""}`,
+              row.checkpoint ?? "—",
+              row.eventsBehind === null ? "—" : `${row.eventsBehind} event(s) · ${row.secondsBehind.toFixed(1)} s`,
+              el(
+                "span",
+                { class: "owner" },
+                row.owner ?? "—",
+                row.leaseExpiresAt ? el("span", { class: "muted small" }, ` until ${when(row.leaseExpiresAt)}`) : null
+              ),
+              [badge(row.state), row.error ? el("span", { class: "failure" }, ` ${row.error}`) : null],
+              button("Rebuild", rebuild(row.name), { class: "secondary", "data-action": "rebuild" })
+            ]
+          }))
+        )
       )
     )
   }

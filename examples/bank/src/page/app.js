@@ -33,11 +33,25 @@ const guarded = (refresh) => async () => {
   }
 }
 
+/** The transfers waiting for a second person, with approve and reject. */
+const reviewQueue = (ctx) =>
+  transfersCard(ctx, {
+    id: "queue-card",
+    title: "Awaiting approval",
+    query: "?status=AwaitingApproval&limit=100",
+    actions: reviewActions(ctx),
+    empty: "Nothing waits for approval."
+  })
+
 /** The cards of a role, wired to each other; returns them with their refreshes. */
 const layout = (ctx) => {
   const role = ctx.user.role
   const views = []
-  const columns = { left: el("div", { class: "column" }), right: el("div", { class: "column" }) }
+  const columns = {
+    wide: el("div", { class: "column wide" }),
+    left: el("div", { class: "column" }),
+    right: el("div", { class: "column" })
+  }
   const add = (column, view) => {
     columns[column].append(view.node)
     views.push(view)
@@ -73,16 +87,7 @@ const layout = (ctx) => {
     views.push(form)
     ctx.openTransfer = (id) => list.highlight(id)
   } else if (role === "approver") {
-    add(
-      "left",
-      transfersCard(ctx, {
-        id: "queue-card",
-        title: "Awaiting approval",
-        query: "?status=AwaitingApproval&limit=100",
-        actions: reviewActions(ctx),
-        empty: "Nothing waits for approval."
-      })
-    )
+    add("left", reviewQueue(ctx))
     add(
       "left",
       transfersCard(ctx, {
@@ -98,7 +103,11 @@ const layout = (ctx) => {
       document.querySelector(`[data-transfer="${CSS.escape(id)}"]`)?.scrollIntoView({ block: "nearest" })
   } else {
     // time travel sits beside "why this balance": the account then and now, side by side on a wide screen
-    if (role === "admin") add("left", projectionsCard(ctx))
+    if (role === "admin") {
+      add("wide", projectionsCard(ctx))
+      // an admin reviews transfers too; the server still refuses their own (four-eyes) and the queue says so
+      add("left", reviewQueue(ctx))
+    }
     add("left", accounts)
     add("left", travel)
     add("right", account)
@@ -177,7 +186,11 @@ const signIn = async (user) => {
   document.body.dataset.role = user.role
   $("who").replaceChildren(el("strong", {}, user.name), " · ", el("span", { class: "role", id: "role" }, user.role))
   $("role-hint").textContent = roles[user.role] ?? ""
-  $("console").replaceChildren(columns.left, columns.right)
+  $("console").replaceChildren(
+    ...(columns.wide.childElementCount > 0 ? [columns.wide] : []),
+    columns.left,
+    columns.right
+  )
   try {
     learnCurrencies(await ctx.api.get("/currencies"))
   } catch {

@@ -39,7 +39,7 @@ const listen = (
     let buffer = ""
     const readUntil = (done: (events: ReadonlyArray<LiveEvent>) => boolean) =>
       Effect.promise(async () => {
-        const deadline = Date.now() + (options.timeoutMs ?? 10_000)
+        const deadline = Date.now() + (options.timeoutMs ?? 30_000)
         while (!done(events) && Date.now() < deadline) {
           const chunk = await Promise.race([
             reader.read(),

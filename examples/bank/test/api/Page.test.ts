@@ -53,121 +53,154 @@ layer(app("page"), { excludeTestServices: true, timeout: 120_000 })("the console
       Effect.gen(function* () {
         const from = yield* openAccount("alice", "5000.00")
         const to = yield* openAccount("bob", "10.00")
+        // the admin's own transfer above the threshold: nobody but a second person may approve it
+        const adminsOwn = yield* call("POST", "/transfers", { as: "admin", body: { from, to, amount: "1200.00" } })
+        assert.strictEqual(adminsOwn.status, 201, adminsOwn.text)
+        assert.strictEqual(adminsOwn.body.status, "AwaitingApproval")
+        const adminsTransfer: string = adminsOwn.body.transferId
         const url = `${yield* baseUrl}/`
         const dir = mkdtempSync(join(tmpdir(), "facta-page-"))
         const shot = (name: string) => join(dir, name)
 
+        let step = "starting"
         const result = yield* Effect.acquireUseRelease(
           Effect.promise(() => chromium.launch({ executablePath, args: ["--no-sandbox"] })),
           (browser: Browser) =>
-            Effect.promise(async () => {
-              const page = await browser.newPage({ viewport: { width: 1280, height: 900 } })
-              const consoleErrors: Array<string> = []
-              page.on("console", (message) => {
-                // refusals the page handles (the 400 above, a missing optional route) are logged by Chromium too
-                if (message.type() === "error" && !message.text().startsWith("Failed to load resource")) {
-                  consoleErrors.push(message.text())
+            Effect.tryPromise({
+              catch: (error) => new Error(`Page.test.ts: failed while ${step}: ${String(error)}`),
+              try: async () => {
+                const page = await browser.newPage({ viewport: { width: 1280, height: 900 } })
+                const consoleErrors: Array<string> = []
+                page.on("console", (message) => {
+                  // refusals the page handles (the 400 above, a missing optional route) are logged by Chromium too
+                  if (message.type() === "error" && !message.text().startsWith("Failed to load resource")) {
+                    consoleErrors.push(message.text())
+                  }
+                })
+                page.on("pageerror", (error) => consoleErrors.push(String(error)))
+                await page.goto(url)
+                // no token pasting: the demo users are offered by name and role
+                const options = await page.locator("#user option").allInnerTexts()
+
+                // the customer: a transfer the server refuses first (its message beside the field), then one above
+                // the threshold, which waits
+                step = "the customer sends transfers"
+                await signIn(page, "alice")
+                const role = await textOf(page, "#role")
+                await page.locator(`#accounts tbody tr[data-account="${from}"]`).waitFor()
+                const aliceRow = await textOf(page, `#accounts tbody tr[data-account="${from}"]`)
+                await page.locator("#movements li").first().waitFor()
+                await page.selectOption("#transfer-from", from)
+                await page.fill("#transfer-to", to)
+                await page.fill("#transfer-amount", "12.345")
+                await page.click("#transfer-submit")
+                await page.locator("#transfer-amount-error:not(:empty)").waitFor()
+                const amountError = await textOf(page, "#transfer-amount-error")
+                await page.fill("#transfer-amount", "1500.00")
+                await page.fill("#transfer-reference", "a big one")
+                await page.click("#transfer-submit")
+                await page.locator("#transfer-result[data-transfer]").waitFor()
+                const transferId = (await page.locator("#transfer-result").getAttribute("data-transfer")) ?? ""
+                const waiting = page.locator(
+                  `#transfers-card-list [data-transfer="${transferId}"][data-status="AwaitingApproval"]`
+                )
+                await waiting.waitFor()
+                await page.screenshot({ path: shot("customer-1280.png"), fullPage: true })
+                const customerNarrow = await atWidth(page, 390, shot("customer-390.png"))
+                await page.setViewportSize({ width: 1280, height: 900 })
+
+                // the approver: alice's console is gone; the queue shows the transfer; approving it moves both
+                // balances on this page while it stays loaded
+                step = "the approver approves"
+                await signIn(page, "carol")
+                const approverRole = await textOf(page, "#role")
+                const leftovers = await page.locator("#transfer-form, #movements li").count()
+                await page.evaluate("window.__notReloaded = true")
+                const queued = page.locator(`#queue-card-list [data-transfer="${transferId}"]`)
+                await queued.waitFor()
+                await page.locator(`#accounts tbody tr[data-account="${to}"]`).waitFor()
+                const toBefore = await textOf(page, `#accounts tbody tr[data-account="${to}"] .balance`)
+                await queued.locator("button[data-action=approve]").click()
+                await page.locator(`#queue-card-list [data-transfer="${transferId}"]`).waitFor({ state: "detached" })
+                step = "waiting for both balances to move live"
+                await page
+                  .locator(`#accounts tbody tr[data-account="${from}"] .balance`, { hasText: "3,500.00 USD" })
+                  .waitFor({ timeout: 15_000 })
+                await page
+                  .locator(`#accounts tbody tr[data-account="${to}"] .balance`, { hasText: "1,510.00 USD" })
+                  .waitFor({ timeout: 15_000 })
+                await page
+                  .locator(`#transfers-card-list [data-transfer="${transferId}"][data-status="Completed"]`)
+                  .waitFor({ timeout: 15_000 })
+                const notReloaded = await page.evaluate("window.__notReloaded === true")
+                await page.screenshot({ path: shot("approver-1280.png"), fullPage: true })
+
+                // the auditor: the transfer's story across both accounts, and the source account just before it
+                step = "the auditor reads the story and travels in time"
+                await signIn(page, "dave")
+                await page.fill("#story-id", transferId)
+                await page.click("#story-form button[type=submit]")
+                await page.locator('#story-events li[data-type="TransferCompleted"]').waitFor()
+                const storyTypes = await page
+                  .locator("#story-events li")
+                  .evaluateAll((items) => items.map((item) => item.getAttribute("data-type")))
+                const storyStreams = await page
+                  .locator("#story-events li")
+                  .evaluateAll((items) => [...new Set(items.map((item) => item.getAttribute("data-stream")))])
+                const storyText = await textOf(page, "#story-events")
+                await page.click(`#story button[data-action=before][data-account="${from}"]`)
+                await page.locator("#travel-balance").waitFor()
+                const travelled = await textOf(page, "#travel-summary")
+                const travelMovements = await page.locator("#travel-movements li").count()
+                await page.click(`#accounts tbody tr[data-account="${from}"] button`)
+                await page.locator("#audit-events li").first().waitFor()
+                await page.locator("#consistent").waitFor()
+                const auditorWide = await atWidth(page, 1280, shot("auditor-1280.png"))
+                const auditorNarrow = await atWidth(page, 390, shot("auditor-390.png"))
+                // the admin: the projections with their lease holder, a rebuild the server refuses while the app runs
+                // them, and four-eyes on their own transfer, each as the server words it
+                step = "the admin rebuilds and approves their own transfer"
+                await signIn(page, "admin")
+                await page.locator('#projections tbody tr[data-projection="bank-accounts"]').waitFor()
+                const projectionRow = await textOf(page, '#projections tbody tr[data-projection="bank-accounts"]')
+                await page.click('#projections tbody tr[data-projection="bank-accounts"] button[data-action=rebuild]')
+                await page.locator("#projections-message:not(:empty)").waitFor()
+                const rebuildMessage = await textOf(page, "#projections-message")
+                await page.click(`#queue-card-list [data-transfer="${adminsTransfer}"] button[data-action=approve]`)
+                await page.locator("#queue-card-error:not(:empty)").waitFor()
+                const fourEyes = await textOf(page, "#queue-card-error")
+                const adminNarrow = await atWidth(page, 390, shot("admin-390.png"))
+                await page.setViewportSize({ width: 1280, height: 900 })
+                await page.screenshot({ path: shot("admin-1280.png"), fullPage: true })
+
+                // every control is reachable by keyboard: the sign-in select is a real, focusable control
+                await page.focus("#user")
+                const focused = await page.evaluate("document.activeElement && document.activeElement.id")
+                return {
+                  options,
+                  role,
+                  aliceRow,
+                  amountError,
+                  transferId,
+                  approverRole,
+                  leftovers,
+                  toBefore,
+                  notReloaded,
+                  storyTypes,
+                  storyStreams,
+                  storyText,
+                  travelled,
+                  travelMovements,
+                  customerNarrow,
+                  auditorWide,
+                  auditorNarrow,
+                  focused,
+                  projectionRow,
+                  rebuildMessage,
+                  fourEyes,
+                  adminNarrow,
+                  consoleErrors
                 }
-              })
-              page.on("pageerror", (error) => consoleErrors.push(String(error)))
-              await page.goto(url)
-              // no token pasting: the demo users are offered by name and role
-              const options = await page.locator("#user option").allInnerTexts()
-
-              // the customer: a transfer the server refuses first (its message beside the field), then one above
-              // the threshold, which waits
-              await signIn(page, "alice")
-              const role = await textOf(page, "#role")
-              await page.locator(`#accounts tbody tr[data-account="${from}"]`).waitFor()
-              const aliceRow = await textOf(page, `#accounts tbody tr[data-account="${from}"]`)
-              await page.locator("#movements li").first().waitFor()
-              await page.selectOption("#transfer-from", from)
-              await page.fill("#transfer-to", to)
-              await page.fill("#transfer-amount", "12.345")
-              await page.click("#transfer-submit")
-              await page.locator("#transfer-amount-error:not(:empty)").waitFor()
-              const amountError = await textOf(page, "#transfer-amount-error")
-              await page.fill("#transfer-amount", "1500.00")
-              await page.fill("#transfer-reference", "a big one")
-              await page.click("#transfer-submit")
-              await page.locator("#transfer-result[data-transfer]").waitFor()
-              const transferId = (await page.locator("#transfer-result").getAttribute("data-transfer")) ?? ""
-              const waiting = page.locator(
-                `#transfers-card-list [data-transfer="${transferId}"][data-status="AwaitingApproval"]`
-              )
-              await waiting.waitFor()
-              await page.screenshot({ path: shot("customer-1280.png"), fullPage: true })
-              const customerNarrow = await atWidth(page, 390, shot("customer-390.png"))
-              await page.setViewportSize({ width: 1280, height: 900 })
-
-              // the approver: alice's console is gone; the queue shows the transfer; approving it moves both
-              // balances on this page while it stays loaded
-              await signIn(page, "carol")
-              const approverRole = await textOf(page, "#role")
-              const leftovers = await page.locator("#transfer-form, #movements li").count()
-              await page.evaluate("window.__notReloaded = true")
-              const queued = page.locator(`#queue-card-list [data-transfer="${transferId}"]`)
-              await queued.waitFor()
-              await page.locator(`#accounts tbody tr[data-account="${to}"]`).waitFor()
-              const toBefore = await textOf(page, `#accounts tbody tr[data-account="${to}"] .balance`)
-              await queued.locator("button[data-action=approve]").click()
-              await page.locator(`#queue-card-list [data-transfer="${transferId}"]`).waitFor({ state: "detached" })
-              await page
-                .locator(`#accounts tbody tr[data-account="${from}"] .balance`, { hasText: "3,500.00 USD" })
-                .waitFor({ timeout: 15_000 })
-              await page
-                .locator(`#accounts tbody tr[data-account="${to}"] .balance`, { hasText: "1,510.00 USD" })
-                .waitFor({ timeout: 15_000 })
-              await page
-                .locator(`#transfers-card-list [data-transfer="${transferId}"][data-status="Completed"]`)
-                .waitFor({ timeout: 15_000 })
-              const notReloaded = await page.evaluate("window.__notReloaded === true")
-              await page.screenshot({ path: shot("approver-1280.png"), fullPage: true })
-
-              // the auditor: the transfer's story across both accounts, and the source account just before it
-              await signIn(page, "dave")
-              await page.fill("#story-id", transferId)
-              await page.click("#story-form button[type=submit]")
-              await page.locator('#story-events li[data-type="TransferCompleted"]').waitFor()
-              const storyTypes = await page
-                .locator("#story-events li")
-                .evaluateAll((items) => items.map((item) => item.getAttribute("data-type")))
-              const storyStreams = await page
-                .locator("#story-events li")
-                .evaluateAll((items) => [...new Set(items.map((item) => item.getAttribute("data-stream")))])
-              const storyText = await textOf(page, "#story-events")
-              await page.click(`#story button[data-action=before][data-account="${from}"]`)
-              await page.locator("#travel-balance").waitFor()
-              const travelled = await textOf(page, "#travel-summary")
-              const travelMovements = await page.locator("#travel-movements li").count()
-              await page.click(`#accounts tbody tr[data-account="${from}"] button`)
-              await page.locator("#audit-events li").first().waitFor()
-              await page.locator("#consistent").waitFor()
-              const auditorWide = await atWidth(page, 1280, shot("auditor-1280.png"))
-              const auditorNarrow = await atWidth(page, 390, shot("auditor-390.png"))
-              // every control is reachable by keyboard: the sign-in select is a real, focusable control
-              await page.focus("#user")
-              const focused = await page.evaluate("document.activeElement && document.activeElement.id")
-              return {
-                options,
-                role,
-                aliceRow,
-                amountError,
-                transferId,
-                approverRole,
-                leftovers,
-                toBefore,
-                notReloaded,
-                storyTypes,
-                storyStreams,
-                storyText,
-                travelled,
-                travelMovements,
-                customerNarrow,
-                auditorWide,
-                auditorNarrow,
-                focused,
-                consoleErrors
               }
             }),
           (browser) => Effect.promise(() => browser.close())
@@ -204,7 +237,11 @@ layer(app("page"), { excludeTestServices: true, timeout: 120_000 })("the console
         assert.include(result.storyText, "carol")
         assert.include(result.travelled, "5,000.00 USD")
         assert.strictEqual(result.travelMovements, 1, "only the opening deposit stood before the transfer")
-        for (const widths of [result.customerNarrow, result.auditorWide, result.auditorNarrow]) {
+        assert.include(result.projectionRow, "running")
+        assert.match(result.rebuildMessage, /is held by/)
+        assert.include(result.fourEyes, adminsTransfer)
+        assert.match(result.fourEyes, /admin/)
+        for (const widths of [result.customerNarrow, result.auditorWide, result.auditorNarrow, result.adminNarrow]) {
           assert.isAtMost(widths.scroll, widths.inner, JSON.stringify(widths))
         }
         assert.strictEqual(result.focused, "user")
@@ -215,7 +252,9 @@ layer(app("page"), { excludeTestServices: true, timeout: 120_000 })("the console
           ["customer-1280.png", 1280],
           ["approver-1280.png", 1280],
           ["auditor-390.png", 390],
-          ["auditor-1280.png", 1280]
+          ["auditor-1280.png", 1280],
+          ["admin-390.png", 390],
+          ["admin-1280.png", 1280]
         ] as const) {
           const png = readFileSync(shot(name))
           assert.deepStrictEqual([...png.subarray(0, 8)], [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a])
