@@ -1,0 +1,524 @@
+/**
+ * Relays: the global log sent to a message broker, at least once and in order per stream. The log is already a
+ * transactional outbox (gap-free, ordered), so a relay is a projection whose effect is a publish: it reads the log
+ * after its checkpoint, maps each event to an {@link IntegrationEvent.IntegrationEvent}, publishes, and moves its
+ * checkpoint only once the broker acknowledged. Only the holder of the relay's lease publishes (a standby takes over
+ * when it expires, and a checkpoint write from a stale holder is refused); a broker or database outage is waited out
+ * with backoff, never counted against an event; an event the mapping cannot encode, or too large for the broker, is
+ * parked with its reason and the relay goes on.
+ *
+ * The broker side is a {@link Publisher}: `@facta/nats` has one for NATS JetStream.
+ *
+ * @since 0.1.0
+ */
+import { Cause, Clock, DateTime, Duration, Effect, Exit, Option, Schedule, Schema, Stream } from "effect"
+import type { Key, Lease, Parked, Status } from "./CheckpointStore.ts"
+import { CheckpointStore, isLeaseLost } from "./CheckpointStore.ts"
+import type { RecordedEvent } from "./Event.ts"
+import { EventStore } from "./EventStore.ts"
+import * as IntegrationEvent from "./IntegrationEvent.ts"
+import { describe } from "./internal/cause.ts"
+import * as Uuid from "./internal/uuid.ts"
+import * as Position from "./Position.ts"
+import * as StorageError from "./StorageError.ts"
+import * as Subscription from "./Subscription.ts"
+
+/**
+ * The broker side of a relay: publishes integration events and succeeds once the broker acknowledged every one of
+ * them. The events of one call may be stored in any order (a relay never hands two events of one stream to the same
+ * call); a failure may have stored some of them, so a publisher should let the broker drop a republished event (by
+ * its `eventId`). Fails with a retryable `PublishError` when trying again may help, and with `MessageTooLarge`
+ * (before publishing anything) when an event could never be sent.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import type { Relay } from "@facta/core"
+ *
+ * const sent: Array<string> = []
+ * const inMemory: Relay.Publisher = {
+ *   broker: "memory",
+ *   publish: (events) => Effect.sync(() => void sent.push(...events.map((event) => event.eventId)))
+ * }
+ * ```
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface Publisher {
+  /** The broker's name, for logs and errors. */
+  readonly broker: string
+  readonly publish: (
+    events: ReadonlyArray<IntegrationEvent.IntegrationEvent>
+  ) => Effect.Effect<void, IntegrationEvent.PublishError | IntegrationEvent.MessageTooLarge>
+}
+
+/**
+ * Maps a stored event to the integration event to publish: `undefined` publishes nothing for it; a failure parks
+ * it with the reason.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { IntegrationEvent, type Relay } from "@facta/core"
+ *
+ * // only deposits leave the service, as they are stored
+ * const depositsOnly: Relay.Mapping = (event) =>
+ *   Effect.succeed(event.type === "Deposited" ? IntegrationEvent.fromRecorded(event) : undefined)
+ * ```
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export type Mapping = (event: RecordedEvent) => Effect.Effect<IntegrationEvent.IntegrationEvent | undefined, unknown>
+
+/**
+ * A relay: its name (its lease, checkpoint and parked events go by it), the events it reads, how it maps them and
+ * where it publishes.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface Relay {
+  readonly name: string
+  readonly categories: ReadonlyArray<string> | undefined
+  readonly types: ReadonlyArray<string> | undefined
+  readonly map: Mapping
+  readonly publisher: Publisher
+}
+
+/**
+ * Makes a relay. Without `map`, every event read is published as it is stored
+ * ({@link IntegrationEvent.fromRecorded}); `categories` and `types` narrow what it reads.
+ *
+ * @example
+ * ```ts
+ * import { Effect, Layer } from "effect"
+ * import { CheckpointStore, EventStore, Relay } from "@facta/core"
+ *
+ * declare const publisher: Relay.Publisher
+ * const accounts = Relay.make({ name: "accounts-out", categories: ["Account"], publisher })
+ * const program = Relay.run(accounts).pipe(
+ *   Effect.provide(Layer.mergeAll(EventStore.layerMemory, CheckpointStore.layerMemory))
+ * )
+ * ```
+ *
+ * @category constructors
+ * @since 0.1.0
+ */
+export const make = (options: {
+  readonly name: string
+  readonly categories?: ReadonlyArray<string> | undefined
+  readonly types?: ReadonlyArray<string> | undefined
+  readonly map?: Mapping | undefined
+  readonly publisher: Publisher
+}): Relay => ({
+  name: options.name,
+  categories: options.categories,
+  types: options.types,
+  map: options.map ?? ((event) => Effect.succeed(IntegrationEvent.fromRecorded(event))),
+  publisher: options.publisher
+})
+
+/**
+ * A mapping to a public schema, so that internal events can change without breaking consumers: `from` gives the
+ * public value of a stored event (`undefined` to publish nothing for it), which is encoded with `schema` (an event
+ * whose value does not encode is parked with the schema's message). The message keeps the stored event's id,
+ * stream, version and position; its type is the value's `_tag` (or the stored type) and its schema version
+ * `schemaVersion` (default 1).
+ *
+ * @example
+ * ```ts
+ * import { Schema } from "effect"
+ * import { Relay } from "@facta/core"
+ *
+ * const TransferSent = Schema.TaggedStruct("TransferSent", { amount: Schema.Int.check(Schema.isGreaterThan(0)) })
+ * const map = Relay.mapTo(TransferSent, (event) =>
+ *   event.type === "Withdrawn" ? TransferSent.make({ amount: (event.data as { amount: number }).amount }) : undefined
+ * )
+ * ```
+ *
+ * @category constructors
+ * @since 0.1.0
+ */
+export const mapTo =
+  <A>(
+    schema: Schema.Codec<A, unknown>,
+    from: (event: RecordedEvent) => A | undefined,
+    options?: { readonly schemaVersion?: number | undefined }
+  ): Mapping =>
+  (event) =>
+    Effect.gen(function* () {
+      const value = yield* Effect.try({ try: () => from(event), catch: (cause) => cause })
+      if (value === undefined) return undefined
+      const data = yield* Schema.encodeUnknownEffect(schema)(value)
+      const tag = (value as { readonly _tag?: unknown })._tag
+      return {
+        ...IntegrationEvent.fromRecorded(event),
+        type: typeof tag === "string" ? tag : event.type,
+        schemaVersion: options?.schemaVersion ?? 1,
+        data: data as Schema.Json
+      }
+    })
+
+/**
+ * How to run a relay.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface RunOptions {
+  /** The name this process runs under (default `relay`), followed by an id of this run's own in leases and status. */
+  readonly owner?: string | undefined
+  /** How long the lease lasts without a heartbeat (default 10 seconds); a standby takes over after it. */
+  readonly leaseTtl?: Duration.Input | undefined
+  /** Events read per page (default 500). */
+  readonly batchSize?: number | undefined
+  /** Events handed to the publisher at once, at most (default 256); never two of one stream. */
+  readonly maxInFlight?: number | undefined
+  readonly pollInterval?: Duration.Input | undefined
+  /** Stop once everything appended before the run started was published (default false: tail the log). */
+  readonly untilCaughtUp?: boolean | undefined
+}
+
+/** The relay's one checkpoint. */
+const keyOf = (relay: { readonly name: string }): Key => ({ name: relay.name, version: 1, partition: 0 })
+
+/** From 100 ms, doubling, at most 5 seconds, for as long as the failures last. */
+const backoff: Schedule.Schedule<unknown, unknown> = Schedule.exponential("100 millis").pipe(
+  Schedule.modifyDelay(({ duration }) => Effect.succeed(Duration.min(duration, Duration.seconds(5))))
+)
+
+const isRetryablePublish = (u: unknown): u is IntegrationEvent.PublishError =>
+  IntegrationEvent.isPublishError(u) && u.retryable
+
+/**
+ * The waves of a batch: the first event of every stream, then the second..., each at most `size` events, so that
+ * an event is published only after the one before it in its stream was acknowledged.
+ */
+const waves = <A extends { readonly streamId: string }>(
+  events: ReadonlyArray<A>,
+  size: number
+): ReadonlyArray<ReadonlyArray<A>> => {
+  const rank = new Map<string, number>()
+  const byRank: Array<Array<A>> = []
+  for (const event of events) {
+    const r = rank.get(event.streamId) ?? 0
+    rank.set(event.streamId, r + 1)
+    const wave = byRank[r]
+    if (wave === undefined) byRank[r] = [event]
+    else wave.push(event)
+  }
+  const out: Array<ReadonlyArray<A>> = []
+  for (const wave of byRank) for (let i = 0; i < wave.length; i += size) out.push(wave.slice(i, i + size))
+  return out
+}
+
+const runLeased = Effect.fnUntraced(function* (relay: Relay, lease: Lease, options: RunOptions) {
+  const store = yield* CheckpointStore
+  const events = yield* EventStore
+  const annotations = { relay: relay.name, owner: lease.owner, broker: relay.publisher.broker }
+  const maxInFlight = Math.max(1, Math.floor(options.maxInFlight ?? 256))
+  let checkpoint = lease.checkpoint
+  let retrying = false
+  yield* store.setState(lease, "running")
+
+  const retryStorage = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
+    effect.pipe(
+      Effect.tapError((error) =>
+        StorageError.isRetryable(error)
+          ? Effect.logWarning("relay storage failed; retrying").pipe(
+              Effect.annotateLogs({ ...annotations, error: error.message })
+            )
+          : Effect.void
+      ),
+      Effect.retry({ schedule: backoff, while: StorageError.isRetryable })
+    )
+
+  /** Publishes a wave, waiting out retryable broker failures; an event too large is parked instead. */
+  const publish = (
+    wave: ReadonlyArray<{ readonly event: RecordedEvent; readonly message: IntegrationEvent.IntegrationEvent }>,
+    parks: Array<{ readonly event: RecordedEvent; readonly reason: string }>
+  ): Effect.Effect<void, IntegrationEvent.PublishError, never> =>
+    Effect.gen(function* () {
+      let pending = wave
+      while (pending.length > 0) {
+        const exit = yield* Effect.exit(
+          relay.publisher.publish(pending.map((p) => p.message)).pipe(
+            Effect.tapError((error) =>
+              isRetryablePublish(error)
+                ? Effect.andThen(
+                    Effect.logWarning("relay publish failed; retrying").pipe(
+                      Effect.annotateLogs({ ...annotations, error: error.message })
+                    ),
+                    retrying
+                      ? Effect.void
+                      : Effect.andThen(
+                          Effect.sync(() => {
+                            retrying = true
+                          }),
+                          Effect.ignore(store.setState(lease, "running", `retrying after: ${error.message}`))
+                        )
+                  )
+                : Effect.void
+            ),
+            Effect.retry({ schedule: backoff, while: isRetryablePublish })
+          )
+        )
+        if (Exit.isSuccess(exit)) {
+          if (retrying) {
+            retrying = false
+            yield* Effect.ignore(store.setState(lease, "running"))
+          }
+          return
+        }
+        const error = Cause.findErrorOption(exit.cause)
+        if (Option.isSome(error) && IntegrationEvent.isMessageTooLarge(error.value)) {
+          const tooLarge = error.value
+          const found = pending.find((p) => p.message.eventId === tooLarge.messageId)
+          if (found !== undefined) {
+            parks.push({ event: found.event, reason: tooLarge.message })
+            pending = pending.filter((p) => p !== found)
+            continue
+          }
+        }
+        return yield* Effect.failCause(exit.cause as Cause.Cause<IntegrationEvent.PublishError>)
+      }
+    })
+
+  const process = Effect.fnUntraced(function* (page: Subscription.Page) {
+    const parks: Array<{ readonly event: RecordedEvent; readonly reason: string }> = []
+    const outgoing: Array<{
+      readonly event: RecordedEvent
+      readonly message: IntegrationEvent.IntegrationEvent
+      readonly streamId: string
+    }> = []
+    for (const event of page.events) {
+      const mapped = yield* Effect.exit(Effect.suspend(() => relay.map(event)))
+      if (Exit.isFailure(mapped)) {
+        const error = Cause.findErrorOption(mapped.cause)
+        parks.push({ event, reason: describe(Option.isSome(error) ? error.value : Cause.squash(mapped.cause)) })
+      } else if (mapped.value !== undefined) {
+        outgoing.push({ event, message: mapped.value, streamId: event.streamId })
+      }
+    }
+    for (const wave of waves(outgoing, maxInFlight)) yield* publish(wave, parks)
+    const key = lease.key
+    if (page.corrupted !== undefined) {
+      const unreadable = page.corrupted
+      parks.push({
+        event: {
+          eventId: (unreadable.eventId ?? "") as RecordedEvent["eventId"],
+          streamId: unreadable.streamId as RecordedEvent["streamId"],
+          version: unreadable.version,
+          position: page.checkpoint,
+          type: "(unreadable)",
+          schemaVersion: 0,
+          data: null,
+          metadata: {},
+          recordedAt: DateTime.makeUnsafe(0)
+        },
+        reason: unreadable.message
+      })
+    }
+    const parking = Effect.forEach(parks, (p) => store.park(key, p.event, p.reason), { discard: true })
+    yield* retryStorage(
+      Effect.suspend(() =>
+        Effect.tap(
+          store.commit(lease, checkpoint, page.checkpoint, parking),
+          Effect.sync(() => {
+            checkpoint = page.checkpoint
+          })
+        )
+      )
+    )
+    for (const p of parks) {
+      yield* Effect.logWarning("relay parked an event").pipe(
+        Effect.annotateLogs({ ...annotations, eventId: p.event.eventId, error: p.reason })
+      )
+    }
+  })
+
+  const target = options.untilCaughtUp === true ? yield* events.lastCommitted : Position.start
+  const pages = Subscription.pages({
+    after: checkpoint,
+    categories: relay.categories,
+    types: relay.types,
+    batchSize: options.batchSize,
+    pollInterval: options.pollInterval
+  }).pipe(
+    options.untilCaughtUp === true
+      ? Stream.takeUntil((page: Subscription.Page) => page.caughtUp && !Position.isBefore(page.checkpoint, target))
+      : (s) => s
+  )
+  // a started page (its publishes and its checkpoint) finishes before an interruption stops the run
+  return yield* Stream.runForEach(pages, (page) => Effect.uninterruptible(process(page)))
+})
+
+/**
+ * Runs a relay until interrupted (or, with `untilCaughtUp`, until everything appended before it started was
+ * published): takes the relay's lease (or stands by until it can), reads the log after the checkpoint, publishes a
+ * page at a time and moves the checkpoint once the broker acknowledged it. Events of one stream are published one
+ * after the other, each once the previous was acknowledged; events of different streams up to `maxInFlight` at once.
+ * Retryable storage and broker failures are retried with backoff for as long as they last (the status says so);
+ * fails with a `PublishError` the broker says retrying cannot fix.
+ *
+ * @example
+ * ```ts
+ * import { Effect, Layer } from "effect"
+ * import { CheckpointStore, EventStore, Relay } from "@facta/core"
+ *
+ * declare const publisher: Relay.Publisher
+ * const program = Relay.run(Relay.make({ name: "out", publisher }), { untilCaughtUp: true }).pipe(
+ *   Effect.provide(Layer.mergeAll(EventStore.layerMemory, CheckpointStore.layerMemory))
+ * )
+ * ```
+ *
+ * @category running
+ * @since 0.1.0
+ */
+export const run = Effect.fn("Relay.run")(function* (
+  relay: Relay,
+  options?: RunOptions
+): Effect.fn.Return<void, IntegrationEvent.PublishError | StorageError.StorageError, EventStore | CheckpointStore> {
+  const resolved = options ?? {}
+  const store = yield* CheckpointStore
+  const owner = `${resolved.owner ?? "relay"}/${Uuid.v7(yield* Clock.currentTimeMillis)}`
+  const ttl = resolved.leaseTtl ?? "10 seconds"
+  const interval = Math.max(10, Math.floor(Duration.toMillis(ttl) / 3))
+  const key = keyOf(relay)
+  const annotations = { relay: relay.name, owner }
+  const heartbeat = (lease: Lease) =>
+    Effect.forever(
+      Effect.andThen(
+        Effect.sleep(interval),
+        Effect.retry(store.renew(lease, ttl), {
+          times: 2,
+          schedule: Schedule.spaced(Math.max(10, Math.floor(interval / 4))),
+          while: StorageError.isRetryable
+        })
+      ),
+      { disableYield: true }
+    )
+  const settle = (lease: Lease, exit: Exit.Exit<void, unknown>) => {
+    if (Exit.isSuccess(exit)) return Effect.as(Effect.ignore(store.release(lease, "stopped")), "done" as const)
+    const error = Cause.findErrorOption(exit.cause)
+    if (Option.isSome(error) && isLeaseLost(error.value)) {
+      return Effect.as(
+        Effect.logWarning("relay lease lost; standing by").pipe(Effect.annotateLogs(annotations)),
+        "lost" as const
+      )
+    }
+    if (Option.isSome(error) && StorageError.isRetryable(error.value)) {
+      const message = error.value.message
+      return Effect.logWarning("relay storage failed; retrying").pipe(
+        Effect.annotateLogs({ ...annotations, error: message }),
+        Effect.andThen(Effect.ignore(store.setState(lease, "running", `retrying after: ${message}`))),
+        Effect.as("retry" as const)
+      )
+    }
+    const state = Option.isNone(error) && Cause.hasInterrupts(exit.cause) ? "stopped" : "failed"
+    return Effect.andThen(
+      Effect.ignore(store.release(lease, state, state === "failed" ? Cause.pretty(exit.cause) : undefined)),
+      Effect.failCause(exit.cause as Cause.Cause<IntegrationEvent.PublishError | StorageError.StorageError>)
+    )
+  }
+  let failures = 0
+  while (true) {
+    const ended = yield* Effect.uninterruptibleMask((restore) =>
+      store.acquire(key, owner, ttl).pipe(
+        Effect.flatMap((acquired) =>
+          Option.isNone(acquired)
+            ? Effect.succeed("standby" as const)
+            : Effect.flatMap(
+                Effect.exit(
+                  restore(
+                    Effect.andThen(
+                      Effect.logInfo("relay lease taken").pipe(
+                        Effect.annotateLogs({ ...annotations, fence: acquired.value.fence })
+                      ),
+                      Effect.raceFirst(runLeased(relay, acquired.value, resolved), heartbeat(acquired.value))
+                    )
+                  )
+                ),
+                (exit) => settle(acquired.value, exit)
+              )
+        ),
+        Effect.catchIf(StorageError.isRetryable, (error) =>
+          Effect.as(
+            Effect.logWarning("relay storage failed; retrying").pipe(
+              Effect.annotateLogs({ ...annotations, error: error.message })
+            ),
+            "retry" as const
+          )
+        )
+      )
+    )
+    if (ended === "done") return
+    if (ended === "retry") {
+      yield* Effect.sleep(Math.min(5000, 100 * 2 ** Math.min(failures++, 6)))
+      continue
+    }
+    failures = 0
+    if (ended === "standby") yield* Effect.sleep(interval)
+  }
+})
+
+/**
+ * Where a relay stands: its checkpoint's status (state, holder, the error it is retrying after) and how many
+ * positions of the log it has not published yet (an upper bound when the database skipped positions).
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface RelayStatus extends Status {
+  readonly eventsBehind: number
+}
+
+/**
+ * The status of a relay: `None` before its first run.
+ *
+ * @example
+ * ```ts
+ * import { Relay } from "@facta/core"
+ *
+ * declare const relay: Relay.Relay
+ * const status = Relay.status(relay)
+ * ```
+ *
+ * @category status
+ * @since 0.1.0
+ */
+export const status = Effect.fn("Relay.status")(function* (
+  relay: Relay
+): Effect.fn.Return<Option.Option<RelayStatus>, StorageError.StorageError, EventStore | CheckpointStore> {
+  const rows = yield* CheckpointStore.use((store) => store.status(relay.name))
+  const head = yield* EventStore.use((store) => store.head)
+  const row = rows.find((r) => r.key.version === 1 && r.key.partition === 0)
+  if (row === undefined) return Option.none()
+  return Option.some({
+    ...row,
+    eventsBehind: Number(head.sequence > row.checkpoint.sequence ? head.sequence - row.checkpoint.sequence : 0n)
+  })
+})
+
+/**
+ * The events a relay parked (the mapping failed, or the message was too large for the broker), with the reasons,
+ * oldest first.
+ *
+ * @example
+ * ```ts
+ * import { Relay } from "@facta/core"
+ *
+ * declare const relay: Relay.Relay
+ * const parked = Relay.parked(relay)
+ * ```
+ *
+ * @category status
+ * @since 0.1.0
+ */
+export const parked = Effect.fn("Relay.parked")(function* (
+  relay: Relay
+): Effect.fn.Return<ReadonlyArray<Parked>, StorageError.StorageError, CheckpointStore> {
+  return yield* CheckpointStore.use((store) => store.parked(relay.name))
+})
