@@ -237,14 +237,16 @@ const program = (url: string, embedded: boolean, stamp: string) =>
         rebuildTable(rebuilt, factaBatch),
         "",
         `Rebuild: ${sizes.bankLog.toLocaleString("en-US")} events of the bank's Account category over ` +
-          `${sizes.bankAccounts.toLocaleString("en-US")} accounts (${mix.map((m) => `${Number(m.events).toLocaleString("en-US")} ${m.type}`).join(", ")}) ` +
-          "generated on the server into Facta's events table and into Emmett's emt_messages (100,000-row " +
-          `transactions, real transaction ids), then VACUUM (ANALYZE), in ${seedSeconds.toFixed(1)} s. Each system ` +
-          "builds the bank's `accounts` and `account_entries` (created by the bank's migrations) from empty, once, " +
-          `pages of ${rebuildBatch} (a batch is larger when pages piled up while the handler ran). Raw and Facta's ` +
-          `batch projection run to the end; the others are stopped after ${rebuildSeconds} s (the batch in flight ` +
-          "commits first) and their rate is over the events they committed. Every read model was checked against raw's (the same first events for a " +
-          "stopped one): row counts, sums of balances and a checksum of every row (log positions too, for Facta's)."
+          `${sizes.bankAccounts.toLocaleString("en-US")} accounts ` +
+          `(${mix.map((m) => `${Number(m.events).toLocaleString("en-US")} ${m.type}`).join(", ")}), generated on ` +
+          "the server into Facta's events table and into Emmett's emt_messages (100,000-row transactions, real " +
+          `transaction ids), then VACUUM (ANALYZE), in ${seedSeconds.toFixed(1)} s. Each system builds the bank's ` +
+          "`accounts` and `account_entries` (created by the bank's migrations) from empty, once, reading pages of " +
+          `${rebuildBatch} (a batch is larger when pages piled up while the handler ran). Raw and Facta's batch ` +
+          `projection run to the end; the others are stopped after ${rebuildSeconds} s (the batch in flight commits ` +
+          "first), and their rate is over the events they committed. Every read model was checked against raw's " +
+          "(for a stopped one, raw's of the same first events): row counts, sums of balances and a checksum of " +
+          "every row (with the log positions, for Facta's)."
       )
     }
 
