@@ -17,23 +17,39 @@ const open = (initialDeposit?: number): Account.AccountCommand =>
   initialDeposit === undefined
     ? { _tag: "Open", owner: "Alice", currency: USD }
     : { _tag: "Open", owner: "Alice", currency: USD, initialDeposit: amount(initialDeposit) }
-const deposit = (n: number, currency = USD): Account.AccountCommand => ({
+/** No limit worth the name: the rules of the limits and of four eyes have their own tests below. */
+const unlimited = amount(Number.MAX_SAFE_INTEGER)
+const deposit = (n: number, currency = USD, depositLimit = unlimited): Account.AccountCommand => ({
   _tag: "Deposit",
   amount: amount(n),
   currency,
-  reference: "cash"
+  reference: "cash",
+  depositLimit
 })
-const withdraw = (n: number, currency = USD): Account.AccountCommand => ({
+const outflow = (approvalThreshold: Money.Amount, requestId = "r1", requestedBy = "alice") => ({
+  requestId,
+  requestedBy,
+  approvalThreshold
+})
+const withdraw = (n: number, currency = USD, threshold = unlimited, requestId = "r1"): Account.AccountCommand => ({
   _tag: "Withdraw",
   amount: amount(n),
   currency,
-  reference: "atm"
+  reference: "atm",
+  ...outflow(threshold, requestId)
 })
-const chargeFee = (n: number, currency = USD): Account.AccountCommand => ({
+const chargeFee = (
+  n: number,
+  currency = USD,
+  threshold = unlimited,
+  requestId = "r1",
+  requestedBy = "admin"
+): Account.AccountCommand => ({
   _tag: "ChargeFee",
   amount: amount(n),
   currency,
-  reason: "monthly fee"
+  reason: "monthly fee",
+  ...outflow(threshold, requestId, requestedBy)
 })
 const freeze: Account.AccountCommand = { _tag: "Freeze", reason: "fraud check" }
 const unfreeze: Account.AccountCommand = { _tag: "Unfreeze", reason: "cleared" }
@@ -80,7 +96,14 @@ const state = (
   status: "Active" | "Frozen" | "Closed" = "Active",
   transfers: Record<string, Account.TransferStep> = {}
 ): Account.AccountState =>
-  Account.Opened.make({ status, owner: "Alice", currency: USD, balance: amount(balance), transfers })
+  Account.Opened.make({
+    status,
+    owner: "Alice",
+    currency: USD,
+    balance: amount(balance),
+    transfers,
+    pendingOutflows: {}
+  })
 
 describe("Account: Open", () => {
   it.effect("opens in a currency, with an initial deposit or none", () =>
@@ -664,5 +687,215 @@ describe("Account aggregate", () => {
       const refused = yield* Effect.flip(CommandHandler.handle(Account.Account, id, withdraw(1_000_000)))
       assert.strictEqual(refused._tag, "InsufficientFunds")
     }).pipe(Effect.provide(Layer.merge(EventStore.layerMemory, Snapshot.layerMemory)))
+  )
+})
+
+// The bank's controls: four eyes on large outflows, deposit limits
+
+const requested = (n: number, threshold: number, requestId = "r1", kind: "Withdrawal" | "Fee" = "Withdrawal") =>
+  Account.OutflowRequested.make({
+    requestId,
+    kind,
+    amount: amount(n),
+    text: kind === "Withdrawal" ? "atm" : "monthly fee",
+    requestedBy: kind === "Withdrawal" ? "alice" : "admin",
+    approvalThreshold: amount(threshold)
+  })
+const approveOutflow = (by: string, requestId = "r1"): Account.AccountCommand => ({
+  _tag: "ApproveOutflow",
+  requestId,
+  by
+})
+const rejectOutflow = (by: string, requestId = "r1"): Account.AccountCommand => ({
+  _tag: "RejectOutflow",
+  requestId,
+  by,
+  reason: "not justified"
+})
+
+describe("Account: four eyes on withdrawals and fees above the threshold", () => {
+  it.effect("at or below the threshold the money moves at once; above it the request waits and nothing moves", () =>
+    Effect.gen(function* () {
+      yield* spec
+        .given([opened(100)])
+        .when(withdraw(50, USD, amount(50)))
+        .thenEvents([withdrawn(50)])
+      yield* spec
+        .given([opened(100)])
+        .when(withdraw(51, USD, amount(50)))
+        .thenEvents([requested(51, 50)])
+      yield* spec
+        .given([opened(100)])
+        .when(chargeFee(51, USD, amount(50)))
+        .thenEvents([requested(51, 50, "r1", "Fee")])
+      const waiting = Decider.fold(Account.decider, Account.initialState, [opened(100), requested(51, 50)])
+      assert.strictEqual(balanceOf(waiting), 100)
+      assert.deepStrictEqual(waiting._tag === "Opened" ? Object.keys(waiting.pendingOutflows) : [], ["r1"])
+    })
+  )
+
+  it.effect("a second person approves: the money moves then; the requester may not approve or reject", () =>
+    Effect.gen(function* () {
+      yield* spec
+        .given([opened(100), requested(60, 50)])
+        .when(approveOutflow("carol"))
+        .thenEvents([
+          Account.OutflowApproved.make({ requestId: "r1", by: "carol" }),
+          Account.MoneyWithdrawn.make({ amount: amount(60), reference: "atm", requestId: "r1" })
+        ])
+      yield* spec
+        .given([opened(100), requested(60, 50, "r1", "Fee")])
+        .when(approveOutflow("carol"))
+        .thenEvents([
+          Account.OutflowApproved.make({ requestId: "r1", by: "carol" }),
+          Account.FeeCharged.make({ amount: amount(60), reason: "monthly fee", requestId: "r1" })
+        ])
+      yield* spec
+        .given([opened(100), requested(60, 50)])
+        .when(approveOutflow("alice"))
+        .thenFails(new Account.FourEyesRequired({ requestId: "r1", actor: "alice" }))
+      yield* spec
+        .given([opened(100), requested(60, 50)])
+        .when(rejectOutflow("alice"))
+        .thenFails(new Account.FourEyesRequired({ requestId: "r1", actor: "alice" }))
+    })
+  )
+
+  it.effect("a rejection moves nothing and ends the request; a decided or unknown request cannot be reviewed", () =>
+    Effect.gen(function* () {
+      const rejected = Account.OutflowRejected.make({ requestId: "r1", by: "carol", reason: "not justified" })
+      yield* spec
+        .given([opened(100), requested(60, 50)])
+        .when(rejectOutflow("carol"))
+        .thenEvents([rejected])
+      yield* spec
+        .given([opened(100), requested(60, 50), rejected])
+        .when(approveOutflow("carol"))
+        .thenFails(new Account.OutflowNotPending({ requestId: "r1", command: "ApproveOutflow" }))
+      yield* spec
+        .given([opened(100)])
+        .when(approveOutflow("carol", "r9"))
+        .thenFails(new Account.OutflowNotPending({ requestId: "r9", command: "ApproveOutflow" }))
+      yield* spec
+        .given([opened(100), requested(60, 50)])
+        .when(withdraw(60, USD, amount(50)))
+        .thenFails(new Account.OutflowAlreadyRequested({ requestId: "r1" }))
+    })
+  )
+
+  it.effect("no overdraft at execution: the approval checks the balance and the status of that moment", () =>
+    Effect.gen(function* () {
+      // the balance fell below the request while it waited
+      yield* spec
+        .given([opened(100), requested(60, 50), withdrawn(50)])
+        .when(approveOutflow("carol"))
+        .thenFails(new Account.InsufficientFunds({ currency: "USD", balance: 50, requested: 60 }))
+      yield* spec
+        .given([opened(100), requested(60, 50), frozen])
+        .when(approveOutflow("carol"))
+        .thenFails(new Account.AccountIsFrozen({ command: "ApproveOutflow" }))
+      // a request the account cannot pay now does not wait at all
+      yield* spec
+        .given([opened(10)])
+        .when(withdraw(60, USD, amount(50)))
+        .thenFails(new Account.InsufficientFunds({ currency: "USD", balance: 10, requested: 60 }))
+      // and an account with a waiting request does not close
+      yield* spec
+        .given([opened(0), deposited(60), requested(60, 50), withdrawn(60)])
+        .when(close)
+        .thenFails(new Account.OutflowsPending({ requestIds: ["r1"] }))
+    })
+  )
+})
+
+describe("Account: deposit limits", () => {
+  it.effect("a deposit (or an initial deposit) above the depositor's limit is refused; at the limit it is taken", () =>
+    Effect.gen(function* () {
+      yield* spec
+        .given([opened(0)])
+        .when(deposit(100, USD, amount(100)))
+        .thenEvents([deposited(100)])
+      yield* spec
+        .given([opened(0)])
+        .when(deposit(101, USD, amount(100)))
+        .thenFails(new Account.DepositLimitExceeded({ currency: "USD", amount: 101, limit: 100 }))
+      yield* spec
+        .given()
+        .when({ _tag: "Open", owner: "Alice", currency: USD, initialDeposit: amount(101), depositLimit: amount(100) })
+        .thenFails(new Account.DepositLimitExceeded({ currency: "USD", amount: 101, limit: 100 }))
+    })
+  )
+})
+
+const Person = Schema.Literals(["alice", "carol"])
+const SmallRequest = Schema.Literals(["r1", "r2"])
+const OutflowCommand = Schema.Union([
+  Schema.TaggedStruct("Deposit", { amount: Small }),
+  Schema.TaggedStruct("Withdraw", { amount: Small, threshold: Small, requestId: SmallRequest }),
+  Schema.TaggedStruct("ChargeFee", { amount: Small, threshold: Small, requestId: SmallRequest }),
+  Schema.TaggedStruct("ApproveOutflow", { requestId: SmallRequest, by: Person }),
+  Schema.TaggedStruct("RejectOutflow", { requestId: SmallRequest, by: Person }),
+  Schema.TaggedStruct("Freeze", {}),
+  Schema.TaggedStruct("Unfreeze", {})
+])
+
+/** Withdrawals, fees and reviews by alice (the requester) and carol, with small thresholds that are often crossed. */
+const toOutflowCommand = (c: typeof OutflowCommand.Type): Account.AccountCommand => {
+  switch (c._tag) {
+    case "Deposit":
+      return deposit(c.amount)
+    case "Withdraw":
+      return withdraw(c.amount, USD, amount(c.threshold), c.requestId)
+    case "ChargeFee":
+      return chargeFee(c.amount, USD, amount(c.threshold), c.requestId, "alice")
+    case "ApproveOutflow":
+      return approveOutflow(c.by, c.requestId)
+    case "RejectOutflow":
+      return rejectOutflow(c.by, c.requestId)
+    case "Freeze":
+      return freeze
+    case "Unfreeze":
+      return unfreeze
+  }
+}
+
+const outflowCommands = Arbitrary.map(
+  Properties.commands(OutflowCommand, { maxLength: 40 }),
+  (cs): Array<Account.AccountCommand> => [open(4), ...cs.map(toOutflowCommand)]
+)
+
+describe("Account properties: four eyes", () => {
+  it.effect.prop(
+    "no withdrawal or fee above its threshold moves money without the approval of someone other than its requester",
+    { commands: outflowCommands },
+    ({ commands }) =>
+      Effect.gen(function* () {
+        const { history } = yield* Properties.replay(Account.decider, commands)
+        const requesters = new Map<string, string>()
+        for (const step of history) {
+          if (step._tag !== "Accepted") continue
+          for (const event of step.events) {
+            if (event._tag === "OutflowRequested") requesters.set(event.requestId, event.requestedBy)
+            if (event._tag !== "MoneyWithdrawn" && event._tag !== "FeeCharged") continue
+            const command = step.command
+            if (command._tag === "Withdraw" || command._tag === "ChargeFee") {
+              assert.isAtMost(event.amount, command.approvalThreshold, "executed at once only within the threshold")
+            } else {
+              assert.strictEqual(command._tag, "ApproveOutflow")
+              if (command._tag !== "ApproveOutflow") continue
+              assert.strictEqual(event.requestId, command.requestId)
+              assert.notStrictEqual(command.by, requesters.get(command.requestId), "approved by a second person")
+            }
+          }
+        }
+      }),
+    { arbitrary: checkOptions }
+  )
+
+  it.effect("the balance never goes negative, whenever the approvals come", () =>
+    Properties.invariant(Account.decider, outflowCommands, (s) => balanceOf(s) >= 0, {
+      ...checkOptions,
+      label: "balance >= 0 with four eyes"
+    })
   )
 })

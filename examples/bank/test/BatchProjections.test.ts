@@ -90,8 +90,21 @@ const eventsOf = (ops: ReadonlyArray<readonly [number, number, number]>) => {
       { _tag: "AccountCreditedForTransfer", transferId: `t${amount}`, amount, reference: "rent" },
       { _tag: "TransferDebitSettled", transferId: `t${amount}` },
       { _tag: "AccountFrozen", reason: "check" },
-      { _tag: "AccountUnfrozen", reason: "ok" }
-    ][Math.abs(kind) % 8]!
+      { _tag: "AccountUnfrozen", reason: "ok" },
+      // four eyes: a request moves no money, its approval is followed by the withdrawal that does
+      {
+        _tag: "OutflowRequested",
+        requestId: `r${amount}`,
+        kind: "Withdrawal",
+        amount,
+        text: "big",
+        requestedBy: "alice",
+        approvalThreshold: 1
+      },
+      { _tag: "OutflowApproved", requestId: `r${amount}`, by: "carol" },
+      { _tag: "MoneyWithdrawn", amount, reference: "big", requestId: `r${amount}` },
+      { _tag: "OutflowRejected", requestId: `r${amount}`, by: "carol", reason: "no" }
+    ][Math.abs(kind) % 12]!
     append(account, data as Account.AccountEvent, kind % 3 === 0 ? { actor: "teller", correlationId: "c" } : {})
   }
   return events

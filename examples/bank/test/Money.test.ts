@@ -1,5 +1,6 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Schema } from "effect"
+import * as Limits from "../src/domain/Limits.ts"
 import { Money } from "../src/index.ts"
 
 const USD = Money.Currency.make("USD")
@@ -11,7 +12,9 @@ const amount = Money.Amount.make
 describe("Money schemas", () => {
   it("accepts ISO 4217 codes and non-negative safe integers only", () => {
     assert.isTrue(Schema.is(Money.Currency)("EUR"))
-    for (const bad of ["usd", "US", "USDT", "U$D", ""]) assert.isFalse(Schema.is(Money.Currency)(bad), bad)
+    for (const bad of ["usd", "US", "USDT", "U$D", "", "XYZ", "ABC"]) {
+      assert.isFalse(Schema.is(Money.Currency)(bad), bad)
+    }
     assert.isTrue(Schema.is(Money.Amount)(0))
     assert.isTrue(Schema.is(Money.Amount)(Number.MAX_SAFE_INTEGER))
     for (const bad of [-1, 0.5, Number.NaN, Number.MAX_SAFE_INTEGER + 1]) assert.isFalse(Schema.is(Money.Amount)(bad))
@@ -91,4 +94,42 @@ describe("Money parsing", () => {
       assert.deepStrictEqual(error, new Money.AmountTooLarge({ input: "90071992547409.92", currency: "USD" }))
     })
   )
+})
+
+describe("Money: ISO 4217 from the runtime", () => {
+  it("takes the list of codes and their minor units from Intl, with no table of its own", () => {
+    assert.deepStrictEqual([...Money.isoCurrencies].sort(), [...Intl.supportedValuesOf("currency")].sort())
+    assert.isFalse(Money.isIsoCurrency("XYZ"))
+    for (const code of ["USD", "EUR", "JPY", "KWD", "BHD", "ISK"]) {
+      const expected = new Intl.NumberFormat("en", { style: "currency", currency: code }).resolvedOptions()
+        .maximumFractionDigits
+      assert.strictEqual(Money.decimals(Money.Currency.make(code)), expected, code)
+    }
+    assert.deepStrictEqual([USD, JPY, KWD].map(Money.decimals), [2, 0, 3])
+    const refused = Schema.decodeUnknownExit(Money.Currency)("XYZ")
+    assert.isTrue(refused._tag === "Failure")
+    assert.include(String(refused), "XYZ is not an ISO 4217 currency code")
+  })
+})
+
+describe("Limits: one threshold, converted per currency", () => {
+  const settings = { referenceCurrency: "USD", exchangeRates: Limits.defaultRates }
+
+  it("converts the reference amount with the stated rate and rounds down to the minor unit", () => {
+    assert.strictEqual(Limits.inCurrency("1000.00", USD, settings), 100_000)
+    assert.strictEqual(Limits.inCurrency("1000.00", JPY, settings), 150_000, "150000 JPY")
+    assert.strictEqual(Limits.inCurrency("1000.00", KWD, settings), 307_000, "307.000 KWD")
+    assert.strictEqual(Limits.inCurrency("1000.00", CHF, settings), 88_000)
+    assert.strictEqual(Limits.inCurrency("0.01", JPY, settings), 1)
+    assert.strictEqual(Limits.inCurrency("0.001", JPY, settings), 0, "rounded down, never up")
+    // 1,001 JPY stays under the threshold, 999.999 KWD is far above it
+    assert.isAtMost(1_001, Limits.inCurrency("1000.00", JPY, settings))
+    assert.isAbove(999_999, Limits.inCurrency("1000.00", KWD, settings))
+  })
+
+  it("a currency without a rate, or an unreadable setting, gets a limit of 0 (the safe side)", () => {
+    assert.strictEqual(Limits.inCurrency("1000.00", Money.Currency.make("MNT"), settings), 0)
+    assert.strictEqual(Limits.inCurrency("a lot", USD, settings), 0)
+    assert.deepStrictEqual(Limits.parseRates("JPY=140, KWD=0.3,XYZ=1,EUR=abc"), { JPY: "140", KWD: "0.3" })
+  })
 })

@@ -52,8 +52,26 @@ layer(Live, { excludeTestServices: true })("bank read models on PostgreSQL", (it
       const models = yield* ReadModels.ReadModels
       yield* money("a1", Account.Open.make({ owner: "alice", currency: USD, initialDeposit: cents(10_000) }))
       yield* money("b1", Account.Open.make({ owner: "bob", currency: USD }))
-      yield* money("a1", Account.Deposit.make({ amount: cents(5_000), currency: USD, reference: "salary" }))
-      yield* money("a1", Account.Withdraw.make({ amount: cents(2_000), currency: USD, reference: "atm" }))
+      yield* money(
+        "a1",
+        Account.Deposit.make({
+          amount: cents(5_000),
+          currency: USD,
+          reference: "salary",
+          depositLimit: cents(1_000_000)
+        })
+      )
+      yield* money(
+        "a1",
+        Account.Withdraw.make({
+          amount: cents(2_000),
+          currency: USD,
+          reference: "atm",
+          requestId: "w1",
+          requestedBy: "alice",
+          approvalThreshold: cents(100_000)
+        })
+      )
       const transfers = yield* Aggregates.Transfers
       yield* transfers.handle(
         "t1",

@@ -32,7 +32,7 @@ describe("Seed plan", () => {
       assert.isAbove(t.amount, 0)
       assert.strictEqual(
         t.review !== undefined,
-        t.amount > Plan.approvalThreshold,
+        t.amount > Plan.approvalThresholdIn(t.currency),
         "large transfers, and only those, are reviewed"
       )
     }

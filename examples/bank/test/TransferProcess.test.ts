@@ -136,7 +136,14 @@ describe("TransferProcess", () => {
       // the settled debit no longer keeps the account from closing
       yield* onAccount(
         "alice",
-        Account.Withdraw.make({ amount: amount(75_000), currency: USD, reference: "moving out" })
+        Account.Withdraw.make({
+          amount: amount(75_000),
+          currency: USD,
+          reference: "moving out",
+          requestId: "w1",
+          requestedBy: "alice",
+          approvalThreshold: amount(100_000)
+        })
       )
       yield* onAccount("alice", Account.Close.make({ reason: "moved" }))
     }).pipe(Effect.provide(memory()))
@@ -278,7 +285,15 @@ describe("TransferProcess", () => {
       yield* initiate("t6", "alice", "bob", 500)
       assert.strictEqual((yield* processUntilFinished("t6")).status, "Failed")
       // the money arrives later; handling the old event again must not revive the failed transfer
-      yield* onAccount("alice", Account.Deposit.make({ amount: amount(1_000), currency: USD, reference: "salary" }))
+      yield* onAccount(
+        "alice",
+        Account.Deposit.make({
+          amount: amount(1_000),
+          currency: USD,
+          reference: "salary",
+          depositLimit: amount(100_000)
+        })
+      )
       const before = yield* head
       yield* Projection.run(TransferProcess.TransferProcess, { untilCaughtUp: true, rebuild: true })
       assert.deepStrictEqual(yield* head, before)

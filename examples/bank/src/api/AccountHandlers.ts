@@ -1,5 +1,7 @@
 /**
- * The handlers of the account endpoints.
+ * The handlers of the account endpoints. Every read route applies the same read rule (`Auth.canRead`); money moves
+ * under the bank's controls: deposits up to the depositor's limit, withdrawals and fees above the approval threshold
+ * waiting for a second person (`202`, then `/outflows/:requestId/approve` or `/reject`).
  */
 import { randomUUID } from "node:crypto"
 import { Position } from "@facta/core"
@@ -10,10 +12,26 @@ import * as Account from "../domain/Account.ts"
 import * as Money from "../domain/Money.ts"
 import { ReadModels } from "../readmodels/ReadModels.ts"
 import { Api } from "./Api.ts"
-import { type Actor, CurrentActor, requireInspect, requireOperate, requireRead, requireRole } from "./Auth.ts"
-import { type CommandHeaders, etag, makeRunCommand, parsePositive } from "./Commands.ts"
+import {
+  type Actor,
+  CurrentActor,
+  requireDeposit,
+  requireOperate,
+  requireRead,
+  requireReview,
+  requireRole
+} from "./Auth.ts"
+import {
+  approvalThresholdIn,
+  type CommandHeaders,
+  depositLimitIn,
+  etag,
+  makeRunCommand,
+  parsePositive,
+  Settings
+} from "./Commands.ts"
 import { BadRequest, Forbidden, mapErrors, NotFound, type Problem } from "./Problems.ts"
-import { accountSummary, type LoadedAccount, loadAccount } from "./Stores.ts"
+import { accountSummary, type LoadedAccount, loadAccount, pendingOutflows } from "./Stores.ts"
 
 /**
  * The account handlers, on the accounts, read models, idempotency keys, settings and deadlines in context.
@@ -24,6 +42,7 @@ export const AccountHandlers = HttpApiBuilder.group(
   Effect.fn(function* (handlers) {
     const accounts = yield* Accounts
     const readModels = yield* ReadModels
+    const settings = yield* Settings
     const runCommand = yield* makeRunCommand
 
     /** Reads the account, 404 or 403 unless the actor may read it. */
@@ -36,7 +55,10 @@ export const AccountHandlers = HttpApiBuilder.group(
 
     const fresh = (accountId: string) => readModels.account(accountId)
 
-    /** Runs an account command on an existing account the actor may operate. */
+    /**
+     * Runs an account command on an existing account the actor may operate. A withdrawal or fee above the threshold
+     * answers `202` with the waiting request (the balance has not moved) instead of the account.
+     */
     const accountCommand = (options: {
       readonly id: string
       readonly route: string
@@ -44,30 +66,47 @@ export const AccountHandlers = HttpApiBuilder.group(
       readonly headers: CommandHeaders
       readonly authorize: (actor: Actor, account: LoadedAccount) => Effect.Effect<void, Problem>
       readonly details?: { readonly reason?: string | undefined; readonly reference?: string | undefined }
-      readonly command: (account: LoadedAccount) => Effect.Effect<Account.AccountCommand, Problem>
+      readonly command: (actor: Actor, account: LoadedAccount) => Effect.Effect<Account.AccountCommand, Problem>
     }) =>
       Effect.gen(function* () {
         const actor = yield* CurrentActor
         const account = yield* loadAccount(accounts, options.id)
         yield* options.authorize(actor, account)
-        const command = yield* options.command(account)
+        const command = yield* options.command(actor, account)
+        // known before deciding: the decider either records exactly this request or refuses the command
+        const waits =
+          (command._tag === "Withdraw" || command._tag === "ChargeFee") && command.amount > command.approvalThreshold
+            ? command.requestId
+            : undefined
         const what = `account ${options.id}`
         return yield* runCommand({
           actor,
           route: options.route,
           request: options.request,
           headers: options.headers,
-          status: 200,
+          status: waits === undefined ? 200 : 202,
           details: options.details,
           execute: ({ metadata, expectedVersion }) =>
             Effect.gen(function* () {
               const result = yield* accounts.handle(options.id, command, { metadata, expectedVersion })
-              const body = yield* accountSummary(accounts, options.id, result.state, result.version)
+              const pending =
+                waits === undefined || result.state._tag !== "Opened"
+                  ? undefined
+                  : pendingOutflows(options.id, result.state).find((outflow) => outflow.requestId === waits)
+              const body = pending ?? (yield* accountSummary(accounts, options.id, result.state, result.version))
               return { version: result.version, positions: result.positions, body }
             }).pipe(mapErrors({ what, ifMatch: expectedVersion !== undefined })),
-          fresh: fresh(options.id)
+          // a waiting outflow is not in the read models: its answer is the command's own
+          fresh: waits === undefined ? fresh(options.id) : Effect.succeed(Option.none())
         }).pipe(mapErrors({ what }))
       })
+
+    /** A withdrawal or a fee: the command names its requester and the threshold of the account's currency. */
+    const outflow = (actor: Actor, currency: Money.Currency) => ({
+      requestId: randomUUID(),
+      requestedBy: actor.name,
+      approvalThreshold: approvalThresholdIn(settings, currency)
+    })
 
     const money = (account: LoadedAccount, payload: { readonly amount: string; readonly currency?: string }) =>
       Effect.gen(function* () {
@@ -80,9 +119,16 @@ export const AccountHandlers = HttpApiBuilder.group(
       open: ({ payload, headers }) =>
         Effect.gen(function* () {
           const actor = yield* CurrentActor
-          yield* requireRole(actor, ["customer", "admin"], "open accounts")
+          yield* requireRole(actor, ["customer", "teller", "admin"], "open accounts")
           if (actor.role === "customer" && payload.owner !== undefined && payload.owner !== actor.name) {
             return yield* new Forbidden({ code: "Forbidden", detail: "A customer opens accounts in their own name" })
+          }
+          if (actor.role === "teller" && payload.owner === undefined) {
+            return yield* new BadRequest({
+              code: "OwnerRequired",
+              detail: "owner: a teller opens accounts for a customer, named in `owner`",
+              field: "owner"
+            })
           }
           const owner = payload.owner ?? actor.name
           const initialDeposit =
@@ -103,7 +149,12 @@ export const AccountHandlers = HttpApiBuilder.group(
               Effect.gen(function* () {
                 const result = yield* accounts.handle(
                   accountId,
-                  Account.Open.make({ owner, currency: payload.currency, initialDeposit }),
+                  Account.Open.make({
+                    owner,
+                    currency: payload.currency,
+                    initialDeposit,
+                    depositLimit: depositLimitIn(settings, actor.role, payload.currency)
+                  }),
                   { metadata, assumeEmpty: true }
                 )
                 const body = yield* accountSummary(accounts, accountId, result.state, result.version)
@@ -145,8 +196,7 @@ export const AccountHandlers = HttpApiBuilder.group(
       explain: ({ params }) =>
         Effect.gen(function* () {
           const actor = yield* CurrentActor
-          const account = yield* loadAccount(accounts, params.id)
-          yield* requireInspect(actor, account.state.owner)
+          yield* readable(actor, params.id)
           const explanation = yield* readModels.explain(params.id)
           if (Option.isNone(explanation)) {
             return yield* new NotFound({ code: "NotFound", detail: `No explanation of account ${params.id} yet` })
@@ -164,8 +214,7 @@ export const AccountHandlers = HttpApiBuilder.group(
               field: query.at === undefined ? "at" : "version"
             })
           }
-          const account = yield* loadAccount(accounts, params.id)
-          yield* requireInspect(actor, account.state.owner)
+          yield* readable(actor, params.id)
           const loaded = yield* accounts.load(params.id, {
             includeArchived: true,
             asOf: query.at !== undefined ? { at: query.at } : { version: query.version ?? 0 }
@@ -187,7 +236,7 @@ export const AccountHandlers = HttpApiBuilder.group(
       audit: ({ params, query }) =>
         Effect.gen(function* () {
           const actor = yield* CurrentActor
-          yield* requireRole(actor, ["auditor", "admin"], "read audit trails")
+          yield* readable(actor, params.id)
           const types =
             query.types === undefined
               ? undefined
@@ -226,10 +275,16 @@ export const AccountHandlers = HttpApiBuilder.group(
           request: { params, payload },
           headers,
           details: { reference: payload.reference },
-          authorize: (actor, account) => requireOperate(actor, account.state.owner, "deposit"),
-          command: (account) =>
+          authorize: (actor, account) => requireDeposit(actor, account.state.owner),
+          command: (actor, account) =>
             Effect.map(money(account, payload), ({ amount, currency }) =>
-              Account.Deposit.make({ amount, currency, reference: payload.reference ?? "" })
+              Account.Deposit.make({
+                amount,
+                currency,
+                reference: payload.reference ?? "",
+                // the limit of whoever deposits: a customer's own deposits are limited more than a teller's
+                depositLimit: depositLimitIn(settings, actor.role, account.state.currency)
+              })
             )
         }),
 
@@ -241,9 +296,14 @@ export const AccountHandlers = HttpApiBuilder.group(
           headers,
           details: { reference: payload.reference },
           authorize: (actor, account) => requireOperate(actor, account.state.owner, "withdraw"),
-          command: (account) =>
+          command: (actor, account) =>
             Effect.map(money(account, payload), ({ amount, currency }) =>
-              Account.Withdraw.make({ amount, currency, reference: payload.reference ?? "" })
+              Account.Withdraw.make({
+                amount,
+                currency,
+                reference: payload.reference ?? "",
+                ...outflow(actor, account.state.currency)
+              })
             )
         }),
 
@@ -255,11 +315,64 @@ export const AccountHandlers = HttpApiBuilder.group(
           headers,
           details: { reason: payload.reason },
           authorize: (actor) => requireRole(actor, ["admin"], "charge fees"),
-          command: (account) =>
+          command: (actor, account) =>
             Effect.map(money(account, payload), ({ amount, currency }) =>
-              Account.ChargeFee.make({ amount, currency, reason: payload.reason })
+              Account.ChargeFee.make({
+                amount,
+                currency,
+                reason: payload.reason,
+                ...outflow(actor, account.state.currency)
+              })
             )
         }),
+
+      outflows: ({ params }) =>
+        Effect.gen(function* () {
+          const actor = yield* CurrentActor
+          const account = yield* readable(actor, params.id)
+          return pendingOutflows(params.id, account.state)
+        }).pipe(mapErrors({ what: `account ${params.id}` })),
+
+      approveOutflow: ({ params, headers }) =>
+        accountCommand({
+          id: params.id,
+          route: "POST /accounts/:id/outflows/:requestId/approve",
+          request: { params },
+          headers,
+          authorize: (actor) => requireReview(actor, "withdrawals and fees"),
+          command: (actor) =>
+            Effect.succeed(Account.ApproveOutflow.make({ requestId: params.requestId, by: actor.name }))
+        }),
+
+      rejectOutflow: ({ params, payload, headers }) =>
+        accountCommand({
+          id: params.id,
+          route: "POST /accounts/:id/outflows/:requestId/reject",
+          request: { params, payload },
+          headers,
+          details: { reason: payload.reason },
+          authorize: (actor) => requireReview(actor, "withdrawals and fees"),
+          command: (actor) =>
+            Effect.succeed(
+              Account.RejectOutflow.make({ requestId: params.requestId, by: actor.name, reason: payload.reason ?? "" })
+            )
+        }),
+
+      currencies: () =>
+        Effect.succeed(
+          Array.from(Money.isoCurrencies)
+            .sort()
+            .map((code) => {
+              const currency = code as Money.Currency
+              return {
+                code,
+                decimals: Money.decimals(currency),
+                approvalThreshold: approvalThresholdIn(settings, currency),
+                customerDepositLimit: depositLimitIn(settings, "customer", currency),
+                tellerDepositLimit: depositLimitIn(settings, "teller", currency)
+              }
+            })
+        ),
 
       freeze: ({ params, payload, headers }) =>
         accountCommand({

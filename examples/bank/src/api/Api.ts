@@ -107,6 +107,41 @@ export const InitiateTransfer = Schema.Struct({
 export const RejectTransfer = Schema.Struct({ reason: Schema.optionalKey(Text) })
 
 /**
+ * A withdrawal or fee above the approval threshold, waiting for a second person (`202` of a withdrawal or fee, and
+ * the items of `GET /accounts/:id/outflows`). `amount` is in minor units; `decimals` says how many the currency has.
+ */
+export const PendingOutflow = Schema.Struct({
+  accountId: Schema.String,
+  requestId: Schema.String,
+  kind: Schema.Literals(["Withdrawal", "Fee"]),
+  amount: Schema.Int,
+  currency: Schema.String,
+  decimals: Schema.Int,
+  text: Schema.String,
+  requestedBy: Schema.String,
+  approvalThreshold: Schema.Int,
+  status: Schema.Literal("AwaitingApproval")
+}).annotate({
+  description: "An outflow above the approval threshold, waiting for an approver other than its requester"
+})
+
+/**
+ * The body of `POST /accounts/:id/outflows/:requestId/reject`.
+ */
+export const RejectOutflow = Schema.Struct({ reason: Schema.optionalKey(Text) })
+
+/**
+ * A currency the bank accepts, with its minor units (from the runtime's ISO 4217 data) and its limits in minor units.
+ */
+export const CurrencyInfo = Schema.Struct({
+  code: Schema.String,
+  decimals: Schema.Int.annotate({ description: "Decimals of the minor unit: 2 for USD, 0 for JPY, 3 for KWD" }),
+  approvalThreshold: Schema.Int.annotate({ description: "Outflows above this many minor units need an approval" }),
+  customerDepositLimit: Schema.Int,
+  tellerDepositLimit: Schema.Int
+})
+
+/**
  * An account as it stood at a version or an instant, folded from the store (no read model involved).
  */
 export const AccountAsOf = Schema.Struct({
@@ -143,6 +178,7 @@ export const AuditTrail = Schema.Struct({
 })
 
 const params = { id: Id }
+const outflowParams = { id: Id, requestId: Id }
 const Versioned = <S extends Schema.Top>(schema: S) => HttpApiSchema.WithHeaders(schema, VersionHeaders)
 
 /**
@@ -198,16 +234,36 @@ export class AccountsGroup extends HttpApiGroup.make("accounts")
       params,
       payload: MoveMoney,
       headers: CommandHeaders,
-      success: Versioned(AccountSummary),
+      // 200: paid out; 202: above the approval threshold, waiting for a second person
+      success: [Versioned(AccountSummary), Versioned(PendingOutflow).pipe(HttpApiSchema.status(202))],
       error: endpointErrors
     }),
     HttpApiEndpoint.post("chargeFee", "/accounts/:id/fees", {
       params,
       payload: ChargeFee,
       headers: CommandHeaders,
+      success: [Versioned(AccountSummary), Versioned(PendingOutflow).pipe(HttpApiSchema.status(202))],
+      error: endpointErrors
+    }),
+    HttpApiEndpoint.get("outflows", "/accounts/:id/outflows", {
+      params,
+      success: Schema.Array(PendingOutflow),
+      error: endpointErrors
+    }),
+    HttpApiEndpoint.post("approveOutflow", "/accounts/:id/outflows/:requestId/approve", {
+      params: outflowParams,
+      headers: CommandHeaders,
       success: Versioned(AccountSummary),
       error: endpointErrors
     }),
+    HttpApiEndpoint.post("rejectOutflow", "/accounts/:id/outflows/:requestId/reject", {
+      params: outflowParams,
+      payload: RejectOutflow,
+      headers: CommandHeaders,
+      success: Versioned(AccountSummary),
+      error: endpointErrors
+    }),
+    HttpApiEndpoint.get("currencies", "/currencies", { success: Schema.Array(CurrencyInfo), error: endpointErrors }),
     HttpApiEndpoint.post("freeze", "/accounts/:id/freeze", {
       params,
       payload: WithReason,

@@ -1,17 +1,22 @@
 /**
  * Authentication and authorization: bearer tokens map to actors, and each actor has one role.
  *
- * - `customer`: opens accounts in their own name and touches only accounts they own; initiates transfers from them.
- * - `approver`: approves or rejects transfers (never their own) and reads accounts and transfers.
- * - `auditor`: reads everything, including the audit trail, explanations and as-of views of any account.
+ * - `customer`: opens accounts in their own name and touches only accounts they own; initiates transfers and
+ *   withdrawals from them, and deposits into them up to the customer deposit limit (money from an outside account).
+ * - `teller`: books deposits into any account, up to the teller deposit limit, and opens accounts for customers.
+ * - `approver`: approves or rejects large transfers, withdrawals and fees (never their own requests).
+ * - `auditor`: reads.
  * - `admin`: everything, including fees, freezing and unfreezing.
+ *
+ * One rule for reading an account (summary, history, explanation, as-of, audit trail, waiting outflows): its owner,
+ * or any staff role (every role but customer). See {@link canRead}.
  */
 import { randomBytes } from "node:crypto"
 import { Context, Effect, Layer, Option, Redacted, Schema } from "effect"
 import { HttpApiMiddleware, HttpApiSecurity } from "effect/http-api"
 import { Forbidden, Unauthorized } from "./Problems.ts"
 
-export const Role = Schema.Literals(["customer", "approver", "auditor", "admin"])
+export const Role = Schema.Literals(["customer", "teller", "approver", "auditor", "admin"])
 
 export type Role = typeof Role.Type
 
@@ -31,11 +36,12 @@ export interface IssuedToken {
 }
 
 /**
- * The users of the demo: two customers, an approver, an auditor and an admin.
+ * The users of the demo: two customers, a teller, an approver, an auditor and an admin.
  */
 export const demoActors: ReadonlyArray<Actor> = [
   { name: "alice", role: "customer" },
   { name: "bob", role: "customer" },
+  { name: "tina", role: "teller" },
   { name: "carol", role: "approver" },
   { name: "dave", role: "auditor" },
   { name: "admin", role: "admin" }
@@ -138,24 +144,38 @@ export const requireRole = (
   roles.includes(actor.role) ? Effect.void : forbidden(`A ${actor.role} may not ${action}`)
 
 /**
- * Whether the actor may read the account (its summary and history): its owner, or any role but customer.
+ * The read rule, the same for every read route of an account (summary, history, explanation, as-of, audit trail,
+ * waiting outflows): its owner, or any staff role (every role but customer). Staff who review or book an account's
+ * money need to see what they act on; a customer sees only their own accounts.
  */
 export const canRead = (actor: Actor, owner: string): boolean => actor.role !== "customer" || actor.name === owner
 
 /**
- * Fails with 403 unless the actor may read an account owned by `owner`.
+ * Fails with 403 unless the actor may read an account owned by `owner` (see {@link canRead}).
  */
 export const requireRead = (actor: Actor, owner: string): Effect.Effect<void, Forbidden> =>
-  canRead(actor, owner) ? Effect.void : forbidden(`${actor.name} does not own this account`)
+  canRead(actor, owner)
+    ? Effect.void
+    : Effect.fail(
+        new Forbidden({
+          code: "ReadOwnAccountsOnly",
+          detail: `Read rule: a customer reads only their own accounts, and ${actor.name} does not own this one`
+        })
+      )
 
 /**
- * Fails with 403 unless the actor may read the account's explanation and as-of views: its owner, an auditor or an
- * admin.
+ * Fails with 403 unless the actor may deposit into an account owned by `owner`: its owner (up to the customer limit),
+ * a teller or an admin (up to the teller limit).
  */
-export const requireInspect = (actor: Actor, owner: string): Effect.Effect<void, Forbidden> =>
-  actor.role === "auditor" || actor.role === "admin" || (actor.role === "customer" && actor.name === owner)
-    ? Effect.void
-    : forbidden(`A ${actor.role} may not inspect this account`)
+export const requireDeposit = (actor: Actor, owner: string): Effect.Effect<void, Forbidden> =>
+  actor.role === "teller" ? Effect.void : requireOperate(actor, owner, "deposit")
+
+/**
+ * Fails with 403 unless the actor may review (approve or reject) a large outflow: an approver or an admin. That the
+ * reviewer is not the requester is the domain's four-eyes rule.
+ */
+export const requireReview = (actor: Actor, what: string): Effect.Effect<void, Forbidden> =>
+  requireRole(actor, ["approver", "admin"], `review ${what}`)
 
 /**
  * Fails with 403 unless the actor may move the account's own money (deposit, withdraw, close, transfer from it): its

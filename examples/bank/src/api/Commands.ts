@@ -6,21 +6,27 @@ import { randomUUID } from "node:crypto"
 import type { Event, Position } from "@facta/core"
 import { Config, Context, Duration, Effect, Layer, Option } from "effect"
 import { HttpServerResponse } from "effect/http"
+import * as Limits from "../domain/Limits.ts"
 import * as Money from "../domain/Money.ts"
 import { Deadlines } from "../infra/Deadlines.ts"
 import { ReadModels } from "../readmodels/ReadModels.ts"
-import type { Actor } from "./Auth.ts"
+import type { Actor, Role } from "./Auth.ts"
 import { hashRequest, Idempotency, type StoredResponse } from "./Idempotency.ts"
 import { BadRequest, mapErrors, type Problem } from "./Problems.ts"
 
 /**
- * Settings of the API.
+ * Settings of the API. The money limits are stated in `referenceCurrency` and converted into each account's currency
+ * with `exchangeRates` (see `domain/Limits.ts`).
  */
 export class Settings extends Context.Service<
   Settings,
-  {
-    /** Transfers above this amount (a decimal in the transfer's currency) wait for an approval. */
+  Limits.LimitSettings & {
+    /** Outflows (transfers, withdrawals, fees) above this amount, in the reference currency, wait for an approval. */
     readonly approvalThreshold: string
+    /** The largest deposit a customer may make into their own account, in the reference currency. */
+    readonly customerDepositLimit: string
+    /** The largest deposit a teller (or an admin) may book, in the reference currency. */
+    readonly tellerDepositLimit: string
     /**
      * How long a command waits for the read models before answering with its own result (at most half the request
      * deadline of `Deadlines`).
@@ -28,37 +34,67 @@ export class Settings extends Context.Service<
     readonly readYourWritesTimeout: Duration.Input
   }
 >()("@facta/example-bank/api/Settings") {
+  /** The settings when nothing is configured. */
+  static readonly defaults: Settings["Service"] = {
+    approvalThreshold: "1000.00",
+    customerDepositLimit: "5000.00",
+    tellerDepositLimit: "50000.00",
+    referenceCurrency: "USD",
+    exchangeRates: Limits.defaultRates,
+    readYourWritesTimeout: "5 seconds"
+  }
+
   /**
-   * `BANK_APPROVAL_THRESHOLD` (default `1000.00`) and `BANK_READ_YOUR_WRITES_TIMEOUT` (default `5 seconds`).
+   * `BANK_APPROVAL_THRESHOLD` (default `1000.00`), `BANK_CUSTOMER_DEPOSIT_LIMIT` (default `5000.00`),
+   * `BANK_TELLER_DEPOSIT_LIMIT` (default `50000.00`), all in `BANK_REFERENCE_CURRENCY` (default `USD`);
+   * `BANK_EXCHANGE_RATES` (`"JPY=150,KWD=0.307"`, merged over {@link Limits.defaultRates}) and
+   * `BANK_READ_YOUR_WRITES_TIMEOUT` (default `5 seconds`).
    */
   static readonly layerConfig: Layer.Layer<Settings, Config.ConfigError> = Layer.effect(
     Settings,
     Effect.gen(function* () {
-      const approvalThreshold = yield* Config.String("BANK_APPROVAL_THRESHOLD").pipe(Config.withDefault("1000.00"))
+      const text = (name: string, fallback: string) => Config.String(name).pipe(Config.withDefault(fallback))
+      const defaults = Settings.defaults
+      const approvalThreshold = yield* text("BANK_APPROVAL_THRESHOLD", defaults.approvalThreshold)
+      const customerDepositLimit = yield* text("BANK_CUSTOMER_DEPOSIT_LIMIT", defaults.customerDepositLimit)
+      const tellerDepositLimit = yield* text("BANK_TELLER_DEPOSIT_LIMIT", defaults.tellerDepositLimit)
+      const referenceCurrency = yield* text("BANK_REFERENCE_CURRENCY", defaults.referenceCurrency)
+      const rates = yield* text("BANK_EXCHANGE_RATES", "")
       const readYourWritesTimeout = yield* Config.Duration("BANK_READ_YOUR_WRITES_TIMEOUT").pipe(
         Config.withDefault(Duration.seconds(5))
       )
-      return Settings.of({ approvalThreshold, readYourWritesTimeout })
+      return Settings.of({
+        approvalThreshold,
+        customerDepositLimit,
+        tellerDepositLimit,
+        referenceCurrency,
+        exchangeRates: { ...Limits.defaultRates, ...Limits.parseRates(rates) },
+        readYourWritesTimeout
+      })
     })
   )
 
   static readonly layer = (settings: Partial<Settings["Service"]>): Layer.Layer<Settings> =>
-    Layer.succeed(
-      Settings,
-      Settings.of({ approvalThreshold: "1000.00", readYourWritesTimeout: "5 seconds", ...settings })
-    )
+    Layer.succeed(Settings, Settings.of({ ...Settings.defaults, ...settings }))
 }
 
 /**
- * The threshold in minor units of `currency`: decimals the currency does not have are dropped (`"1000.50"` is 1000
- * JPY), and an unreadable setting counts as 0 (every transfer then needs an approval, the safe side).
+ * The approval threshold in minor units of `currency` (see `Limits.inCurrency`): 1000.00 USD is 150000 JPY with the
+ * default rates. A currency without a rate has a threshold of 0: every outflow then needs an approval.
  */
-export const thresholdIn = (threshold: string, currency: Money.Currency): Money.Amount => {
-  const places = Money.decimals(currency)
-  const [whole, fraction = ""] = threshold.trim().split(".")
-  const truncated = places === 0 ? (whole ?? "") : `${whole}.${fraction.slice(0, places)}`
-  return Effect.runSync(Money.parse(truncated, currency).pipe(Effect.orElseSucceed(() => Money.zero)))
-}
+export const approvalThresholdIn = (settings: Settings["Service"], currency: Money.Currency): Money.Amount =>
+  Limits.inCurrency(settings.approvalThreshold, currency, settings)
+
+/**
+ * The largest single deposit `role` may make, in minor units of `currency`: a customer's own deposits (money from
+ * an outside account of theirs) have the smaller customer limit; tellers and admins book up to the teller limit.
+ */
+export const depositLimitIn = (settings: Settings["Service"], role: Role, currency: Money.Currency): Money.Amount =>
+  Limits.inCurrency(
+    role === "customer" ? settings.customerDepositLimit : settings.tellerDepositLimit,
+    currency,
+    settings
+  )
 
 /**
  * The command headers as the endpoints decode them.

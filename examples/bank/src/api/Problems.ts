@@ -11,7 +11,8 @@
  * | 404    | unknown account or transfer                                                                       |
  * | 409    | the state refuses it: frozen, closed, insufficient funds, balance not zero, wrong transfer status |
  * | 412    | `If-Match` names another version than the stream's                                                |
- * | 422    | a well-formed but invalid request: same account, self approval, currency mismatch, key reuse      |
+ * | 422    | a well-formed but invalid request: same account, currency mismatch, key reuse; the four-eyes rule  |
+ * |        | (`four-eyes`: a requester reviewing their own outflow) and the deposit limit (`deposit-limit`)    |
  * |        | (and an expected version no stream can be at, an event over the store's size limit)               |
  * | 503    | the storage failed or missed its deadline, or the request did (retry after `Retry-After` seconds)  |
  * | 500    | a fault on our side (an event that no longer decodes, SQL the database refuses); never the client's |
@@ -101,6 +102,26 @@ export class Unprocessable extends HttpApiError.Problem<Unprocessable>()(
 ) {}
 
 /**
+ * 422 under the four-eyes rule: a large outflow (transfer, withdrawal, fee) needs a second person, and the actor is
+ * the one who asked for it. `code` is the domain's tag (`FourEyesRequired`, `SelfApprovalForbidden`).
+ */
+export class FourEyesViolation extends HttpApiError.Problem<FourEyesViolation>()(
+  "FourEyesViolation",
+  { type: `${base}/four-eyes`, status: 422, title: "Four-Eyes Rule" },
+  common
+) {}
+
+/**
+ * 422 under the deposit limit: a single deposit above the limit of whoever books it (customers have a smaller one
+ * than tellers), in the account's currency.
+ */
+export class DepositLimitExceeded extends HttpApiError.Problem<DepositLimitExceeded>()(
+  "DepositLimitExceeded",
+  { type: `${base}/deposit-limit`, status: 422, title: "Deposit Limit Exceeded" },
+  common
+) {}
+
+/**
  * 500: a fault on the server's side.
  */
 export class InternalError extends HttpApiError.Problem<InternalError>()(
@@ -129,6 +150,8 @@ export const endpointErrors = [
   Conflict,
   PreconditionFailed,
   Unprocessable,
+  FourEyesViolation,
+  DepositLimitExceeded,
   InternalError,
   ServiceUnavailable
 ] as const
@@ -140,6 +163,8 @@ export type Problem =
   | Conflict
   | PreconditionFailed
   | Unprocessable
+  | FourEyesViolation
+  | DepositLimitExceeded
   | InternalError
   | ServiceUnavailable
 
@@ -199,6 +224,9 @@ export const fromError = (
     case "NoTransferDebit":
     case "TransferAlreadyInitiated":
     case "ApprovalNotRequired":
+    case "OutflowNotPending":
+    case "OutflowAlreadyRequested":
+    case "OutflowsPending":
     case "InvalidTransferState":
     case "StreamArchived":
     case "IdempotencyConflict":
@@ -208,11 +236,15 @@ export const fromError = (
     case "InvalidAmount":
     case "SameAccount":
     case "InvalidTransferAmount":
-    case "SelfApprovalForbidden":
     // an expected version no stream can be at (an If-Match the parser let through), an event over the store's limit
     case "InvalidExpectedVersion":
     case "EventTooLarge":
       return unprocessable(error)
+    case "FourEyesRequired":
+    case "SelfApprovalForbidden":
+      return new FourEyesViolation({ code: error._tag, detail: error.message })
+    case "DepositLimitExceeded":
+      return new DepositLimitExceeded({ code: error._tag, detail: error.message })
     case "WrongExpectedVersion":
       return context.ifMatch === true
         ? new PreconditionFailed({
@@ -252,6 +284,8 @@ export const isProblem = (u: unknown): u is Problem =>
   u instanceof Conflict ||
   u instanceof PreconditionFailed ||
   u instanceof Unprocessable ||
+  u instanceof FourEyesViolation ||
+  u instanceof DepositLimitExceeded ||
   u instanceof InternalError ||
   u instanceof ServiceUnavailable
 

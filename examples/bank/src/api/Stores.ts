@@ -5,6 +5,7 @@
 import { DateTime, Effect, Option } from "effect"
 import type { Accounts, Transfers } from "../app/Aggregates.ts"
 import type * as Account from "../domain/Account.ts"
+import * as Money from "../domain/Money.ts"
 import type * as Transfer from "../domain/Transfer.ts"
 import type { AccountSummary, TransferSummary } from "../readmodels/ReadModels.ts"
 import { mapErrors, NotFound, type Problem } from "./Problems.ts"
@@ -73,6 +74,7 @@ export const accountSummary = (
     accountId,
     owner: state._tag === "Opened" ? state.owner : "",
     currency: state._tag === "Opened" ? state.currency : "",
+    decimals: state._tag === "Opened" ? Money.decimals(state.currency) : 2,
     balance: state._tag === "Opened" ? state.balance : 0,
     status: state._tag === "Opened" ? state.status : "Active",
     version,
@@ -95,6 +97,7 @@ export const transferSummary = (
     to: state.to,
     amount: state.amount,
     currency: state.currency,
+    decimals: Money.decimals(state.currency),
     reference: state.reference,
     status: state.status,
     initiatedBy: state.initiatedBy,
@@ -103,4 +106,22 @@ export const transferSummary = (
     version,
     initiatedAt: at.created,
     updatedAt: at.updated
+  }))
+
+/**
+ * The withdrawals and fees of an account waiting for a second person, from its state (the command side holds them;
+ * no read model does).
+ */
+export const pendingOutflows = (accountId: string, state: Account.Opened) =>
+  Object.entries(state.pendingOutflows).map(([requestId, pending]) => ({
+    accountId,
+    requestId,
+    kind: pending.kind,
+    amount: pending.amount,
+    currency: state.currency,
+    decimals: Money.decimals(state.currency),
+    text: pending.text,
+    requestedBy: pending.requestedBy,
+    approvalThreshold: pending.approvalThreshold,
+    status: "AwaitingApproval" as const
   }))

@@ -8,9 +8,9 @@ import { Accounts, Transfers } from "../app/Aggregates.ts"
 import * as Transfer from "../domain/Transfer.ts"
 import { ReadModels, type TransferSummary } from "../readmodels/ReadModels.ts"
 import { Api } from "./Api.ts"
-import { type Actor, CurrentActor, requireOperate, requireRole } from "./Auth.ts"
-import { type CommandHeaders, etag, makeRunCommand, parsePositive, Settings, thresholdIn } from "./Commands.ts"
-import { Forbidden, mapErrors, type Problem, Unprocessable } from "./Problems.ts"
+import { type Actor, CurrentActor, requireOperate, requireReview } from "./Auth.ts"
+import { approvalThresholdIn, type CommandHeaders, etag, makeRunCommand, parsePositive, Settings } from "./Commands.ts"
+import { Forbidden, FourEyesViolation, mapErrors, type Problem, Unprocessable } from "./Problems.ts"
 import { type LoadedTransfer, loadAccount, loadTransfer, transferSummary } from "./Stores.ts"
 
 /**
@@ -61,7 +61,7 @@ export const TransferHandlers = HttpApiBuilder.group(
     }) =>
       Effect.gen(function* () {
         const actor = yield* CurrentActor
-        yield* requireRole(actor, ["approver", "admin"], "review transfers")
+        yield* requireReview(actor, "transfers")
         const transfer = yield* loadTransfer(transfers, options.id)
         const command = yield* options.command(actor, transfer)
         const what = `transfer ${options.id}`
@@ -108,7 +108,7 @@ export const TransferHandlers = HttpApiBuilder.group(
             currency,
             reference,
             initiatedBy: actor.name,
-            approvalThreshold: thresholdIn(settings.approvalThreshold, currency)
+            approvalThreshold: approvalThresholdIn(settings, currency)
           })
           return yield* runCommand({
             actor,
@@ -147,9 +147,9 @@ export const TransferHandlers = HttpApiBuilder.group(
           command: (actor, transfer) =>
             transfer.state.initiatedBy === actor.name
               ? Effect.fail(
-                  new Unprocessable({
+                  new FourEyesViolation({
                     code: "SelfReviewForbidden",
-                    detail: `${actor.name} initiated the transfer and cannot review it: that needs a second person`
+                    detail: `Four-eyes rule: ${actor.name} initiated the transfer and cannot review it; a second person must`
                   })
                 )
               : Effect.succeed(Transfer.Reject.make({ by: actor.name, reason: payload.reason ?? "" }))

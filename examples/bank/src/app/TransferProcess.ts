@@ -28,8 +28,11 @@
  *
  * Together: handling any event any number of times, in any crash pattern, appends each step's events once.
  *
- * Every command carries metadata: actor `transfer-process`, correlation id the transfer id, causation id the id of
- * the event that caused it (set by `causedBy`).
+ * Every command carries metadata: actor `transfer-process`; the correlation id of the request that initiated the
+ * transfer (the client's `X-Correlation-Id`, or the transfer id when it had none), so that one id follows the
+ * transfer through every event the process appends; attributes `onBehalfOf` (who initiated the transfer) and
+ * `approvedBy` (who approved it, when it needed an approval), so that an account's audit trail shows for whom the
+ * process moved its money; and causation id the id of the event that caused it (set by `causedBy`).
  *
  * Account refusals (any `AccountError`) are outcomes of the process and are recorded on the transfer; other failures
  * (storage, concurrency beyond the retries, a refused compensation) fail the handler, so that the projection retries
@@ -37,7 +40,7 @@
  */
 import type { Event } from "@facta/core"
 import { EventCodec, Projection, StreamId } from "@facta/core"
-import { Effect, Schema } from "effect"
+import { Effect, Schema, Stream } from "effect"
 import * as Account from "../domain/Account.ts"
 import * as Transfer from "../domain/Transfer.ts"
 import { Accounts, Transfers } from "./Aggregates.ts"
@@ -72,7 +75,12 @@ const accountErrorTags: ReadonlySet<string> = new Set<Account.AccountError["_tag
   "BalanceNotZero",
   "TransfersInFlight",
   "TransferStepConflict",
-  "NoTransferDebit"
+  "NoTransferDebit",
+  "DepositLimitExceeded",
+  "FourEyesRequired",
+  "OutflowNotPending",
+  "OutflowAlreadyRequested",
+  "OutflowsPending"
 ])
 
 /**
@@ -82,11 +90,27 @@ export const isAccountError = (u: unknown): u is Account.AccountError =>
   typeof u === "object" && u !== null && "_tag" in u && accountErrorTags.has(String(u._tag))
 
 /**
- * The metadata of the commands caused by `source` (its id becomes their causation id through `causedBy`).
+ * The metadata of the commands the process issues for `transfer` (the id of the event that caused them becomes their
+ * causation id through `causedBy`): the transfer's correlation id, and on whose behalf the process acts.
  */
-export const metadataFor = (source: Event.RecordedEvent<unknown>): Event.EventMetadata => ({
+export const metadataFor = (transfer: Transfer.TransferInfo, correlationId: string): Event.EventMetadata => ({
   actor,
-  correlationId: StreamId.entityId(source.streamId)
+  correlationId,
+  attributes: {
+    onBehalfOf: transfer.initiatedBy,
+    ...(transfer.approvedBy === null ? {} : { approvedBy: transfer.approvedBy })
+  }
+})
+
+/**
+ * The correlation id of the request that initiated the transfer. The initiation and the events the process appends
+ * carry it already; an approval carries the approver's own request's, so for it the initiation is read back.
+ */
+const originCorrelation = Effect.fnUntraced(function* (event: Event.RecordedEvent<ProcessEvent>, transferId: string) {
+  if (event.data._tag !== "TransferApproved") return event.metadata.correlationId ?? transferId
+  const transfers = yield* Transfers
+  const [initiated] = yield* Stream.runCollect(transfers.events(transferId, { limit: 1 }))
+  return initiated?.metadata.correlationId ?? transferId
 })
 
 /**
@@ -96,10 +120,13 @@ export const handle = Effect.fn("TransferProcess.handle")(function* (event: Even
   const accounts = yield* Accounts
   const transfers = yield* Transfers
   const transferId = StreamId.entityId(event.streamId)
-  // one command per stream for this event: the transfer's, and one account's
-  const options = { metadata: metadataFor(event), causedBy: event.eventId }
   const { state } = yield* transfers.load(transferId)
   if (state._tag !== "Transfer") return
+  // one command per stream for this event: the transfer's, and one account's
+  const options = {
+    metadata: metadataFor(state, yield* originCorrelation(event, transferId)),
+    causedBy: event.eventId
+  }
 
   const onTransfer = (command: Transfer.TransferCommand) => transfers.handle(transferId, command, options)
   const onAccount = (accountId: string, command: Account.AccountCommand) => accounts.handle(accountId, command, options)

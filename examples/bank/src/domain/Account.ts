@@ -7,6 +7,11 @@
  * - `Open` once, in one currency, with an optional initial deposit; every later money command must name the same
  *   currency (`CurrencyMismatch` otherwise).
  * - Debits (`Withdraw`, `ChargeFee`, `DebitForTransfer`) never take the balance below zero (`InsufficientFunds`).
+ * - Four eyes: a `Withdraw` or `ChargeFee` above its `approvalThreshold` moves no money; it is recorded as requested
+ *   and waits until someone other than its requester approves it (`ApproveOutflow`, which moves the money after the
+ *   same checks as any debit) or rejects it (`RejectOutflow`); see `Outflow.ts`. `Close` waits until none is left.
+ * - A `Deposit` (and an initial deposit) may not exceed the `depositLimit` it carries: the API sets the limit from
+ *   who deposits, so that a customer cannot credit themselves unlimited money.
  * - A frozen account refuses every debit with `AccountFrozen` but still accepts credits (`Deposit`,
  *   `CreditForTransfer`, `ReverseDebit`): a hold stops money leaving, and refusing incoming money or the return of a
  *   reversed transfer would only strand it elsewhere. `SettleDebit` (bookkeeping, no money moves) is accepted too.
@@ -23,7 +28,38 @@
  */
 import { Aggregate, Decider } from "@facta/core"
 import { Effect, Schema } from "effect"
+import {
+  AccountAlreadyOpened,
+  type AccountError,
+  AccountIsClosed,
+  AccountIsFrozen,
+  AccountNotOpened,
+  BalanceLimitExceeded,
+  BalanceNotZero,
+  CurrencyMismatch,
+  DepositLimitExceeded,
+  FourEyesRequired,
+  InsufficientFunds,
+  InvalidAmount,
+  NoTransferDebit,
+  OutflowAlreadyRequested,
+  OutflowNotPending,
+  OutflowsPending,
+  TransferStepConflict,
+  TransfersInFlight
+} from "./AccountErrors.ts"
 import * as Money from "./Money.ts"
+import {
+  ApproveOutflow,
+  OutflowApproved,
+  OutflowRejected,
+  OutflowRequested,
+  PendingOutflow,
+  RejectOutflow
+} from "./Outflow.ts"
+
+export * from "./AccountErrors.ts"
+export { ApproveOutflow, OutflowApproved, OutflowRejected, OutflowRequested, RejectOutflow } from "./Outflow.ts"
 
 const Text = Schema.String
 const TransferId = Schema.NonEmptyString
@@ -52,7 +88,9 @@ export const MoneyDeposited = Schema.TaggedStruct("MoneyDeposited", {
  */
 export const MoneyWithdrawn = Schema.TaggedStruct("MoneyWithdrawn", {
   amount: Money.PositiveAmount,
-  reference: Text
+  reference: Text,
+  /** The approved request it carries out, when it was above the approval threshold. */
+  requestId: Schema.optionalKey(Schema.NonEmptyString)
 })
 
 /**
@@ -60,7 +98,9 @@ export const MoneyWithdrawn = Schema.TaggedStruct("MoneyWithdrawn", {
  */
 export const FeeCharged = Schema.TaggedStruct("FeeCharged", {
   amount: Money.PositiveAmount,
-  reason: Text
+  reason: Text,
+  /** The approved request it carries out, when it was above the approval threshold. */
+  requestId: Schema.optionalKey(Schema.NonEmptyString)
 })
 
 /**
@@ -124,7 +164,10 @@ export const AccountEvent = Schema.Union([
   TransferDebitSettled,
   AccountFrozen,
   AccountUnfrozen,
-  AccountClosed
+  AccountClosed,
+  OutflowRequested,
+  OutflowApproved,
+  OutflowRejected
 ])
 
 export type AccountEvent = typeof AccountEvent.Type
@@ -149,6 +192,9 @@ export const signedAmount = (event: AccountEvent): number => {
     case "AccountFrozen":
     case "AccountUnfrozen":
     case "AccountClosed":
+    case "OutflowRequested":
+    case "OutflowApproved":
+    case "OutflowRejected":
       return 0
   }
 }
@@ -161,34 +207,49 @@ export const signedAmount = (event: AccountEvent): number => {
 export const Open = Schema.TaggedStruct("Open", {
   owner: Schema.NonEmptyString,
   currency: Money.Currency,
-  initialDeposit: Schema.optionalKey(Money.Amount)
+  initialDeposit: Schema.optionalKey(Money.Amount),
+  /** The largest initial deposit whoever opens may make (none: the bank's own opening, as the seed's). */
+  depositLimit: Schema.optionalKey(Money.Amount)
 })
 
 /**
- * Pays money in.
+ * Pays money in: at most `depositLimit` (the limit of whoever deposits).
  */
 export const Deposit = Schema.TaggedStruct("Deposit", {
   amount: Money.PositiveAmount,
   currency: Money.Currency,
-  reference: Text
+  reference: Text,
+  depositLimit: Money.Amount
 })
 
 /**
- * Pays money out.
+ * What a withdrawal or a fee names besides its money: who asks, the threshold above which a second person must
+ * approve, and the id the request waits under when it must.
+ */
+const outflowFields = {
+  requestId: Schema.NonEmptyString,
+  requestedBy: Schema.NonEmptyString,
+  approvalThreshold: Money.Amount
+}
+
+/**
+ * Pays money out; above `approvalThreshold` it waits for a second person's approval.
  */
 export const Withdraw = Schema.TaggedStruct("Withdraw", {
   amount: Money.PositiveAmount,
   currency: Money.Currency,
-  reference: Text
+  reference: Text,
+  ...outflowFields
 })
 
 /**
- * Takes a fee.
+ * Takes a fee; above `approvalThreshold` it waits for a second person's approval.
  */
 export const ChargeFee = Schema.TaggedStruct("ChargeFee", {
   amount: Money.PositiveAmount,
   currency: Money.Currency,
-  reason: Text
+  reason: Text,
+  ...outflowFields
 })
 
 /**
@@ -253,7 +314,9 @@ export const AccountCommand = Schema.Union([
   DebitForTransfer,
   CreditForTransfer,
   ReverseDebit,
-  SettleDebit
+  SettleDebit,
+  ApproveOutflow,
+  RejectOutflow
 ])
 
 export type AccountCommand = typeof AccountCommand.Type
@@ -284,7 +347,9 @@ export const Opened = Schema.TaggedStruct("Opened", {
   owner: Schema.NonEmptyString,
   currency: Money.Currency,
   balance: Money.Amount,
-  transfers: Schema.Record(Schema.String, TransferStep)
+  transfers: Schema.Record(Schema.String, TransferStep),
+  /** Withdrawals and fees waiting for a second person, by request id. */
+  pendingOutflows: Schema.Record(Schema.String, PendingOutflow)
 })
 
 export type Opened = typeof Opened.Type
@@ -300,165 +365,6 @@ export type AccountState = typeof AccountState.Type
  * The state of an account no event has touched.
  */
 export const initialState: AccountState = Unopened.make({})
-
-// Domain errors
-
-/**
- * A command other than `Open` for an account that was never opened.
- */
-export class AccountNotOpened extends Schema.TaggedError<AccountNotOpened>()("AccountNotOpened", {
-  command: Schema.String
-}) {
-  override get message() {
-    return `Cannot ${this.command}: the account has not been opened`
-  }
-}
-
-/**
- * `Open` for an account that is already open.
- */
-export class AccountAlreadyOpened extends Schema.TaggedError<AccountAlreadyOpened>()("AccountAlreadyOpened", {
-  owner: Schema.String
-}) {
-  override get message() {
-    return `The account is already open (owner ${this.owner})`
-  }
-}
-
-/**
- * Any command for a closed account.
- */
-export class AccountIsClosed extends Schema.TaggedError<AccountIsClosed>()("AccountIsClosed", {
-  command: Schema.String
-}) {
-  override get message() {
-    return `Cannot ${this.command}: the account is closed`
-  }
-}
-
-/**
- * A debit (or closing) of a frozen account.
- */
-export class AccountIsFrozen extends Schema.TaggedError<AccountIsFrozen>()("AccountIsFrozen", {
-  command: Schema.String
-}) {
-  override get message() {
-    return `Cannot ${this.command}: the account is frozen`
-  }
-}
-
-/**
- * A debit of more than the balance.
- */
-export class InsufficientFunds extends Schema.TaggedError<InsufficientFunds>()("InsufficientFunds", {
-  currency: Schema.String,
-  balance: Schema.Int,
-  requested: Schema.Int
-}) {
-  override get message() {
-    const currency = this.currency as Money.Currency
-    return `Insufficient funds: the balance is ${Money.formatWithCode(this.balance as Money.Amount, currency)}, ${Money.formatWithCode(this.requested as Money.Amount, currency)} was requested`
-  }
-}
-
-/**
- * Money in another currency than the account's.
- */
-export class CurrencyMismatch extends Schema.TaggedError<CurrencyMismatch>()("CurrencyMismatch", {
-  account: Schema.String,
-  requested: Schema.String
-}) {
-  override get message() {
-    return `The account holds ${this.account}, not ${this.requested}`
-  }
-}
-
-/**
- * An amount that is not a positive safe integer of minor units (an initial deposit that is not a non-negative one).
- */
-export class InvalidAmount extends Schema.TaggedError<InvalidAmount>()("InvalidAmount", { amount: Schema.Number }) {
-  override get message() {
-    return `${this.amount} is not a valid amount of minor units`
-  }
-}
-
-/**
- * A credit that would take the balance past the largest safe integer.
- */
-export class BalanceLimitExceeded extends Schema.TaggedError<BalanceLimitExceeded>()("BalanceLimitExceeded", {
-  balance: Schema.Int,
-  amount: Schema.Int
-}) {
-  override get message() {
-    return `A credit of ${this.amount} would take the balance of ${this.balance} past the largest amount`
-  }
-}
-
-/**
- * `Close` while the account still holds money.
- */
-export class BalanceNotZero extends Schema.TaggedError<BalanceNotZero>()("BalanceNotZero", {
-  currency: Schema.String,
-  balance: Schema.Int
-}) {
-  override get message() {
-    return `Cannot close: the balance is ${Money.formatWithCode(this.balance as Money.Amount, this.currency as Money.Currency)}, not zero`
-  }
-}
-
-/**
- * `Close` while a transfer debited from the account may still be reversed into it.
- */
-export class TransfersInFlight extends Schema.TaggedError<TransfersInFlight>()("TransfersInFlight", {
-  transferIds: Schema.Array(Schema.String)
-}) {
-  override get message() {
-    return `Cannot close: transfer(s) ${this.transferIds.join(", ")} may still be reversed into the account`
-  }
-}
-
-/**
- * A transfer step whose transfer id the account already used for another step or another amount.
- */
-export class TransferStepConflict extends Schema.TaggedError<TransferStepConflict>()("TransferStepConflict", {
-  transferId: Schema.String,
-  command: Schema.String,
-  recorded: Schema.String,
-  recordedAmount: Schema.Int
-}) {
-  override get message() {
-    return `Cannot ${this.command} for transfer ${this.transferId}: the account recorded it as ${this.recorded} of ${this.recordedAmount}`
-  }
-}
-
-/**
- * `ReverseDebit` or `SettleDebit` for a transfer the account never debited.
- */
-export class NoTransferDebit extends Schema.TaggedError<NoTransferDebit>()("NoTransferDebit", {
-  transferId: Schema.String,
-  command: Schema.String
-}) {
-  override get message() {
-    return `Cannot ${this.command}: the account has no debit for transfer ${this.transferId}`
-  }
-}
-
-/**
- * Every domain error of an account.
- */
-export type AccountError =
-  | AccountNotOpened
-  | AccountAlreadyOpened
-  | AccountIsClosed
-  | AccountIsFrozen
-  | InsufficientFunds
-  | CurrencyMismatch
-  | InvalidAmount
-  | BalanceLimitExceeded
-  | BalanceNotZero
-  | TransfersInFlight
-  | TransferStepConflict
-  | NoTransferDebit
 
 // Decider
 
@@ -498,6 +404,13 @@ const checkDebit = (
   return undefined
 }
 
+/** Checks a deposit against the credit rules and the depositor's limit. */
+const checkDeposit = (state: Opened, amount: number, currency: Money.Currency, limit: number) => {
+  const error = checkCredit(state, amount, currency)
+  if (error !== undefined) return error
+  return amount > limit ? new DepositLimitExceeded({ currency: state.currency, amount, limit }) : undefined
+}
+
 const either = (error: AccountError | undefined, events: () => ReadonlyArray<AccountEvent>): Decision =>
   error === undefined ? Effect.succeed(events()) : Effect.fail(error)
 
@@ -506,22 +419,82 @@ const conflict = (transferId: string, command: string, recorded: TransferStep) =
     new TransferStepConflict({ transferId, command, recorded: recorded.step, recordedAmount: recorded.amount })
   )
 
+/** The event that moves the money of an outflow (at once, or once approved). */
+const executeOutflow = (
+  kind: PendingOutflow["kind"],
+  amount: Money.Amount,
+  text: string,
+  requestId?: string
+): AccountEvent => {
+  const approved = requestId === undefined ? {} : { requestId }
+  return kind === "Withdrawal"
+    ? MoneyWithdrawn.make({ amount, reference: text, ...approved })
+    : FeeCharged.make({ amount, reason: text, ...approved })
+}
+
+/**
+ * A withdrawal or fee: refused as any debit would be (so that a request the account cannot pay now never waits),
+ * then executed at or below the threshold, or recorded as waiting for a second person above it.
+ */
+const decideOutflow = (command: typeof Withdraw.Type | typeof ChargeFee.Type, state: Opened): Decision => {
+  const refusal = checkDebit(state, command._tag, command.amount, command.currency)
+  if (refusal !== undefined) return Effect.fail(refusal)
+  if (!Money.isAmount(command.approvalThreshold)) {
+    return Effect.fail(new InvalidAmount({ amount: command.approvalThreshold }))
+  }
+  const kind = command._tag === "Withdraw" ? "Withdrawal" : "Fee"
+  const text = command._tag === "Withdraw" ? command.reference : command.reason
+  if (command.amount <= command.approvalThreshold) return accept(executeOutflow(kind, command.amount, text))
+  if (state.pendingOutflows[command.requestId] !== undefined) {
+    return Effect.fail(new OutflowAlreadyRequested({ requestId: command.requestId }))
+  }
+  return accept(
+    OutflowRequested.make({
+      requestId: command.requestId,
+      kind,
+      amount: command.amount,
+      text,
+      requestedBy: command.requestedBy,
+      approvalThreshold: command.approvalThreshold
+    })
+  )
+}
+
+/**
+ * Approving or rejecting a waiting outflow: only by a second person; an approval moves the money, after the checks
+ * of any debit at that moment (the balance may have changed since the request).
+ */
+const decideReview = (command: typeof ApproveOutflow.Type | typeof RejectOutflow.Type, state: Opened): Decision => {
+  const pending = state.pendingOutflows[command.requestId]
+  if (pending === undefined) {
+    return Effect.fail(new OutflowNotPending({ requestId: command.requestId, command: command._tag }))
+  }
+  if (command.by === pending.requestedBy) {
+    return Effect.fail(new FourEyesRequired({ requestId: command.requestId, actor: command.by }))
+  }
+  if (command._tag === "RejectOutflow") {
+    return accept(OutflowRejected.make({ requestId: command.requestId, by: command.by, reason: command.reason }))
+  }
+  return either(checkDebit(state, command._tag, pending.amount, state.currency), () => [
+    OutflowApproved.make({ requestId: command.requestId, by: command.by }),
+    executeOutflow(pending.kind, pending.amount, pending.text, command.requestId)
+  ])
+}
+
 const decideOpened = (command: AccountCommand, state: Opened): Decision => {
   switch (command._tag) {
     case "Open":
       return Effect.fail(new AccountAlreadyOpened({ owner: state.owner }))
     case "Deposit":
-      return either(checkCredit(state, command.amount, command.currency), () => [
+      return either(checkDeposit(state, command.amount, command.currency, command.depositLimit), () => [
         MoneyDeposited.make({ amount: command.amount, reference: command.reference })
       ])
     case "Withdraw":
-      return either(checkDebit(state, command._tag, command.amount, command.currency), () => [
-        MoneyWithdrawn.make({ amount: command.amount, reference: command.reference })
-      ])
     case "ChargeFee":
-      return either(checkDebit(state, command._tag, command.amount, command.currency), () => [
-        FeeCharged.make({ amount: command.amount, reason: command.reason })
-      ])
+      return decideOutflow(command, state)
+    case "ApproveOutflow":
+    case "RejectOutflow":
+      return decideReview(command, state)
     case "Freeze":
       return state.status === "Frozen" ? nothing : accept(AccountFrozen.make({ reason: command.reason }))
     case "Unfreeze":
@@ -533,6 +506,8 @@ const decideOpened = (command: AccountCommand, state: Opened): Decision => {
       }
       const inFlight = Object.keys(state.transfers).filter((id) => state.transfers[id]?.step === "Debited")
       if (inFlight.length > 0) return Effect.fail(new TransfersInFlight({ transferIds: inFlight }))
+      const waiting = Object.keys(state.pendingOutflows)
+      if (waiting.length > 0) return Effect.fail(new OutflowsPending({ requestIds: waiting }))
       return accept(AccountClosed.make({ reason: command.reason }))
     }
     case "DebitForTransfer": {
@@ -601,6 +576,11 @@ export const decide = (command: AccountCommand, state: AccountState): Decision =
     if (command._tag !== "Open") return Effect.fail(new AccountNotOpened({ command: command._tag }))
     const initialDeposit = command.initialDeposit ?? Money.zero
     if (!Money.isAmount(initialDeposit)) return Effect.fail(new InvalidAmount({ amount: initialDeposit }))
+    if (command.depositLimit !== undefined && initialDeposit > command.depositLimit) {
+      return Effect.fail(
+        new DepositLimitExceeded({ currency: command.currency, amount: initialDeposit, limit: command.depositLimit })
+      )
+    }
     return accept(AccountOpened.make({ owner: command.owner, currency: command.currency, initialDeposit }))
   }
   if (state.status === "Closed") return Effect.fail(new AccountIsClosed({ command: command._tag }))
@@ -627,7 +607,8 @@ export const evolve = (state: AccountState, event: AccountEvent): AccountState =
       owner: event.owner,
       currency: event.currency,
       balance: event.initialDeposit,
-      transfers: {}
+      transfers: {},
+      pendingOutflows: {}
     })
   }
   if (state._tag === "Unopened") return state
@@ -652,6 +633,15 @@ export const evolve = (state: AccountState, event: AccountEvent): AccountState =
       return { ...state, status: "Active" }
     case "AccountClosed":
       return { ...state, status: "Closed" }
+    case "OutflowRequested": {
+      const { _tag, requestId, ...pending } = event
+      return { ...state, pendingOutflows: { ...state.pendingOutflows, [requestId]: pending } }
+    }
+    case "OutflowApproved":
+    case "OutflowRejected": {
+      const { [event.requestId]: _decided, ...rest } = state.pendingOutflows
+      return { ...state, pendingOutflows: rest }
+    }
   }
 }
 
@@ -685,5 +675,6 @@ export const Account = Aggregate.make({
   category: "Account",
   events: AccountEvent,
   decider,
-  snapshot: { schema: AccountState, version: 1, every: 100 }
+  // version 2: the state holds the outflows waiting for approval; version 1 snapshots are folded from events again
+  snapshot: { schema: AccountState, version: 2, every: 100 }
 })

@@ -6,10 +6,23 @@
 import { Effect, Schema } from "effect"
 
 /**
- * An ISO 4217 currency code: three upper-case ASCII letters (`USD`, `EUR`, `JPY`).
+ * The ISO 4217 codes this runtime knows (`Intl.supportedValuesOf("currency")`): the list comes with the ICU data of
+ * the runtime rather than from a hand-kept table, so it changes only with the runtime. Codes such as `XYZ` are not in
+ * it.
+ */
+export const isoCurrencies: ReadonlySet<string> = new Set(Intl.supportedValuesOf("currency"))
+
+/**
+ * Whether `code` is an ISO 4217 currency code the runtime knows.
+ */
+export const isIsoCurrency = (code: string): boolean => isoCurrencies.has(code)
+
+/**
+ * An ISO 4217 currency code (`USD`, `EUR`, `JPY`): three upper-case letters, and one of {@link isoCurrencies}.
  */
 export const Currency = Schema.String.check(
-  Schema.isPattern(/^[A-Z]{3}$/, { message: "a currency is an ISO 4217 code of three upper-case letters" })
+  Schema.isPattern(/^[A-Z]{3}$/, { message: "a currency is an ISO 4217 code of three upper-case letters" }),
+  Schema.makeFilter((code: string) => isIsoCurrency(code) || `${code} is not an ISO 4217 currency code`)
 ).pipe(Schema.brand("Currency"))
 
 export type Currency = typeof Currency.Type
@@ -64,39 +77,6 @@ export const add = (a: Amount, b: Amount): Amount | undefined => {
  */
 export const subtract = (a: Amount, b: Amount): Amount | undefined => (b > a ? undefined : ((a - b) as Amount))
 
-/**
- * Currencies whose minor unit is not a hundredth of the major unit (ISO 4217 "minor unit" column). Every other code
- * has two decimals.
- */
-const exponents: Readonly<Record<string, number>> = {
-  BHD: 3,
-  BIF: 0,
-  CLF: 4,
-  CLP: 0,
-  DJF: 0,
-  GNF: 0,
-  IQD: 3,
-  ISK: 0,
-  JOD: 3,
-  JPY: 0,
-  KMF: 0,
-  KRW: 0,
-  KWD: 3,
-  LYD: 3,
-  OMR: 3,
-  PYG: 0,
-  RWF: 0,
-  TND: 3,
-  UGX: 0,
-  UYI: 0,
-  UYW: 4,
-  VND: 0,
-  VUV: 0,
-  XAF: 0,
-  XOF: 0,
-  XPF: 0
-}
-
 /** Symbols that identify a currency on their own; other currencies are written with their code. */
 const symbols: Readonly<Record<string, string>> = {
   USD: "$",
@@ -111,7 +91,9 @@ const symbols: Readonly<Record<string, string>> = {
 }
 
 /**
- * How many decimals the currency's minor unit has: 2 for USD and EUR, 0 for JPY, 3 for KWD.
+ * How many decimals the currency's minor unit has: 2 for USD and EUR, 0 for JPY, 3 for KWD. The runtime's `Intl`
+ * data says (CLDR, which follows ISO 4217 except where a currency's smallest coin is what is used: `IDR`, `HUF` and
+ * `COP` have 0 there), so the bank keeps no table of its own.
  *
  * @example
  * ```ts
@@ -120,7 +102,17 @@ const symbols: Readonly<Record<string, string>> = {
  * Money.decimals(Money.Currency.make("JPY")) // 0
  * ```
  */
-export const decimals = (currency: Currency): number => exponents[currency] ?? 2
+export const decimals = (currency: Currency): number => {
+  let places = decimalsCache.get(currency)
+  if (places === undefined) {
+    places = new Intl.NumberFormat("en", { style: "currency", currency }).resolvedOptions().maximumFractionDigits ?? 2
+    decimalsCache.set(currency, places)
+  }
+  return places
+}
+
+// `Intl.NumberFormat` is slow to build; the minor units of a currency never change while the process runs
+const decimalsCache = new Map<string, number>()
 
 /**
  * The amount as a plain decimal, with exactly the currency's number of decimals: 23750 USD is `"237.50"`.

@@ -16,13 +16,19 @@ import { Deadlines } from "../infra/Deadlines.ts"
 import { AccountsProjection, TransfersProjection } from "./Projections.ts"
 import * as Tables from "./Tables.ts"
 
+const Decimals = Schema.Int.annotate({
+  description: "How many decimals the currency's minor unit has (2 for USD, 0 for JPY, 3 for KWD): amount / 10^decimals"
+})
+
 /**
- * An account as the balances read model holds it. Amounts are integer minor units of `currency`.
+ * An account as the balances read model holds it. Amounts are integer minor units of `currency`, which has
+ * `decimals` of them per major unit.
  */
 export const AccountSummary = Schema.Struct({
   accountId: Schema.String,
   owner: Schema.String,
   currency: Schema.String,
+  decimals: Decimals,
   balance: Schema.Int,
   status: Schema.Literals(["Active", "Frozen", "Closed"]),
   version: Schema.Int,
@@ -82,6 +88,7 @@ export const TransferSummary = Schema.Struct({
   to: Schema.String,
   amount: Schema.Int,
   currency: Schema.String,
+  decimals: Decimals,
   reference: Schema.String,
   status: Schema.String,
   initiatedBy: Schema.String,

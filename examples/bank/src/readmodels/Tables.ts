@@ -6,6 +6,7 @@
 import { Migrations, PgStorage } from "@facta/postgres"
 import { Context, Duration, Effect, Option, type Scope } from "effect"
 import { SqlClient, type SqlError } from "effect/sql"
+import * as Money from "../domain/Money.ts"
 import * as Deadlines from "../infra/Deadlines.ts"
 import type { AccountSummary, Entry, Explanation, HistoryPage, TransferSummary } from "./ReadModels.ts"
 
@@ -137,6 +138,7 @@ const toAccount = (row: AccountRow): AccountSummary => ({
   accountId: row.account_id,
   owner: row.owner,
   currency: row.currency,
+  decimals: Money.decimals(row.currency as Money.Currency),
   balance: Number(row.balance),
   status: row.status,
   version: row.version,
@@ -164,6 +166,7 @@ const toTransfer = (row: TransferRow): TransferSummary => ({
   to: row.to_account,
   amount: Number(row.amount),
   currency: row.currency,
+  decimals: Money.decimals(row.currency as Money.Currency),
   reference: row.reference,
   status: row.status,
   initiatedBy: row.initiated_by,

@@ -2,12 +2,28 @@
  * The seed's plan: which accounts the demo bank has and the operations it goes through, as plain data from a seeded
  * random generator. Pure: no services, no I/O, the same inputs always give the same plan (`Seed.run` carries it out).
  */
+import * as Limits from "../domain/Limits.ts"
 import * as Money from "../domain/Money.ts"
 
+/** The API's default limits (`Settings.defaults`): stated in USD, converted with the default rates. */
+const limits: Limits.LimitSettings = { referenceCurrency: "USD", exchangeRates: Limits.defaultRates }
+
 /**
- * Transfers above this amount ($1000.00) wait for a second person's approval.
+ * Outflows above this amount of `currency` (the equivalent of $1000.00) wait for a second person's approval.
  */
-export const approvalThreshold: Money.Amount = Money.Amount.make(100_000)
+export const approvalThresholdIn = (currency: Money.Currency): Money.Amount =>
+  Limits.inCurrency("1000.00", currency, limits)
+
+/**
+ * The approval threshold of USD accounts ($1000.00).
+ */
+export const approvalThreshold: Money.Amount = approvalThresholdIn(Money.Currency.make("USD"))
+
+/**
+ * The largest deposit the seed's teller books in `currency` (the equivalent of $50,000.00, the teller limit).
+ */
+export const depositLimitIn = (currency: Money.Currency): Money.Amount =>
+  Limits.inCurrency("50000.00", currency, limits)
 
 /**
  * The approver of the seeded transfers.
@@ -140,6 +156,16 @@ export const plan = (options: { readonly seed: number; readonly transfers: numbe
         reference: "monthly account fee"
       })
     }
+    if (i === Math.floor(total / 3)) {
+      // a withdrawal above the threshold: it waits for the seed's approver, who approves it
+      ops.push({
+        _tag: "Withdraw",
+        account: "grace-business",
+        currency: USD,
+        amount: 250_000,
+        reference: "equipment purchase"
+      })
+    }
     const transferId = `seed-${String(i + 1).padStart(5, "0")}`
     if (i === Math.floor(total / 2)) {
       ops.push({
@@ -161,7 +187,8 @@ export const plan = (options: { readonly seed: number; readonly transfers: numbe
     while (to.id === from.id) to = pick(pool)
     const isLarge = random() < 0.05
     const amount = isLarge ? int(100_001, 500_000) : int(500, 60_000)
-    if (amount > approvalThreshold) large.push(ops.length)
+    const threshold = approvalThresholdIn(from.currency)
+    if (amount > threshold) large.push(ops.length)
     ops.push({
       _tag: "Transfer",
       transferId,
@@ -171,7 +198,7 @@ export const plan = (options: { readonly seed: number; readonly transfers: numbe
       amount,
       reference: pick(references),
       initiatedBy: from.owner,
-      review: amount > approvalThreshold ? (random() < 0.1 ? "reject" : "approve") : undefined
+      review: amount > threshold ? (random() < 0.1 ? "reject" : "approve") : undefined
     })
   }
   // the last two large transfers stay waiting for an approver, for the demo

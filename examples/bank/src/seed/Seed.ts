@@ -1,8 +1,9 @@
 /**
  * Demo data, written through the real command side (the `Accounts` and `Transfers` services): customers with
- * accounts in USD and EUR, deposits, withdrawals, fees and a few thousand transfers, among them transfers above the
- * approval threshold (approved by carol, a few rejected, the last ones left for the demo to approve), transfers that
- * fail for insufficient funds, and one to a closed account whose debit is compensated.
+ * accounts in USD and EUR, deposits (booked by a teller, within the teller's limit), withdrawals, fees and a few
+ * thousand transfers, among them transfers above the approval threshold of their currency (approved by carol, a few
+ * rejected, the last ones left for the demo to approve), a withdrawal above it (waiting, then approved by carol),
+ * transfers that fail for insufficient funds, and one to a closed account whose debit is compensated.
  *
  * **Deterministic.** The plan of operations comes from a seeded random generator, and the seed drives each transfer
  * to its end with the transfer process' own handler (`TransferProcess.handle`) before the next operation, so a given
@@ -244,19 +245,44 @@ export const run = Effect.fn("Seed.run")(function* (options?: Options) {
       case "Deposit":
       case "Withdraw":
       case "Fee": {
-        if (checkStored && (yield* isStored(op.account, correlationId))) return
         const amount = Money.Amount.make(op.amount)
+        const actor = op._tag === "Fee" ? "bank" : "teller"
+        // the request id of an outflow above the threshold: the approval below names it
+        const outflow = {
+          requestId: correlationId,
+          requestedBy: actor,
+          approvalThreshold: Plan.approvalThresholdIn(op.currency)
+        }
+        // a large outflow waits for a second person: the seed's approver approves it (also after a resume that
+        // finds the request stored but not yet approved)
+        const approveLarge =
+          op._tag !== "Deposit" && amount > outflow.approvalThreshold
+            ? accounts
+                .handle(op.account, Account.ApproveOutflow.make({ requestId: correlationId, by: Plan.approver }), {
+                  metadata: { actor: Plan.approver, correlationId }
+                })
+                .pipe(ignoreIf(["OutflowNotPending", "InsufficientFunds"]))
+            : Effect.void
+        if (checkStored && (yield* isStored(op.account, correlationId))) {
+          yield* approveLarge
+          return
+        }
         const command =
           op._tag === "Deposit"
-            ? Account.Deposit.make({ amount, currency: op.currency, reference: op.reference })
+            ? Account.Deposit.make({
+                amount,
+                currency: op.currency,
+                reference: op.reference,
+                depositLimit: Plan.depositLimitIn(op.currency)
+              })
             : op._tag === "Withdraw"
-              ? Account.Withdraw.make({ amount, currency: op.currency, reference: op.reference })
-              : Account.ChargeFee.make({ amount, currency: op.currency, reason: op.reference })
-        const actor = op._tag === "Fee" ? "bank" : "teller"
+              ? Account.Withdraw.make({ amount, currency: op.currency, reference: op.reference, ...outflow })
+              : Account.ChargeFee.make({ amount, currency: op.currency, reason: op.reference, ...outflow })
         // a withdrawal or a fee the balance cannot cover is refused, as it would be at the counter
         yield* accounts
           .handle(op.account, command, { metadata: { actor, correlationId } })
           .pipe(ignoreIf(["InsufficientFunds"]))
+        yield* approveLarge
         return
       }
       case "Transfer": {
@@ -270,7 +296,7 @@ export const run = Effect.fn("Seed.run")(function* (options?: Options) {
               currency: op.currency,
               reference: op.reference,
               initiatedBy: op.initiatedBy,
-              approvalThreshold: Plan.approvalThreshold
+              approvalThreshold: Plan.approvalThresholdIn(op.currency)
             }),
             { metadata: { actor: op.initiatedBy, correlationId } }
           )
