@@ -3,7 +3,7 @@
 import { seg } from "./api.js"
 import { balanceChart } from "./chart.js"
 import { badge, card, el, fill, table } from "./dom.js"
-import { money, when, words } from "./format.js"
+import { learnCurrencies, money, when, words } from "./format.js"
 
 /** The accounts the user may see (`GET /accounts`), each selectable by its id. */
 export const accountsCard = (ctx, { onSelect }) => {
@@ -48,6 +48,8 @@ export const accountsCard = (ctx, { onSelect }) => {
   }
   const refresh = async () => {
     accounts = await ctx.api.get("/accounts")
+    // accounts carry their currency's decimals (when the server says them): the formatting of every amount uses them
+    learnCurrencies(accounts.map((a) => ({ code: a.currency, decimals: a.decimals })))
     render()
     if (selected === null && accounts.length > 0 && ctx.user.role === "customer") select(accounts[0].accountId)
   }

@@ -8,11 +8,13 @@ import { auditCard, storyCard, timeTravelCard } from "./audit.js"
 import { el } from "./dom.js"
 import { learnCurrencies } from "./format.js"
 import { follow } from "./live.js"
+import { depositForm } from "./teller.js"
 import { reviewActions, storyAction, transferForm, transfersCard } from "./transfers.js"
 
 const $ = (id) => document.getElementById(id)
 const roles = {
   customer: "Customer: your accounts and transfers",
+  teller: "Teller: deposits into any account",
   approver: "Approver: transfers waiting for a second person",
   auditor: "Auditor: audit trails, transfer stories and time travel",
   admin: "Admin: projections, accounts and transfers"
@@ -86,6 +88,10 @@ const layout = (ctx) => {
     views.splice(views.indexOf(form), 1)
     views.push(form)
     ctx.openTransfer = (id) => list.highlight(id)
+  } else if (role === "teller") {
+    add("left", accounts)
+    add("left", depositForm(ctx, { accounts: accounts.accounts, onBooked: () => refreshAll() }))
+    add("right", account)
   } else if (role === "approver") {
     add("left", reviewQueue(ctx))
     add(

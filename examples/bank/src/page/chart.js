@@ -44,13 +44,15 @@ export const balanceChart = (entries, currency) => {
   d += ` H${width - pad.right}`
   root.append(svg("path", { class: "area", d: `${d} V${y(Math.max(min, 0))} H${x(0)} Z` }))
   root.append(svg("path", { class: "line", d }))
-  entries.forEach((e, i) => {
-    const dot = svg("circle", { cx: x(i), cy: y(e.balanceAfter), r: 4 })
-    const title = svg("title", {})
-    title.textContent = `${e.type}: ${money(e.balanceAfter, currency)}`
-    dot.append(title)
-    root.append(dot)
-  })
+  // a dot per movement while they can be told apart; past that the line says it all
+  if (entries.length <= 60)
+    entries.forEach((e, i) => {
+      const dot = svg("circle", { cx: x(i), cy: y(e.balanceAfter), r: 4 })
+      const title = svg("title", {})
+      title.textContent = `${e.type}: ${money(e.balanceAfter, currency)}`
+      dot.append(title)
+      root.append(dot)
+    })
   const start = svg("text", { x: pad.left, y: height - 8 })
   start.textContent = new Date(t0).toLocaleString()
   const end = svg("text", { x: width - pad.right, y: height - 8, "text-anchor": "end" })
