@@ -4,7 +4,7 @@
 
 import { movementItem } from "./accounts.js"
 import { ApiProblem, seg } from "./api.js"
-import { badge, button, card, el, fill } from "./dom.js"
+import { badge, button, card, el, fill, preserving } from "./dom.js"
 import { isoToLocal, localToIso, money, when, words } from "./format.js"
 
 /** Why an event happened, as its request or the process recorded it. */
@@ -85,7 +85,7 @@ export const auditCard = (ctx) => {
     if (accountId === null) return
     const trail = await ctx.api.get(`/accounts/${seg(accountId)}/audit`)
     hint.textContent = `${trail.events.length} event(s) of ${trail.accountId}, newest first`
-    list.replaceChildren(...[...trail.events].reverse().map((event) => eventItem(event)))
+    await preserving(list, () => list.replaceChildren(...[...trail.events].reverse().map((event) => eventItem(event))))
   }
   const show = async (id) => {
     accountId = id
@@ -315,7 +315,9 @@ export const storyCard = (ctx, { travel }) => {
     if (input.value.trim() !== "") open(input.value.trim())
   })
   const refresh = async () => {
-    if (transferId !== null) render(await ctx.api.get(`/transfers/${seg(transferId)}/story`))
+    if (transferId === null) return
+    const story = await ctx.api.get(`/transfers/${seg(transferId)}/story`)
+    await preserving(result, () => render(story))
   }
   return { node, refresh, open }
 }

@@ -83,3 +83,25 @@ export const button = (label, action, attrs) =>
     },
     label
   )
+
+/**
+ * Re-renders `container` with `render` while keeping what the user was doing in it: the text typed into inputs with
+ * an id, the focused control, and which `<details>` (keyed by their closest `data-event`) were open. Live refreshes
+ * re-render often; without this a reason being typed or a raw event being read would vanish under the user.
+ */
+export const preserving = async (container, render) => {
+  const values = new Map([...container.querySelectorAll("input[id]")].map((input) => [input.id, input.value]))
+  const focused = container.contains(document.activeElement) ? document.activeElement.id : ""
+  const open = new Set(
+    [...container.querySelectorAll("details[open]")].map((d) => d.closest("[data-event]")?.dataset.event)
+  )
+  await render()
+  for (const [id, value] of values) {
+    const input = container.querySelector(`#${CSS.escape(id)}`)
+    if (input && input.value === "" && value !== "") input.value = value
+  }
+  for (const details of container.querySelectorAll("details")) {
+    if (open.has(details.closest("[data-event]")?.dataset.event)) details.open = true
+  }
+  if (focused) container.querySelector(`#${CSS.escape(focused)}`)?.focus()
+}

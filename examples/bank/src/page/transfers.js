@@ -1,7 +1,7 @@
 // Transfers: the form that sends one (with the server's validation beside the fields), the list with each transfer's
 // live status, and the approver's queue with approve and reject.
 import { ApiProblem, seg } from "./api.js"
-import { badge, button, card, el } from "./dom.js"
+import { badge, button, card, el, preserving } from "./dom.js"
 import { money, when, words } from "./format.js"
 
 const fieldNames = ["from", "to", "amount", "reference"]
@@ -159,8 +159,10 @@ export const transfersCard = (ctx, { id, title, query, actions, empty }) => {
   let highlighted = null
   const refresh = async () => {
     const transfers = await ctx.api.get(`/transfers${query}`)
-    list.replaceChildren(
-      ...transfers.map((t) => transferItem(t, actions ? (x) => actions(x, message, refresh) : undefined))
+    await preserving(list, () =>
+      list.replaceChildren(
+        ...transfers.map((t) => transferItem(t, actions ? (x) => actions(x, message, refresh) : undefined))
+      )
     )
     emptyNote.hidden = transfers.length > 0
     if (highlighted) list.querySelector(`[data-transfer="${CSS.escape(highlighted)}"]`)?.classList.add("highlight")
