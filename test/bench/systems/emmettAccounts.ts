@@ -17,6 +17,7 @@ import {
   rebuildPostgreSQLProjections
 } from "@event-driven-io/emmett-postgresql"
 import { Account } from "@facta/example-bank"
+import * as Projections from "@facta/example-bank/readmodels/Projections"
 import * as Tables from "@facta/example-bank/readmodels/Tables"
 import { Effect, Redacted } from "effect"
 import * as BankLog from "../bankLog.ts"
@@ -27,19 +28,8 @@ type AccountEventType = Account.AccountEvent["_tag"]
 /** An account event as Emmett reads it: the bank's type name, its JSON data. */
 type AccountEvent = EmmettEvent<AccountEventType, Record<string, unknown>>
 
-const accountEventTypes: Array<AccountEventType> = [
-  "AccountOpened",
-  "MoneyDeposited",
-  "MoneyWithdrawn",
-  "FeeCharged",
-  "AccountDebitedForTransfer",
-  "AccountCreditedForTransfer",
-  "TransferDebitReversed",
-  "TransferDebitSettled",
-  "AccountFrozen",
-  "AccountUnfrozen",
-  "AccountClosed"
-]
+/** Every account event type, as the bank's projections decode them. */
+const accountEventTypes: Array<AccountEventType> = [...Projections.AccountsProjection.events.types]
 
 const promise = <A>(f: () => Promise<A>) => Effect.tryPromise({ try: f, catch: (cause) => cause })
 
