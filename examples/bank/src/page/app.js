@@ -8,6 +8,7 @@ import { auditCard, storyCard, timeTravelCard } from "./audit.js"
 import { el } from "./dom.js"
 import { learnCurrencies } from "./format.js"
 import { follow } from "./live.js"
+import { outflowsCard } from "./outflows.js"
 import { depositForm } from "./teller.js"
 import { reviewActions, storyAction, transferForm, transfersCard } from "./transfers.js"
 
@@ -94,6 +95,7 @@ const layout = (ctx) => {
     add("right", account)
   } else if (role === "approver") {
     add("left", reviewQueue(ctx))
+    add("left", outflowsCard(ctx))
     add(
       "left",
       transfersCard(ctx, {
@@ -113,6 +115,7 @@ const layout = (ctx) => {
       add("wide", projectionsCard(ctx))
       // an admin reviews transfers too; the server still refuses their own (four-eyes) and the queue says so
       add("left", reviewQueue(ctx))
+      add("left", outflowsCard(ctx))
     }
     add("left", accounts)
     add("left", travel)

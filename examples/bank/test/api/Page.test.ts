@@ -58,6 +58,13 @@ layer(app("page"), { excludeTestServices: true, timeout: 120_000 })("the console
         assert.strictEqual(adminsOwn.status, 201, adminsOwn.text)
         assert.strictEqual(adminsOwn.body.status, "AwaitingApproval")
         const adminsTransfer: string = adminsOwn.body.transferId
+        // a withdrawal above the threshold waits for a second person too
+        const savings = yield* openAccount("alice", "4000.00")
+        const withdrawal = yield* call("POST", `/accounts/${savings}/withdrawals`, {
+          as: "alice",
+          body: { amount: "1200.00", reference: "a car" }
+        })
+        assert.strictEqual(withdrawal.status, 202, withdrawal.text)
         const url = `${yield* baseUrl}/`
         const dir = mkdtempSync(join(tmpdir(), "facta-page-"))
         const shot = (name: string) => join(dir, name)
@@ -133,6 +140,15 @@ layer(app("page"), { excludeTestServices: true, timeout: 120_000 })("the console
                   .locator(`#transfers-card-list [data-transfer="${transferId}"][data-status="Completed"]`)
                   .waitFor({ timeout: 15_000 })
                 const notReloaded = await page.evaluate("window.__notReloaded === true")
+                step = "the approver approves a withdrawal"
+                const outflow = page.locator(`#outflows-card-list [data-account="${savings}"]`)
+                await outflow.waitFor()
+                const outflowText = await textOf(page, `#outflows-card-list [data-account="${savings}"]`)
+                await outflow.locator("button[data-action=approve]").click()
+                await outflow.waitFor({ state: "detached" })
+                await page
+                  .locator(`#accounts tbody tr[data-account="${savings}"] .balance`, { hasText: "2,800.00 USD" })
+                  .waitFor({ timeout: 15_000 })
                 await page.screenshot({ path: shot("approver-1280.png"), fullPage: true })
 
                 // the auditor: the transfer's story across both accounts, and the source account just before it
@@ -186,6 +202,7 @@ layer(app("page"), { excludeTestServices: true, timeout: 120_000 })("the console
                   leftovers,
                   toBefore,
                   notReloaded,
+                  outflowText,
                   storyTypes,
                   storyStreams,
                   storyText,
@@ -222,6 +239,8 @@ layer(app("page"), { excludeTestServices: true, timeout: 120_000 })("the console
         assert.strictEqual(result.leftovers, 0, "the customer's console is gone once the approver signs in")
         assert.include(result.toBefore, "10.00 USD")
         assert.isTrue(result.notReloaded)
+        assert.include(result.outflowText, "1,200.00 USD")
+        assert.include(result.outflowText, "alice")
         assert.includeMembers(result.storyTypes as Array<string>, [
           "TransferInitiated",
           "TransferApproved",
