@@ -48,6 +48,15 @@ export const CommandHeaders = {
 }
 
 /**
+ * The headers of a creation (`POST /accounts`, `POST /transfers`): those of {@link CommandHeaders} but `If-Match`,
+ * since a new stream has no version to match (the id is new; a repeat is made safe by the `Idempotency-Key`).
+ */
+export const CreationHeaders = {
+  "idempotency-key": CommandHeaders["idempotency-key"],
+  "x-correlation-id": CommandHeaders["x-correlation-id"]
+}
+
+/**
  * The headers of a response that shows one stream: its version (`"3"`), and a warning when the read models had not
  * caught up yet.
  */
@@ -188,7 +197,7 @@ export class AccountsGroup extends HttpApiGroup.make("accounts")
   .add(
     HttpApiEndpoint.post("open", "/accounts", {
       payload: OpenAccount,
-      headers: CommandHeaders,
+      headers: CreationHeaders,
       success: Versioned(AccountSummary).pipe(HttpApiSchema.status(201)),
       error: endpointErrors
     }),
@@ -295,7 +304,7 @@ export class TransfersGroup extends HttpApiGroup.make("transfers")
   .add(
     HttpApiEndpoint.post("initiate", "/transfers", {
       payload: InitiateTransfer,
-      headers: CommandHeaders,
+      headers: CreationHeaders,
       success: Versioned(TransferSummary).pipe(HttpApiSchema.status(201)),
       error: endpointErrors
     }),
@@ -342,7 +351,10 @@ export class Api extends HttpApi.make("bank")
       version: "0.1.0",
       description: "An event-sourced bank on Facta: accounts, transfers with approval, audit trails and as-of reads"
     })
-  ) {}
+  )
+  // a body field the schema does not name is refused (a 400 naming it), as the OpenAPI document says
+  // (`additionalProperties: false`); headers keep the default, since every request carries headers no schema names
+  .annotate(HttpApi.PayloadParseOptions, { onExcessProperty: "error" }) {}
 
 /**
  * The OpenAPI document of {@link Api}.

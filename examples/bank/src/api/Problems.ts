@@ -8,9 +8,12 @@
  * | 400    | the request does not decode (the field is named), an amount the currency cannot hold, bad If-Match |
  * | 401    | no bearer token, or an unknown one                                                                |
  * | 403    | the actor's role or ownership does not allow it                                                   |
- * | 404    | unknown account or transfer                                                                       |
+ * | 404    | unknown account or transfer (and, from the server's edge, an unknown route or a malformed path)   |
+ * | 405    | from the server's edge: a known path with a method it does not have (`Allow` lists them)          |
  * | 409    | the state refuses it: frozen, closed, insufficient funds, balance not zero, wrong transfer status |
  * | 412    | `If-Match` names another version than the stream's                                                |
+ * | 413    | from the server's edge: a body over 64 KiB (refused while it is read)                             |
+ * | 415    | from the server's edge: a body that is not `application/json`                                     |
  * | 422    | a well-formed but invalid request: same account, currency mismatch, key reuse; the four-eyes rule  |
  * |        | (`four-eyes`: a requester reviewing their own outflow) and the deposit limit (`deposit-limit`)    |
  * |        | (and an expected version no stream can be at, an event over the store's size limit)               |
@@ -72,6 +75,25 @@ export class NotFound extends HttpApiError.Problem<NotFound>()(
   "NotFound",
   { type: `${base}/not-found`, status: 404, title: "Not Found" },
   common
+) {}
+
+/**
+ * 405: the path exists, the method does not (`Allow` lists the methods it has). Answered by the server's edge, not by
+ * an endpoint.
+ */
+export class MethodNotAllowed extends HttpApiError.Problem<MethodNotAllowed>()(
+  "MethodNotAllowed",
+  { type: `${base}/method-not-allowed`, status: 405, title: "Method Not Allowed" },
+  common
+) {}
+
+/**
+ * 413: the request body is over the server's limit. Answered by the server's edge, not by an endpoint.
+ */
+export class ContentTooLarge extends HttpApiError.Problem<ContentTooLarge>()(
+  "ContentTooLarge",
+  { type: `${base}/content-too-large`, status: 413, title: "Content Too Large" },
+  { ...common, limit: Schema.Int }
 ) {}
 
 /**

@@ -25,8 +25,10 @@ import { Data, Duration, Effect, Layer } from "effect"
 import { HttpRouter, HttpServerRequest, HttpServerRespondable, HttpServerResponse } from "effect/http"
 import { HttpApiBuilder, HttpApiScalar } from "effect/http-api"
 import * as Deadlines from "../infra/Deadlines.ts"
+import * as HttpEdges from "../infra/HttpEdges.ts"
 import { Api } from "./Api.ts"
 import { Settings } from "./Commands.ts"
+import * as Demo from "./Demo.ts"
 import * as Handlers from "./Handlers.ts"
 import * as Idempotency from "./Idempotency.ts"
 import * as Live from "./Live.ts"
@@ -65,7 +67,11 @@ export const PageRoute = Layer.unwrap(
 /**
  * `GET /docs`: interactive API docs (Scalar) over the OpenAPI document.
  */
-export const DocsRoute = HttpApiScalar.layer(Api, { path: "/docs" })
+export const DocsRoute = HttpApiScalar.layer(Api, {
+  path: "/docs",
+  // Scalar's default fonts come from its CDN, which the Content-Security-Policy (`HttpEdges.ts`) does not allow
+  scalar: { withDefaultFonts: false }
+})
 
 class RequestTimedOut extends Data.TaggedError("RequestTimedOut") {}
 
@@ -147,11 +153,36 @@ export const services = (options?: Options) =>
   )
 
 /**
+ * Node's server, parsing request lines and headers up to `HttpEdges.maxHeaderBytes`, and answering what it refuses
+ * itself with a problem (`HttpEdges.onClientError`).
+ */
+const nodeServer = () => {
+  const server = createServer({ maxHeaderSize: HttpEdges.maxHeaderBytes })
+  server.on("clientError", HttpEdges.onClientError)
+  return server
+}
+
+/**
  * The server on `port` (0 picks a free one; read it from `HttpServer.HttpServer`'s `address`).
  */
-export const layer = (options: Options & { readonly port: number; readonly host?: string | undefined }) =>
-  // ids up to 255 characters are valid stream ids: let them reach the handlers (which answer 404 problems)
-  HttpRouter.serve(routes, { routerConfig: { maxParamLength: 1000 } }).pipe(
+export const layer = (
+  options: Options & {
+    readonly port: number
+    readonly host?: string | undefined
+    /** Serves `GET /demo/users` (every demo user's token, see `Demo.ts`): for `pnpm demo` only. */
+    readonly demo?: boolean | undefined
+  }
+) =>
+  // the router never refuses a path parameter for its length: an id of any length reaches the API's schema, which
+  // answers the same 400; the edges' router records the routes (for 405s) and runs `HttpEdges.edges` around them,
+  // which writes the one access-log line per request (hence no `HttpMiddleware.logger`)
+  HttpRouter.serve(
+    Layer.provideMerge(
+      Layer.merge(routes, Demo.routes({ demo: options.demo === true })),
+      HttpEdges.layerRouter({ maxParamLength: HttpEdges.maxHeaderBytes })
+    ),
+    { disableLogger: true }
+  ).pipe(
     Layer.provide(services(options)),
-    Layer.provideMerge(NodeHttpServer.layer(createServer, { port: options.port, host: options.host }))
+    Layer.provideMerge(NodeHttpServer.layer(nodeServer, { port: options.port, host: options.host }))
   )

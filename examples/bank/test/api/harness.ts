@@ -74,6 +74,8 @@ export const app = (
     readonly readModels?: Layer.Layer<ReadModels.ReadModels> | undefined
     readonly projections?: boolean | undefined
     readonly settings?: Server.Options["settings"]
+    /** Serves the demo-only routes (`GET /demo/users`). */
+    readonly demo?: boolean | undefined
   }
 ) => {
   const schemas = { store: Database.uniqueSchema(`${prefix}_store`), bank: Database.uniqueSchema(`${prefix}_bank`) }
@@ -81,6 +83,7 @@ export const app = (
     port: 0,
     host: "127.0.0.1",
     idempotencySchema: schemas.bank,
+    demo: options?.demo,
     settings: { approvalThreshold: "1000.00", readYourWritesTimeout: "5 seconds", ...options?.settings }
   })
   const withProjections = options?.projections === false ? server : Layer.merge(server, projections)
