@@ -46,7 +46,7 @@ const atWidth = async (page: Page, width: number, path: string) => {
 // biome-ignore lint/performance/useDomNodeTextContent: Playwright's innerText is the rendered text
 const textOf = (page: Page, selector: string) => page.locator(selector).first().innerText()
 
-layer(app("page"), { excludeTestServices: true, timeout: 120_000 })("the console page", (it) => {
+layer(app("page", { demo: true }), { excludeTestServices: true, timeout: 120_000 })("the console page", (it) => {
   it.effect.skipIf(!available)(
     "a transfer waits for approval, moves both balances live, and tells its story to the auditor",
     () =>
