@@ -1,0 +1,74 @@
+import * as net from "node:net"
+import { NatsClient, NatsStream } from "@facta/nats"
+import { Effect, Layer } from "effect"
+
+/** The shared NATS server of this machine (or `NATS_URL`). */
+export const natsUrl = process.env.NATS_URL ?? "127.0.0.1:4222"
+
+const answers = (url: string): Promise<boolean> => {
+  const [host, port] = url.replace(/^nats:\/\//, "").split(":")
+  return new Promise((resolve) => {
+    const socket = net.connect({ host: host ?? "127.0.0.1", port: Number(port ?? 4222) })
+    const done = (ok: boolean) => {
+      socket.destroy()
+      resolve(ok)
+    }
+    socket.setTimeout(1000, () => done(false))
+    socket.once("data", (data) => done(data.toString().startsWith("INFO")))
+    socket.once("error", () => done(false))
+  })
+}
+
+/**
+ * Whether the broker answers. When it does not, the broker tests are skipped with one line saying why; under
+ * `CI=true` a missing broker fails the run instead.
+ */
+export const natsAvailable = async (): Promise<boolean> => {
+  if (await answers(natsUrl)) return true
+  const line = `NATS at ${natsUrl} does not answer: the broker tests are skipped`
+  if (process.env.CI === "true") throw new Error(`${line} (CI=true requires a broker)`)
+  console.log(line)
+  return false
+}
+
+/** A name no other test run uses: for a stream, a durable consumer, a subject prefix. */
+export const unique = (prefix: string) =>
+  `${prefix}_${Date.now().toString(36)}_${Math.random().toString(36).slice(2, 8)}`
+
+/** A client on the broker. */
+export const client = (servers: string = natsUrl) => NatsClient.layer({ servers, name: "facta-test" })
+
+/** A stream of the test's own (subjects `<prefix>.>`), deleted when the layer is torn down. */
+export const stream = (name: string, prefix: string, options?: Omit<NatsStream.Options, "name" | "subjects">) =>
+  Layer.effectDiscard(
+    Effect.gen(function* () {
+      const nats = yield* NatsClient.NatsClient
+      yield* NatsStream.ensure({ ...options, name, subjects: [`${prefix}.>`] })
+      yield* Effect.addFinalizer(() => Effect.promise(() => nats.manager.streams.delete(name).catch(() => false)))
+    })
+  )
+
+/** A message body as the relay sends it. */
+export interface Body {
+  readonly eventId: string
+  readonly streamId: string
+  readonly version: number
+  readonly position: string
+  readonly data: unknown
+}
+
+/** Every message of a stream, in the stream's order: subject, headers and body (JSON). */
+export const readStream = (name: string) =>
+  Effect.gen(function* () {
+    const nats = yield* NatsClient.NatsClient
+    const info = yield* Effect.promise(() => nats.manager.streams.info(name))
+    const out: Array<{ subject: string; headers: Record<string, string>; body: Body }> = []
+    for (let seq = info.state.first_seq; seq <= info.state.last_seq && info.state.messages > 0; seq++) {
+      const message = yield* Effect.promise(() => nats.manager.streams.getMessage(name, { seq }))
+      if (message === null) continue
+      const headers: Record<string, string> = {}
+      if (message.header !== undefined) for (const [key, values] of message.header) headers[key] = values[0]!
+      out.push({ subject: message.subject, headers, body: message.json<Body>() })
+    }
+    return out
+  })
