@@ -8,10 +8,12 @@
  * 3. Seeds the demo data when the database has none (with a progress bar).
  * 4. Runs the transfer process, the read-model projections and the expiry sweep in the background, each starting
  *    again by itself after a storage outage (`app/Background.ts`).
- * 5. Serves the HTTP API, its docs and the page on `PORT` (default 3000, or a free port when it is taken), and prints
- *    the URLs, the demo tokens and example requests. Every request answers within `BANK_REQUEST_TIMEOUT` (default 10
- *    seconds) and every storage call within `BANK_STORAGE_TIMEOUT` (default 3 seconds): a stalled database gives 503
- *    problems with `Retry-After`, and the bank recovers by itself when the database is back (`infra/Deadlines.ts`).
+ * 5. Serves the HTTP API, its docs and the page on `PORT` (default 3000, or a free port when it is taken), at once
+ *    (`GET /health` says whether the read models have caught up), and once the read models have caught up prints the
+ *    URLs, the demo tokens (also at `GET /demo/users`, in demo mode only) and example requests. Every request answers
+ *    within `BANK_REQUEST_TIMEOUT` (default 10 seconds) and every storage call within `BANK_STORAGE_TIMEOUT` (default
+ *    3 seconds): a stalled database gives 503 problems with `Retry-After`, and the bank recovers by itself when the
+ *    database is back (`infra/Deadlines.ts`). Every request writes one access-log line (`infra/HttpEdges.ts`).
  *
  * Ctrl-C stops the server, the projections and then the database, in that order, and the demo exits with 0. When the
  * embedded server cannot run here, the demo prints why and what to do in one line and exits with 1.
@@ -19,9 +21,10 @@
 import * as net from "node:net"
 import { NodeRuntime } from "@effect/platform-node"
 import { EmbeddedPostgres } from "@facta/embedded-postgres"
-import { Config, Console, Context, Effect, Layer, Option, Runtime } from "effect"
+import { Config, Console, Context, Effect, Layer, Logger, Option, Runtime } from "effect"
 import { HttpServer } from "effect/http"
 import { Tokens } from "./api/Auth.ts"
+import * as Demo from "./api/Demo.ts"
 import * as Server from "./api/Server.ts"
 import * as Background from "./app/Background.ts"
 import * as Database from "./infra/Database.ts"
@@ -76,6 +79,34 @@ const examples = (base: string, tokens: Tokens["Service"], pending: ReadonlyArra
   return lines.join("\n")
 }
 
+/**
+ * Waits until the read models have caught up with the log, saying on stderr how far behind they are every few
+ * seconds; gives up waiting (and says so) after a minute, or when the storage does not answer.
+ */
+const awaitReadModels = (base: string) =>
+  Effect.gen(function* () {
+    let reported = -Infinity
+    const started = Date.now()
+    while (true) {
+      const status = yield* Demo.readModelsStatus
+      if (status.caughtUp) return
+      if (Date.now() - started > 60_000) {
+        return yield* Console.error(
+          `bank: the read models are still ${status.eventsBehind} events behind; see ${base}/health`
+        )
+      }
+      if (Date.now() - reported >= 3_000) {
+        reported = Date.now()
+        yield* Console.error(`bank: read models catching up (${status.eventsBehind} events behind; ${base}/health)`)
+      }
+      yield* Effect.sleep("250 millis")
+    }
+  }).pipe(
+    Effect.catch((error) =>
+      Console.error(`bank: could not tell whether the read models caught up (${error.message}); see ${base}/health`)
+    )
+  )
+
 const program = Effect.gen(function* () {
   const database = yield* EmbeddedPostgres.Database
   yield* Console.error(`bank: ${databaseLine(database)}; tables migrated`)
@@ -93,12 +124,16 @@ const program = Effect.gen(function* () {
 
   const requested = yield* Config.Port("PORT").pipe(Config.withDefault(3000))
   const port = (yield* isFree(requested)) ? requested : 0
-  const context = yield* Layer.build(Server.layer({ port }))
+  // demo mode: GET /demo/users hands out the demo tokens (the page's "sign in as", and the tokens without a restart)
+  const context = yield* Layer.build(Server.layer({ port, demo: true }))
   const address = Context.get(context, HttpServer.HttpServer).address
   const actual = address._tag === "UnixPathAddress" ? requested : address.port
   const base = `http://localhost:${actual}`
   const tokens = yield* Tokens
   if (actual !== requested) yield* Console.log(`Port ${requested} is taken; using ${actual} instead.`)
+  // the server answers at once (GET /health says whether the read models caught up); the banner waits for them, so
+  // that the balances the page and the examples show are the store's
+  yield* awaitReadModels(base)
   yield* Console.log(
     [
       "",
@@ -107,7 +142,7 @@ const program = Effect.gen(function* () {
       `  docs:    ${base}/docs`,
       `  openapi: ${base}/openapi.json`,
       "",
-      "Demo tokens (new on every start):",
+      "Demo tokens (new on every start; again at any time: curl -s " + `${base}/demo/users):`,
       ...tokens.issued.map(({ actor, token }) => `  ${actor.name.padEnd(6)} ${actor.role.padEnd(9)} ${token}`),
       "",
       "Try:",
@@ -122,7 +157,12 @@ const program = Effect.gen(function* () {
   return yield* Effect.never
 })
 
-const Live = Layer.mergeAll(Database.layer(), Tokens.layerDemo)
+const Live = Layer.mergeAll(
+  Database.layer(),
+  Tokens.layerDemo,
+  // one line per log entry (logfmt): the access log is one line per request, greppable, with its request id
+  Logger.layer([Logger.consoleLogFmt])
+)
 
 program.pipe(
   Effect.scoped,
