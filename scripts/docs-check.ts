@@ -30,7 +30,8 @@ const packages = [
   { name: "@facta/core", dir: "packages/core", file: "core" },
   { name: "@facta/postgres", dir: "packages/postgres", file: "postgres" },
   { name: "@facta/testing", dir: "packages/testing", file: "testing" },
-  { name: "@facta/embedded-postgres", dir: "packages/embedded-postgres", file: "embedded-postgres" }
+  { name: "@facta/embedded-postgres", dir: "packages/embedded-postgres", file: "embedded-postgres" },
+  { name: "@facta/nats", dir: "packages/nats", file: "nats" }
 ] as const
 
 const failures: Array<string> = []

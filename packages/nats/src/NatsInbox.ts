@@ -39,10 +39,9 @@ export interface Options {
  *
  * @example
  * ```ts
- * import type { JsMsg } from "@nats-io/jetstream"
  * import { NatsInbox } from "@facta/nats"
  *
- * declare const message: JsMsg
+ * declare const message: Parameters<typeof NatsInbox.toDelivery>[0]
  * const delivery = NatsInbox.toDelivery(message) // { id, subject, headers, body }
  * ```
  *

@@ -154,7 +154,7 @@ export const make = Effect.fn("NatsPublisher.make")(function* (options?: Options
  * import { Relay } from "@facta/core"
  * import { NatsPublisher } from "@facta/nats"
  *
- * const relay = Effect.map(NatsPublisher.NatsPublisher.asEffect(), (publisher) => Relay.make({ name: "out", publisher }))
+ * const relay = NatsPublisher.NatsPublisher.use((publisher) => Effect.succeed(Relay.make({ name: "out", publisher })))
  * ```
  *
  * @category services
