@@ -16,7 +16,7 @@ import { ReadModels } from "../readmodels/ReadModels.ts"
 import { Api } from "./Api.ts"
 import { CurrentActor, requireRole } from "./Auth.ts"
 import type { ProjectionCheckpoint, StoryEvent } from "./Console.ts"
-import { Conflict, InternalError, mapErrors, NotFound } from "./Problems.ts"
+import { Conflict, mapErrors, NotFound } from "./Problems.ts"
 import { loadTransfer, transferSummary } from "./Stores.ts"
 
 /** The owner the console's rebuilds take leases as (the CLI's is `bank-cli`, the demo's `bank-demo`). */
@@ -46,12 +46,6 @@ const isOfTransfer = (transferId: string) => (event: Event.RecordedEvent) =>
   typeof event.data === "object" &&
   event.data !== null &&
   (event.data as { readonly transferId?: unknown }).transferId === transferId
-
-/** A storage failure while reading the projections' checkpoints, as a problem. */
-const storageProblem = (what: string) => (cause: unknown) =>
-  Effect.logError(`console: ${what} failed`, cause).pipe(
-    Effect.andThen(Effect.fail(new InternalError({ code: "StorageError", detail: `Could not read ${what}` })))
-  )
 
 /**
  * The console handlers, on the accounts, transfers, read models and the projections' stores in context.
@@ -153,7 +147,7 @@ export const ConsoleHandlers = HttpApiBuilder.group(
           yield* requireRole(actor, ["admin"], "read projection status")
           const all = yield* Effect.forEach(projections, (projection) => statusOf(projection as Catalogued))
           return all.flat()
-        }).pipe(Effect.catchTag("StorageError", storageProblem("the projection status"))),
+        }).pipe(mapErrors({ what: "the projection status" })),
 
       rebuildProjection: ({ params }) =>
         Effect.gen(function* () {
@@ -196,7 +190,7 @@ export const ConsoleHandlers = HttpApiBuilder.group(
             owner: consoleOwner,
             eventsToReplay: Math.max(eventsToReplay, 0)
           }
-        }).pipe(Effect.catchTag("StorageError", storageProblem("the projection status")))
+        }).pipe(mapErrors({ what: `projection ${params.name}` }))
     })
   })
 )
