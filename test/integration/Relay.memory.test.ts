@@ -82,6 +82,56 @@ describe("Relay (memory)", () => {
     }).pipe(Effect.provide(stores()))
   )
 
+  it.live("stops at once when interrupted while the broker is down, its checkpoint where it was", () =>
+    Effect.gen(function* () {
+      const { down, publisher } = yield* recording
+      yield* Ref.set(down, true)
+      yield* append("Account-1", "Deposited", { amount: 1 })
+      const relay = Relay.make({ name: "out", publisher })
+      const fiber = yield* Effect.forkChild(Relay.run(relay, { pollInterval: "20 millis" }))
+      yield* Effect.sleep("300 millis")
+      const started = Date.now()
+      yield* Fiber.interrupt(fiber)
+      assert.isBelow(Date.now() - started, 1000)
+      const status = Option.getOrThrow(yield* Relay.status(relay))
+      assert.deepStrictEqual(status.checkpoint, Position.start)
+      assert.strictEqual(status.state, "stopped")
+    }).pipe(Effect.provide(stores()))
+  )
+
+  it.live("runs one holder per name: a second instance stands by, and takes over when the first stops", () =>
+    Effect.gen(function* () {
+      const first = yield* recording
+      const second = yield* recording
+      yield* append("Account-1", "Deposited", { amount: 1 })
+      const a = yield* Effect.forkChild(
+        Relay.run(Relay.make({ name: "shared", publisher: first.publisher }), {
+          pollInterval: "20 millis",
+          leaseTtl: "300 millis"
+        })
+      )
+      yield* Effect.sleep("200 millis")
+      const b = yield* Effect.forkChild(
+        Relay.run(Relay.make({ name: "shared", publisher: second.publisher }), {
+          pollInterval: "20 millis",
+          leaseTtl: "300 millis"
+        })
+      )
+      yield* append("Account-1", "Deposited", { amount: 2 })
+      yield* Effect.sleep("300 millis")
+      assert.strictEqual((yield* Ref.get(first.calls)).flat().length, 2)
+      assert.strictEqual((yield* Ref.get(second.calls)).flat().length, 0)
+      yield* Fiber.interrupt(a)
+      yield* append("Account-1", "Deposited", { amount: 3 })
+      yield* Effect.sleep("800 millis")
+      assert.deepStrictEqual(
+        (yield* Ref.get(second.calls)).flat().map((e) => e.version),
+        [3]
+      )
+      yield* Fiber.interrupt(b)
+    }).pipe(Effect.provide(stores()))
+  )
+
   it.live("maps to a public schema and parks an event it cannot encode, with the reason", () =>
     Effect.gen(function* () {
       const { calls, publisher } = yield* recording

@@ -322,13 +322,17 @@ const runLeased = Effect.fnUntraced(function* (relay: Relay, lease: Lease, optio
       })
     }
     const parking = Effect.forEach(parks, (p) => store.park(key, p.event, p.reason), { discard: true })
+    // a started commit finishes before an interruption stops the run; publishes are interruptible (the page is
+    // then published again by the next holder, and the broker drops what it stored already)
     yield* retryStorage(
-      Effect.suspend(() =>
-        Effect.tap(
-          store.commit(lease, checkpoint, page.checkpoint, parking),
-          Effect.sync(() => {
-            checkpoint = page.checkpoint
-          })
+      Effect.uninterruptible(
+        Effect.suspend(() =>
+          Effect.tap(
+            store.commit(lease, checkpoint, page.checkpoint, parking),
+            Effect.sync(() => {
+              checkpoint = page.checkpoint
+            })
+          )
         )
       )
     )
@@ -351,8 +355,7 @@ const runLeased = Effect.fnUntraced(function* (relay: Relay, lease: Lease, optio
       ? Stream.takeUntil((page: Subscription.Page) => page.caughtUp && !Position.isBefore(page.checkpoint, target))
       : (s) => s
   )
-  // a started page (its publishes and its checkpoint) finishes before an interruption stops the run
-  return yield* Stream.runForEach(pages, (page) => Effect.uninterruptible(process(page)))
+  return yield* Stream.runForEach(pages, process)
 })
 
 /**
