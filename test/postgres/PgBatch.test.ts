@@ -102,6 +102,16 @@ layer(Live, { excludeTestServices: true })("PgBatch on PostgreSQL", (it) => {
       assert.deepStrictEqual(plain.doc, { tag: "x", list: [1, "two"], quote: 'it\'s "quoted", {braces}' })
       assert.isNull(plain.note)
       assert.isNull(loaded.get("r-3" as never) ?? null)
+
+      // values the driver does not encode as they are (decimal strings, ISO text, a bigint given as a number) bind
+      // as text the server casts, and read back the same
+      const loose = { n: "41", big: "-9007199254740993", at: "2026-05-06T07:08:09.010Z" } as unknown as Partial<Row>
+      yield* PgBatch.upsert(Rows, [row("loose", 0, loose), row("number", 0, { big: 12 as unknown as bigint })])
+      const back = yield* PgBatch.load(Rows, "id", ["loose", "number"])
+      assert.deepStrictEqual(
+        [back.get("loose")!.n, back.get("loose")!.big, back.get("loose")!.at.toISOString(), back.get("number")!.big],
+        [41, -9_007_199_254_740_993n, "2026-05-06T07:08:09.010Z", 12n]
+      )
     })
   )
 

