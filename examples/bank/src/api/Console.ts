@@ -1,6 +1,7 @@
 /**
  * The endpoints the operations console (the page at `/`) needs beyond the accounts and transfers groups: a transfer's
- * whole story across the streams it touched, and the projections' status with a rebuild action for admins.
+ * whole story across the streams it touched (under the accounts' read rule: staff read both sides, a customer a
+ * transfer of theirs with their own side only), and the projections' status with a rebuild action for admins.
  *
  * Only the group and its schemas live here, so that `Api.ts` can add the group without importing the handlers
  * (which need `Api`); the handlers are in `ConsoleHandlers.ts`.
@@ -94,6 +95,6 @@ export class ConsoleGroup extends HttpApiGroup.make("console")
     OpenApi.annotations({
       title: "Console",
       description:
-        "What the operations console reads: a transfer's story across streams (auditors, admins), projection status and rebuilds (admins)"
+        "What the operations console reads: a transfer's story across streams (the accounts' read rule), projection status and rebuilds (admins)"
     })
   ) {}

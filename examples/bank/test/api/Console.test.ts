@@ -125,7 +125,7 @@ layer(app("console"), { excludeTestServices: true, timeout: 60_000 })("the conso
     })
   )
 
-  it.effect("GET /transfers/:id/story tells the transfer across both accounts, to auditors and admins", () =>
+  it.effect("GET /transfers/:id/story tells the transfer across both accounts, under the accounts' read rule", () =>
     Effect.gen(function* () {
       const from = yield* openAccount("alice", "100.00")
       const to = yield* openAccount("bob", "0.00")
@@ -168,10 +168,28 @@ layer(app("console"), { excludeTestServices: true, timeout: 60_000 })("the conso
       assert.isString(story.body.events[0].metadata.actor)
       assert.isString(story.body.events[0].metadata.correlationId)
 
+      // the accounts' read rule: staff read both sides, a customer their own side of a transfer of theirs
       assert.strictEqual((yield* call("GET", `/transfers/${transferId}/story`, { as: "admin" })).status, 200)
-      const customer = yield* call("GET", `/transfers/${transferId}/story`, { as: "alice" })
-      assert.strictEqual(customer.status, 403, customer.text)
-      assert.strictEqual((yield* call("GET", `/transfers/${transferId}/story`, { as: "carol" })).status, 403)
+      assert.strictEqual((yield* call("GET", `/transfers/${transferId}/story`, { as: "carol" })).status, 200)
+      const sender = yield* call("GET", `/transfers/${transferId}/story`, { as: "alice" })
+      assert.strictEqual(sender.status, 200, sender.text)
+      assert.deepStrictEqual(
+        new Set(sender.body.events.map((e: { streamId: string }) => e.streamId)),
+        new Set([`Transfer-${transferId}`, `Account-${from}`])
+      )
+      const receiver = yield* call("GET", `/transfers/${transferId}/story`, { as: "bob" })
+      assert.deepStrictEqual(
+        new Set(receiver.body.events.map((e: { streamId: string }) => e.streamId)),
+        new Set([`Transfer-${transferId}`, `Account-${to}`])
+      )
+      const alicesOther = yield* openAccount("alice", "0.00")
+      const between = yield* call("POST", "/transfers", {
+        as: "alice",
+        body: { from, to: alicesOther, amount: "1.00" }
+      })
+      assert.strictEqual(between.status, 201, between.text)
+      const outsider = yield* call("GET", `/transfers/${between.body.transferId}/story`, { as: "bob" })
+      assert.strictEqual(outsider.status, 403, outsider.text)
       assert.strictEqual((yield* call("GET", `/transfers/${transferId}/story`)).status, 401)
       assert.strictEqual((yield* call("GET", "/transfers/no-such-transfer/story", { as: "dave" })).status, 404)
     })
