@@ -137,10 +137,26 @@ const layout = (ctx) => {
   return { columns, views }
 }
 
+/**
+ * Says when the read models are behind the log (`GET /health`): right after a big seed the balances are still being
+ * built, and the page should say so rather than pass half-built numbers for the truth.
+ */
+const checkHealth = async () => {
+  try {
+    const health = await (await fetch("/health")).json()
+    const behind = health?.readModels
+    $("sync").textContent =
+      behind && behind.caughtUp === false ? `Read models catching up: ${behind.eventsBehind} event(s) behind` : ""
+  } catch {
+    $("sync").textContent = ""
+  }
+}
+
 /** Refreshes every view of the signed-in user, one after the other (the order of the layout). */
 const refreshAll = async () => {
   if (session === null) return
   const current = session
+  checkHealth()
   for (const view of current.views) {
     if (current !== session) return
     await guarded(view.refresh)()
