@@ -26,6 +26,7 @@ import { HttpRouter, HttpServerRequest, HttpServerRespondable, HttpServerRespons
 import { HttpApiBuilder, HttpApiScalar } from "effect/http-api"
 import * as Deadlines from "../infra/Deadlines.ts"
 import * as HttpEdges from "../infra/HttpEdges.ts"
+import * as NodeRefusals from "../infra/NodeRefusals.ts"
 import { Api } from "./Api.ts"
 import { Settings } from "./Commands.ts"
 import * as Demo from "./Demo.ts"
@@ -154,13 +155,24 @@ export const services = (options?: Options) =>
 
 /**
  * Node's server, parsing request lines and headers up to `HttpEdges.maxHeaderBytes`, and answering what it refuses
- * itself with a problem (`HttpEdges.onClientError`).
+ * itself with a problem (`NodeRefusals.onClientError`), logged with the loggers of the layer's context.
  */
-const nodeServer = () => {
-  const server = createServer({ maxHeaderSize: HttpEdges.maxHeaderBytes })
-  server.on("clientError", HttpEdges.onClientError)
-  return server
-}
+const nodeServer = (options: { readonly port: number; readonly host?: string | undefined }) =>
+  Layer.unwrap(
+    Effect.map(Effect.context<never>(), (context) =>
+      NodeHttpServer.layer(
+        () => {
+          const server = createServer({ maxHeaderSize: HttpEdges.maxHeaderBytes })
+          server.on(
+            "clientError",
+            NodeRefusals.onClientError((line) => Effect.runForkWith(context)(line))
+          )
+          return server
+        },
+        { port: options.port, host: options.host }
+      )
+    )
+  )
 
 /**
  * The server on `port` (0 picks a free one; read it from `HttpServer.HttpServer`'s `address`).
@@ -182,7 +194,4 @@ export const layer = (
       HttpEdges.layerRouter({ maxParamLength: HttpEdges.maxHeaderBytes })
     ),
     { disableLogger: true }
-  ).pipe(
-    Layer.provide(services(options)),
-    Layer.provideMerge(NodeHttpServer.layer(nodeServer, { port: options.port, host: options.host }))
-  )
+  ).pipe(Layer.provide(services(options)), Layer.provideMerge(nodeServer(options)))

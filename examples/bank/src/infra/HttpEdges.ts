@@ -12,13 +12,12 @@
  *   response and annotated on every log line of the request, and exactly one access-log line: method, path, status,
  *   duration and request id.
  * - Requests Node refuses before any route sees them (a request line or headers over {@link maxHeaderBytes}, bytes
- *   that are not HTTP) get a problem too, written on the socket ({@link onClientError}).
+ *   that are not HTTP) get a problem too, written on the socket (`NodeRefusals.ts`).
  *
  * {@link layerRouter} is an `HttpRouter` that does all of this: it records the routes added to it (to tell a 405 from
  * a 404) and runs {@link edges} around everything else.
  */
 import { createHash, randomUUID } from "node:crypto"
-import type * as Net from "node:net"
 import { ByteSize, Cause, Effect, Layer } from "effect"
 import {
   FindMyWay,
@@ -37,7 +36,7 @@ export const maxBodyBytes = 64 * 1024
 /**
  * The largest request line plus headers Node parses (its default is 16 KiB): large enough that an id of any length a
  * client plausibly sends reaches the API and gets its 400, small enough to bound what a connection can make us hold.
- * Past it, Node refuses the request and {@link onClientError} answers a 431 problem.
+ * Past it, Node refuses the request and `NodeRefusals.onClientError` answers a 431 problem.
  */
 export const maxHeaderBytes = 256 * 1024
 
@@ -111,7 +110,8 @@ const scriptHashesOf = (response: HttpServerResponse.HttpServerResponse): Readon
 
 // Problems
 
-const titles: Record<number, string> = {
+/** The title of each status a problem of the edges may have. */
+export const titles: Record<number, string> = {
   400: "Bad Request",
   401: "Unauthorized",
   403: "Forbidden",
@@ -352,49 +352,3 @@ export const layerRouter = (config: Partial<FindMyWay.RouterConfig>): Layer.Laye
       return recording
     })
   )
-
-// Node's own refusals
-
-const clientErrorStatus = (error: Error & { readonly code?: string }) => {
-  switch (error.code) {
-    // Node counts the request line with the headers: a path too long overflows the same limit
-    case "HPE_HEADER_OVERFLOW":
-      return 431
-    case "ERR_HTTP_REQUEST_TIMEOUT":
-      return 408
-    default:
-      return 400
-  }
-}
-
-/**
- * Answers what Node refuses before any route sees it (a request line or headers over {@link maxHeaderBytes}, bytes that
- * are not HTTP, a request too slow to arrive) with a problem and the security headers, then closes the connection:
- * install it as the server's `clientError` listener.
- */
-export const onClientError = (error: Error & { readonly code?: string }, socket: Net.Socket): void => {
-  if (error.code === "ECONNRESET" || !socket.writable) {
-    socket.destroy()
-    return
-  }
-  const status = clientErrorStatus(error)
-  const detail =
-    status === 431
-      ? `The request line and headers are over ${maxHeaderBytes} bytes`
-      : status === 408
-        ? "The request took too long to arrive"
-        : "The request is not valid HTTP"
-  const body = JSON.stringify(problemBody(status, titles[status]?.replaceAll(" ", "") ?? "BadRequest", detail))
-  const headers = {
-    "content-type": "application/problem+json",
-    "content-length": String(Buffer.byteLength(body)),
-    ...securityHeaders(),
-    "x-request-id": randomUUID(),
-    connection: "close"
-  }
-  socket.end(
-    `HTTP/1.1 ${status} ${titles[status] ?? "Bad Request"}\r\n${Object.entries(headers)
-      .map(([name, value]) => `${name}: ${value}`)
-      .join("\r\n")}\r\n\r\n${body}`
-  )
-}

@@ -317,6 +317,16 @@ layer(loggedApp(), { excludeTestServices: true, timeout: 60_000 })("the access l
         assert.strictEqual(line?.annotations.status, status)
         assert.isNumber(line?.annotations.durationMs)
       }
+
+      // a request Node refuses itself (its request line is over the limit) has its line too
+      logged.length = 0
+      const refused = yield* call("GET", `/accounts/${longId(HttpEdges.maxHeaderBytes + 1)}`, { as: "alice" })
+      assert.strictEqual(refused.status, 431)
+      yield* Effect.sleep("20 millis")
+      const lines = logged.filter((entry) => entry.message === "http")
+      assert.strictEqual(lines.length, 1, JSON.stringify(logged))
+      assert.strictEqual(lines[0]?.annotations.status, 431)
+      assert.strictEqual(lines[0]?.annotations.requestId, refused.headers.get("x-request-id"))
     })
   )
 })
