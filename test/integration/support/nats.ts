@@ -72,3 +72,9 @@ export const readStream = (name: string) =>
     }
     return out
   })
+
+/** How many messages a stream holds. */
+export const messageCount = (name: string) =>
+  NatsClient.NatsClient.use((nats) =>
+    Effect.promise(() => nats.manager.streams.info(name)).pipe(Effect.map((info) => info.state.messages))
+  )
