@@ -216,8 +216,17 @@ const makeRouteTable = (config: Partial<FindMyWay.RouterConfig>): RouteTable => 
   return { add, allowed }
 }
 
-const notFound = (request: HttpServerRequest.HttpServerRequest, table: RouteTable) => {
+/**
+ * A request's path without its query, cut to 200 characters: paths reach 256 KiB, and neither a problem's `detail`
+ * nor a log line should echo that much.
+ */
+const pathOf = (request: HttpServerRequest.HttpServerRequest): string => {
   const path = request.url.split("?")[0] ?? request.url
+  return path.length > 200 ? `${path.slice(0, 200)}…` : path
+}
+
+const notFound = (request: HttpServerRequest.HttpServerRequest, table: RouteTable) => {
+  const path = pathOf(request)
   const allowed = table.allowed(request.url)
   return allowed.length > 0
     ? respond(
@@ -295,7 +304,7 @@ export const edges =
       const request = yield* HttpServerRequest.HttpServerRequest
       const requestId = requestIdOf(request)
       const started = performance.now()
-      const path = request.url.split("?")[0] ?? request.url
+      const path = pathOf(request)
       const accessLog = (status: number | "aborted") =>
         Effect.logInfo("http").pipe(
           Effect.annotateLogs({

@@ -101,6 +101,10 @@ layer(app("edges", { demo: true }), { excludeTestServices: true, timeout: 60_000
       isProblem(unknown, 404, "RouteNotFound")
       hasSecurityHeaders(unknown)
       isProblem(yield* call("GET", "/accounts/%E0%A4%A/history", { as: "alice" }), 404)
+      // a long unknown path is not echoed back whole
+      const long = yield* call("GET", `/no/${longId(50_000)}`, { as: "alice" })
+      isProblem(long, 404, "RouteNotFound")
+      assert.isBelow(long.body.detail.length, 300)
 
       const wrongMethod = yield* call("DELETE", "/accounts", { as: "alice" })
       isProblem(wrongMethod, 405, "MethodNotAllowed")
