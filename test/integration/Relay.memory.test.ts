@@ -158,6 +158,25 @@ describe("Relay (memory)", () => {
       assert.strictEqual(parked.length, 1)
       assert.strictEqual(parked[0]!.event.version, 2)
       assert.include(parked[0]!.error, "greater than 0")
+      // after a fix (a public schema that takes refunds), the parked event is published and unparked
+      const Fixed = Schema.TaggedStruct("MoneyIn", { cents: Schema.Int })
+      const fixed = Relay.make({
+        name: "public",
+        publisher,
+        map: Relay.mapTo(Fixed, (event) =>
+          event.type === "Deposited" ? Fixed.make({ cents: (event.data as { amount: number }).amount }) : undefined
+        )
+      })
+      const replay = yield* Relay.replayParked(fixed)
+      assert.deepStrictEqual(replay, { replayed: [parked[0]!.event.eventId], stillFailing: [] })
+      assert.deepStrictEqual(
+        (yield* Ref.get(calls)).flat().map((e) => e.data),
+        [
+          { _tag: "MoneyIn", cents: 5 },
+          { _tag: "MoneyIn", cents: -1 }
+        ]
+      )
+      assert.strictEqual((yield* Relay.parked(relay)).length, 0)
     }).pipe(Effect.provide(stores()))
   )
 

@@ -12,7 +12,7 @@
  * @since 0.1.0
  */
 import { Cause, Clock, DateTime, Duration, Effect, Exit, Option, Schedule, Schema, Stream } from "effect"
-import type { Key, Lease, Parked, Status } from "./CheckpointStore.ts"
+import type { Key, Lease, LeaseLost, Parked, Status } from "./CheckpointStore.ts"
 import { CheckpointStore, isLeaseLost } from "./CheckpointStore.ts"
 import type { RecordedEvent } from "./Event.ts"
 import { EventStore } from "./EventStore.ts"
@@ -524,4 +524,91 @@ export const parked = Effect.fn("Relay.parked")(function* (
   relay: Relay
 ): Effect.fn.Return<ReadonlyArray<Parked>, StorageError.StorageError, CheckpointStore> {
   return yield* CheckpointStore.use((store) => store.parked(relay.name))
+})
+
+/**
+ * What {@link replayParked} did: the events it published and unparked, and those that still fail (left parked, with
+ * the new reason).
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface ReplayResult {
+  readonly replayed: ReadonlyArray<string>
+  readonly stillFailing: ReadonlyArray<string>
+}
+
+/**
+ * Publishes a relay's parked events again, after a fix (a mapping that now encodes them, a larger broker limit),
+ * each unparked once the broker acknowledged it. A replayed event reaches consumers after the events its stream had
+ * meanwhile, so their inbox must not rely on per-stream order for it. Takes the relay's lease for the duration (stop
+ * the running relay first, or it waits for it) and fails with `LeaseLost` if it loses it; a retryable broker failure
+ * is retried with backoff.
+ *
+ * @example
+ * ```ts
+ * import { Relay } from "@facta/core"
+ *
+ * declare const relay: Relay.Relay
+ * const replay = Relay.replayParked(relay, { owner: "admin" })
+ * ```
+ *
+ * @category running
+ * @since 0.1.0
+ */
+export const replayParked = Effect.fn("Relay.replayParked")(function* (
+  relay: Relay,
+  options?: { readonly owner?: string | undefined; readonly leaseTtl?: Duration.Input | undefined }
+): Effect.fn.Return<
+  ReplayResult,
+  StorageError.StorageError | LeaseLost | IntegrationEvent.PublishError,
+  CheckpointStore
+> {
+  const store = yield* CheckpointStore
+  const owner = `${options?.owner ?? "replay"}/${Uuid.v7(yield* Clock.currentTimeMillis)}`
+  const ttl = options?.leaseTtl ?? "30 seconds"
+  const key = keyOf(relay)
+  const parkedEvents = (yield* store.parked(relay.name)).filter((p) => p.key.version === 1 && p.key.partition === 0)
+  const replayed: Array<string> = []
+  const stillFailing: Array<string> = []
+  if (parkedEvents.length === 0) return { replayed, stillFailing }
+  let lease = yield* store.acquire(key, owner, ttl)
+  while (Option.isNone(lease)) {
+    yield* Effect.sleep("200 millis")
+    lease = yield* store.acquire(key, owner, ttl)
+  }
+  const held = lease.value
+  for (const { event } of parkedEvents) {
+    const sent = yield* Effect.exit(
+      Effect.suspend(() => relay.map(event)).pipe(
+        Effect.flatMap((message) =>
+          message === undefined
+            ? Effect.void
+            : relay.publisher.publish([message]).pipe(Effect.retry({ schedule: backoff, while: isRetryablePublish }))
+        )
+      )
+    )
+    if (Exit.isSuccess(sent)) {
+      yield* store.commit(held, held.checkpoint, held.checkpoint, store.unpark(key, event.eventId))
+      replayed.push(event.eventId)
+      continue
+    }
+    const error = Cause.findErrorOption(sent.cause)
+    if (Option.isSome(error) && IntegrationEvent.isPublishError(error.value) && !error.value.retryable) {
+      yield* Effect.ignore(store.release(held, "stopped"))
+      return yield* error.value
+    }
+    stillFailing.push(event.eventId)
+    yield* store.commit(
+      held,
+      held.checkpoint,
+      held.checkpoint,
+      Effect.andThen(
+        store.unpark(key, event.eventId),
+        store.park(key, event, describe(Option.isSome(error) ? error.value : Cause.squash(sent.cause)))
+      )
+    )
+  }
+  yield* store.release(held, "stopped")
+  return { replayed, stillFailing }
 })
