@@ -13,7 +13,8 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import { CheckpointStore, Event, EventStore, Inbox, IntegrationEvent, Position, Relay, StorageError } from "@facta/core"
-import { NatsClient, NatsInbox, NatsPublisher, NatsStream, PgInboxStore } from "@facta/nats"
+import { NatsClient, NatsInbox, NatsPublisher, NatsStream } from "@facta/nats"
+import { PgInboxStore } from "@facta/postgres"
 import { Duration, Effect, Fiber, Layer, Option, Schedule, Schema, Stream } from "effect"
 import { SqlClient } from "effect/sql"
 import * as Database from "../support/database.ts"
