@@ -825,6 +825,23 @@ describe("Account: deposit limits", () => {
         .thenFails(new Account.DepositLimitExceeded({ currency: "USD", amount: 101, limit: 100 }))
     })
   )
+
+  it.effect("a limit of 0 (anyone but a teller or an admin) takes no money in, but opens an empty account", () =>
+    Effect.gen(function* () {
+      yield* spec
+        .given([opened(0)])
+        .when(deposit(1, USD, amount(0)))
+        .thenFails(new Account.DepositLimitExceeded({ currency: "USD", amount: 1, limit: 0 }))
+      yield* spec
+        .given()
+        .when({ _tag: "Open", owner: "Alice", currency: USD, initialDeposit: amount(1), depositLimit: amount(0) })
+        .thenFails(new Account.DepositLimitExceeded({ currency: "USD", amount: 1, limit: 0 }))
+      yield* spec
+        .given()
+        .when({ _tag: "Open", owner: "Alice", currency: USD, initialDeposit: amount(0), depositLimit: amount(0) })
+        .thenEvents([opened(0)])
+    })
+  )
 })
 
 const Person = Schema.Literals(["alice", "carol"])

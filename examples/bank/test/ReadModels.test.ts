@@ -41,6 +41,7 @@ const catchUp = Effect.all([
   once(Transfers)
 ])
 
+/** Every money command as the teller books it (money enters an account only through a teller or an admin). */
 const money = (accountId: string, command: Account.AccountCommand) =>
   Aggregates.Accounts.use((accounts) =>
     accounts.handle(accountId, command, { metadata: { actor: "teller", correlationId: "c-1" } })
@@ -50,7 +51,15 @@ layer(Live, { excludeTestServices: true })("bank read models on PostgreSQL", (it
   it.effect("balances, history, explain, transfers: exactly once, and a rebuild gives the same", () =>
     Effect.gen(function* () {
       const models = yield* ReadModels.ReadModels
-      yield* money("a1", Account.Open.make({ owner: "alice", currency: USD, initialDeposit: cents(10_000) }))
+      yield* money(
+        "a1",
+        Account.Open.make({
+          owner: "alice",
+          currency: USD,
+          initialDeposit: cents(10_000),
+          depositLimit: cents(5_000_000)
+        })
+      )
       yield* money("b1", Account.Open.make({ owner: "bob", currency: USD }))
       yield* money(
         "a1",
@@ -58,7 +67,7 @@ layer(Live, { excludeTestServices: true })("bank read models on PostgreSQL", (it
           amount: cents(5_000),
           currency: USD,
           reference: "salary",
-          depositLimit: cents(1_000_000)
+          depositLimit: cents(5_000_000)
         })
       )
       yield* money(
@@ -150,7 +159,15 @@ layer(Live, { excludeTestServices: true })("bank read models on PostgreSQL", (it
   it.effect("the expiry sweep expires only transfers that waited too long for approval, and moves no money", () =>
     Effect.gen(function* () {
       const models = yield* ReadModels.ReadModels
-      yield* money("c1", Account.Open.make({ owner: "carl", currency: USD, initialDeposit: cents(500_000) }))
+      yield* money(
+        "c1",
+        Account.Open.make({
+          owner: "carl",
+          currency: USD,
+          initialDeposit: cents(500_000),
+          depositLimit: cents(5_000_000)
+        })
+      )
       yield* money("d1", Account.Open.make({ owner: "dana", currency: USD }))
       const transfers = yield* Aggregates.Transfers
       const initiate = (id: string) =>

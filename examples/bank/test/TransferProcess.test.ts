@@ -32,8 +32,20 @@ const postgres = () =>
 const onAccount = (id: string, command: Account.AccountCommand) =>
   Accounts.use((accounts) => accounts.handle(id, command))
 
+/** A teller's command (tina): the opening deposits and deposits, since money enters an account only through one. */
+const byTeller = (id: string, command: Account.AccountCommand) =>
+  Accounts.use((accounts) =>
+    accounts.handle(id, command, { metadata: { actor: "tina", correlationId: `teller-${id}` } })
+  )
+
+/** The teller's limit per deposit ($50,000.00), as the API gives a teller. */
+const tellerLimit = amount(5_000_000)
+
 const openAccount = (id: string, owner: string, initialDeposit: number, currency = USD) =>
-  onAccount(id, Account.Open.make({ owner, currency, initialDeposit: amount(initialDeposit) }))
+  byTeller(
+    id,
+    Account.Open.make({ owner, currency, initialDeposit: amount(initialDeposit), depositLimit: tellerLimit })
+  )
 
 const initiate = (transferId: string, from: string, to: string, cents: number, approvalThreshold = 100_000) =>
   Transfers.use((transfers) =>
@@ -285,13 +297,13 @@ describe("TransferProcess", () => {
       yield* initiate("t6", "alice", "bob", 500)
       assert.strictEqual((yield* processUntilFinished("t6")).status, "Failed")
       // the money arrives later; handling the old event again must not revive the failed transfer
-      yield* onAccount(
+      yield* byTeller(
         "alice",
         Account.Deposit.make({
           amount: amount(1_000),
           currency: USD,
           reference: "salary",
-          depositLimit: amount(100_000)
+          depositLimit: tellerLimit
         })
       )
       const before = yield* head

@@ -1,7 +1,8 @@
 /**
  * The handlers of the account endpoints. Every read route applies the same read rule (`Auth.canRead`); money moves
- * under the bank's controls: deposits up to the depositor's limit, withdrawals and fees above the approval threshold
- * waiting for a second person (`202`, then `/outflows/:requestId/approve` or `/reject`).
+ * under the bank's controls: deposits (and opening deposits) only by a teller or an admin, up to their per-deposit
+ * limit (a customer's is a 403 `DepositsByTellersOnly`, before anything is written); withdrawals and fees above the
+ * approval threshold waiting for a second person (`202`, then `/outflows/:requestId/approve` or `/reject`).
  */
 import { randomUUID } from "node:crypto"
 import { Position } from "@facta/core"
@@ -137,6 +138,8 @@ export const AccountHandlers = HttpApiBuilder.group(
               : yield* Money.parse(payload.initialDeposit, payload.currency).pipe(
                   mapErrors({ what: "initialDeposit", field: "initialDeposit" })
                 )
+          // the deposit rule: a customer opens with no money; only a teller or an admin books an opening deposit
+          if (initialDeposit > 0) yield* requireDeposit(actor, "opening")
           // a fresh id: nobody wrote to this account yet
           const accountId = randomUUID()
           return yield* runCommand({
@@ -275,14 +278,15 @@ export const AccountHandlers = HttpApiBuilder.group(
           request: { params, payload },
           headers,
           details: { reference: payload.reference },
-          authorize: (actor, account) => requireDeposit(actor, account.state.owner),
+          // the deposit rule: only a teller or an admin credits an account, a customer not even their own
+          authorize: (actor) => requireDeposit(actor),
           command: (actor, account) =>
             Effect.map(money(account, payload), ({ amount, currency }) =>
               Account.Deposit.make({
                 amount,
                 currency,
                 reference: payload.reference ?? "",
-                // the limit of whoever deposits: a customer's own deposits are limited more than a teller's
+                // the per-deposit limit of the teller or admin who books it
                 depositLimit: depositLimitIn(settings, actor.role, account.state.currency)
               })
             )
@@ -368,7 +372,6 @@ export const AccountHandlers = HttpApiBuilder.group(
                 code,
                 decimals: Money.decimals(currency),
                 approvalThreshold: approvalThresholdIn(settings, currency),
-                customerDepositLimit: depositLimitIn(settings, "customer", currency),
                 tellerDepositLimit: depositLimitIn(settings, "teller", currency)
               }
             })

@@ -71,7 +71,12 @@ export const VersionHeaders = {
  */
 export const OpenAccount = Schema.Struct({
   currency: Money.Currency,
-  initialDeposit: Schema.optionalKey(DecimalAmount),
+  initialDeposit: Schema.optionalKey(
+    DecimalAmount.annotate({
+      description:
+        'The opening deposit in the major unit ("237.50"): booked only by a teller or an admin, up to their per-deposit limit; a customer opens with none or "0" (otherwise 403 DepositsByTellersOnly)'
+    })
+  ),
   owner: Schema.optionalKey(Schema.NonEmptyString.check(Schema.isMaxLength(200))).annotate({
     description: "Who owns the account: the caller for customers; required of admins opening for someone else"
   })
@@ -146,8 +151,10 @@ export const CurrencyInfo = Schema.Struct({
   code: Schema.String,
   decimals: Schema.Int.annotate({ description: "Decimals of the minor unit: 2 for USD, 0 for JPY, 3 for KWD" }),
   approvalThreshold: Schema.Int.annotate({ description: "Outflows above this many minor units need an approval" }),
-  customerDepositLimit: Schema.Int,
-  tellerDepositLimit: Schema.Int
+  tellerDepositLimit: Schema.Int.annotate({
+    description:
+      "The largest single deposit (or opening deposit) a teller or an admin may book, in minor units; customers book none"
+  })
 })
 
 /**
@@ -200,7 +207,13 @@ export class AccountsGroup extends HttpApiGroup.make("accounts")
       headers: CreationHeaders,
       success: Versioned(AccountSummary).pipe(HttpApiSchema.status(201)),
       error: endpointErrors
-    }),
+    }).annotate(
+      OpenApi.Description,
+      "Opens an account. A customer opens in their own name and with no money: a non-zero initialDeposit from a " +
+        "customer is a 403 deposits-by-tellers-only problem (code DepositsByTellersOnly) and nothing is written. A " +
+        "teller or an admin opens for the customer named in owner, with an opening deposit up to their per-deposit " +
+        "limit (above it, a 422 deposit-limit problem)."
+    ),
     HttpApiEndpoint.get("list", "/accounts", { success: Schema.Array(AccountSummary), error: endpointErrors }),
     HttpApiEndpoint.get("get", "/accounts/:id", { params, success: Versioned(AccountSummary), error: endpointErrors }),
     HttpApiEndpoint.get("history", "/accounts/:id/history", {
@@ -238,7 +251,13 @@ export class AccountsGroup extends HttpApiGroup.make("accounts")
       headers: CommandHeaders,
       success: Versioned(AccountSummary),
       error: endpointErrors
-    }),
+    }).annotate(
+      OpenApi.Description,
+      "Books a deposit: money enters an account only through a teller or an admin, up to their per-deposit limit in " +
+        "the account's currency (above it, a 422 deposit-limit problem, code DepositLimitExceeded). Anyone else, a " +
+        "customer into their own account included, gets a 403 deposits-by-tellers-only problem (code " +
+        "DepositsByTellersOnly); a refusal writes nothing."
+    ),
     HttpApiEndpoint.post("withdraw", "/accounts/:id/withdrawals", {
       params,
       payload: MoveMoney,

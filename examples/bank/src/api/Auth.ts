@@ -1,9 +1,11 @@
 /**
  * Authentication and authorization: bearer tokens map to actors, and each actor has one role.
  *
- * - `customer`: opens accounts in their own name and touches only accounts they own; initiates transfers and
- *   withdrawals from them, and deposits into them up to the customer deposit limit (money from an outside account).
- * - `teller`: books deposits into any account, up to the teller deposit limit, and opens accounts for customers.
+ * - `customer`: opens accounts in their own name (with no opening deposit) and touches only accounts they own;
+ *   initiates transfers and withdrawals from them. A customer never credits an account: money enters only through a
+ *   teller or an admin (see {@link canDeposit}).
+ * - `teller`: books deposits into any account, up to the teller deposit limit, and opens accounts for customers (with
+ *   an opening deposit up to the same limit).
  * - `approver`: approves or rejects large transfers, withdrawals and fees (never their own requests).
  * - `auditor`: reads.
  * - `admin`: everything, including fees, freezing and unfreezing.
@@ -14,7 +16,7 @@
 import { randomBytes } from "node:crypto"
 import { Context, Effect, Layer, Option, Redacted, Schema } from "effect"
 import { HttpApiMiddleware, HttpApiSecurity } from "effect/http-api"
-import { Forbidden, Unauthorized } from "./Problems.ts"
+import { DepositsByTellersOnly, Forbidden, Unauthorized } from "./Problems.ts"
 
 export const Role = Schema.Literals(["customer", "teller", "approver", "auditor", "admin"])
 
@@ -164,11 +166,30 @@ export const requireRead = (actor: Actor, owner: string): Effect.Effect<void, Fo
       )
 
 /**
- * Fails with 403 unless the actor may deposit into an account owned by `owner`: its owner (up to the customer limit),
- * a teller or an admin (up to the teller limit).
+ * The deposit rule: money enters an account only through a teller or an admin, who book deposits (and opening
+ * deposits) up to the teller deposit limit. A customer never credits an account, not even their own: a deposit is a
+ * teller's or an outside source's event, so that nobody can credit themselves money by repeating small deposits.
  */
-export const requireDeposit = (actor: Actor, owner: string): Effect.Effect<void, Forbidden> =>
-  actor.role === "teller" ? Effect.void : requireOperate(actor, owner, "deposit")
+export const canDeposit = (actor: Actor): boolean => actor.role === "teller" || actor.role === "admin"
+
+/**
+ * Fails with a 403 `DepositsByTellersOnly` problem unless the actor may book a deposit (see {@link canDeposit}):
+ * `kind` says whether it is a deposit or the opening deposit of a new account.
+ */
+export const requireDeposit = (
+  actor: Actor,
+  kind: "deposit" | "opening" = "deposit"
+): Effect.Effect<void, DepositsByTellersOnly> => {
+  if (canDeposit(actor)) return Effect.void
+  const rule = "Deposit rule: money enters an account only through a teller or an admin"
+  const detail =
+    actor.role !== "customer"
+      ? `${rule}; an ${actor.role} does not book deposits`
+      : kind === "opening"
+        ? `${rule}; a customer opens an account with no initial deposit, and a teller books the money`
+        : `${rule}; a customer may not deposit, not even into their own account`
+  return Effect.fail(new DepositsByTellersOnly({ code: "DepositsByTellersOnly", detail }))
+}
 
 /**
  * Fails with 403 unless the actor may review (approve or reject) a large outflow: an approver or an admin. That the
@@ -178,8 +199,8 @@ export const requireReview = (actor: Actor, what: string): Effect.Effect<void, F
   requireRole(actor, ["approver", "admin"], `review ${what}`)
 
 /**
- * Fails with 403 unless the actor may move the account's own money (deposit, withdraw, close, transfer from it): its
- * owner (a customer) or an admin.
+ * Fails with 403 unless the actor may move the account's own money (withdraw, close, transfer from it): its owner (a
+ * customer) or an admin. Deposits have their own rule ({@link requireDeposit}).
  */
 export const requireOperate = (actor: Actor, owner: string, action: string): Effect.Effect<void, Forbidden> => {
   if (actor.role === "admin") return Effect.void

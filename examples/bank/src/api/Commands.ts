@@ -23,9 +23,10 @@ export class Settings extends Context.Service<
   Limits.LimitSettings & {
     /** Outflows (transfers, withdrawals, fees) above this amount, in the reference currency, wait for an approval. */
     readonly approvalThreshold: string
-    /** The largest deposit a customer may make into their own account, in the reference currency. */
-    readonly customerDepositLimit: string
-    /** The largest deposit a teller (or an admin) may book, in the reference currency. */
+    /**
+     * The largest single deposit (or opening deposit) a teller or an admin may book, in the reference currency.
+     * Customers book none: money enters an account only through a teller or an admin (`Auth.requireDeposit`).
+     */
     readonly tellerDepositLimit: string
     /**
      * How long a command waits for the read models before answering with its own result (at most half the request
@@ -37,7 +38,6 @@ export class Settings extends Context.Service<
   /** The settings when nothing is configured. */
   static readonly defaults: Settings["Service"] = {
     approvalThreshold: "1000.00",
-    customerDepositLimit: "5000.00",
     tellerDepositLimit: "50000.00",
     referenceCurrency: "USD",
     exchangeRates: Limits.defaultRates,
@@ -45,8 +45,8 @@ export class Settings extends Context.Service<
   }
 
   /**
-   * `BANK_APPROVAL_THRESHOLD` (default `1000.00`), `BANK_CUSTOMER_DEPOSIT_LIMIT` (default `5000.00`),
-   * `BANK_TELLER_DEPOSIT_LIMIT` (default `50000.00`), all in `BANK_REFERENCE_CURRENCY` (default `USD`);
+   * `BANK_APPROVAL_THRESHOLD` (default `1000.00`) and `BANK_TELLER_DEPOSIT_LIMIT` (default `50000.00`), both in
+   * `BANK_REFERENCE_CURRENCY` (default `USD`);
    * `BANK_EXCHANGE_RATES` (`"JPY=150,KWD=0.307"`, merged over {@link Limits.defaultRates}) and
    * `BANK_READ_YOUR_WRITES_TIMEOUT` (default `5 seconds`).
    */
@@ -56,7 +56,6 @@ export class Settings extends Context.Service<
       const text = (name: string, fallback: string) => Config.String(name).pipe(Config.withDefault(fallback))
       const defaults = Settings.defaults
       const approvalThreshold = yield* text("BANK_APPROVAL_THRESHOLD", defaults.approvalThreshold)
-      const customerDepositLimit = yield* text("BANK_CUSTOMER_DEPOSIT_LIMIT", defaults.customerDepositLimit)
       const tellerDepositLimit = yield* text("BANK_TELLER_DEPOSIT_LIMIT", defaults.tellerDepositLimit)
       const referenceCurrency = yield* text("BANK_REFERENCE_CURRENCY", defaults.referenceCurrency)
       const rates = yield* text("BANK_EXCHANGE_RATES", "")
@@ -65,7 +64,6 @@ export class Settings extends Context.Service<
       )
       return Settings.of({
         approvalThreshold,
-        customerDepositLimit,
         tellerDepositLimit,
         referenceCurrency,
         exchangeRates: { ...Limits.defaultRates, ...Limits.parseRates(rates) },
@@ -86,15 +84,14 @@ export const approvalThresholdIn = (settings: Settings["Service"], currency: Mon
   Limits.inCurrency(settings.approvalThreshold, currency, settings)
 
 /**
- * The largest single deposit `role` may make, in minor units of `currency`: a customer's own deposits (money from
- * an outside account of theirs) have the smaller customer limit; tellers and admins book up to the teller limit.
+ * The largest single deposit `role` may book, in minor units of `currency`: the teller limit for tellers and admins;
+ * 0 for every other role, who book no deposits at all (the API refuses them before any command with
+ * `Auth.requireDeposit`; a limit of 0 keeps the domain on the safe side should a command get through anyway).
  */
 export const depositLimitIn = (settings: Settings["Service"], role: Role, currency: Money.Currency): Money.Amount =>
-  Limits.inCurrency(
-    role === "customer" ? settings.customerDepositLimit : settings.tellerDepositLimit,
-    currency,
-    settings
-  )
+  role === "teller" || role === "admin"
+    ? Limits.inCurrency(settings.tellerDepositLimit, currency, settings)
+    : Money.zero
 
 /**
  * The command headers as the endpoints decode them.

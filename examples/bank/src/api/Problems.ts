@@ -7,7 +7,8 @@
  * | ------ | ------------------------------------------------------------------------------------------------- |
  * | 400    | the request does not decode (the field is named), an amount the currency cannot hold, bad If-Match |
  * | 401    | no bearer token, or an unknown one                                                                |
- * | 403    | the actor's role or ownership does not allow it                                                   |
+ * | 403    | the actor's role or ownership does not allow it; the deposit rule (`deposits-by-tellers-only`:    |
+ * |        | money enters an account only through a teller or an admin, never a customer's own deposit)        |
  * | 404    | unknown account or transfer (and, from the server's edge, an unknown route or a malformed path)   |
  * | 405    | from the server's edge: a known path with a method it does not have (`Allow` lists them)          |
  * | 409    | the state refuses it: frozen, closed, insufficient funds, balance not zero, wrong transfer status |
@@ -65,6 +66,16 @@ export class Unauthorized extends HttpApiError.Problem<Unauthorized>()(
 export class Forbidden extends HttpApiError.Problem<Forbidden>()(
   "Forbidden",
   { type: `${base}/forbidden`, status: 403, title: "Forbidden" },
+  common
+) {}
+
+/**
+ * 403 under the deposit rule: money enters an account only through a teller or an admin (a deposit, or an opening
+ * deposit); a customer cannot credit an account, not even their own. `code` is `DepositsByTellersOnly`.
+ */
+export class DepositsByTellersOnly extends HttpApiError.Problem<DepositsByTellersOnly>()(
+  "DepositsByTellersOnly",
+  { type: `${base}/deposits-by-tellers-only`, status: 403, title: "Deposits By Tellers Only" },
   common
 ) {}
 
@@ -134,8 +145,8 @@ export class FourEyesViolation extends HttpApiError.Problem<FourEyesViolation>()
 ) {}
 
 /**
- * 422 under the deposit limit: a single deposit above the limit of whoever books it (customers have a smaller one
- * than tellers), in the account's currency.
+ * 422 under the deposit limit: a single deposit (or opening deposit) above the per-deposit limit of the teller or
+ * admin who books it, in the account's currency.
  */
 export class DepositLimitExceeded extends HttpApiError.Problem<DepositLimitExceeded>()(
   "DepositLimitExceeded",
@@ -168,6 +179,7 @@ export class ServiceUnavailable extends HttpApiError.Problem<ServiceUnavailable>
 export const endpointErrors = [
   BadRequest,
   Forbidden,
+  DepositsByTellersOnly,
   NotFound,
   Conflict,
   PreconditionFailed,
@@ -181,6 +193,7 @@ export const endpointErrors = [
 export type Problem =
   | BadRequest
   | Forbidden
+  | DepositsByTellersOnly
   | NotFound
   | Conflict
   | PreconditionFailed
@@ -302,6 +315,7 @@ export const fromError = (
 export const isProblem = (u: unknown): u is Problem =>
   u instanceof BadRequest ||
   u instanceof Forbidden ||
+  u instanceof DepositsByTellersOnly ||
   u instanceof NotFound ||
   u instanceof Conflict ||
   u instanceof PreconditionFailed ||

@@ -10,8 +10,10 @@
  * - Four eyes: a `Withdraw` or `ChargeFee` above its `approvalThreshold` moves no money; it is recorded as requested
  *   and waits until someone other than its requester approves it (`ApproveOutflow`, which moves the money after the
  *   same checks as any debit) or rejects it (`RejectOutflow`); see `Outflow.ts`. `Close` waits until none is left.
- * - A `Deposit` (and an initial deposit) may not exceed the `depositLimit` it carries: the API sets the limit from
- *   who deposits, so that a customer cannot credit themselves unlimited money.
+ * - A `Deposit` (and an initial deposit) may not exceed the `depositLimit` it carries: the limit of the teller or admin
+ *   who books it. Money enters an account only through a teller or an admin: the API refuses a customer's deposit,
+ *   and a customer's opening deposit, before any command (`Auth.requireDeposit`), and would give any other role a
+ *   limit of 0, so that nobody can credit themselves money.
  * - A frozen account refuses every debit with `AccountFrozen` but still accepts credits (`Deposit`,
  *   `CreditForTransfer`, `ReverseDebit`): a hold stops money leaving, and refusing incoming money or the return of a
  *   reversed transfer would only strand it elsewhere. `SettleDebit` (bookkeeping, no money moves) is accepted too.
@@ -208,12 +210,15 @@ export const Open = Schema.TaggedStruct("Open", {
   owner: Schema.NonEmptyString,
   currency: Money.Currency,
   initialDeposit: Schema.optionalKey(Money.Amount),
-  /** The largest initial deposit whoever opens may make (none: the bank's own opening, as the seed's). */
+  /**
+   * The largest initial deposit whoever opens may book: a teller's or an admin's limit, 0 for anyone else (none: the
+   * bank's own opening, with no limit).
+   */
   depositLimit: Schema.optionalKey(Money.Amount)
 })
 
 /**
- * Pays money in: at most `depositLimit` (the limit of whoever deposits).
+ * Pays money in: at most `depositLimit` (the per-deposit limit of the teller or admin who books it).
  */
 export const Deposit = Schema.TaggedStruct("Deposit", {
   amount: Money.PositiveAmount,

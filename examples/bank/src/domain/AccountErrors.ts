@@ -146,8 +146,7 @@ export class NoTransferDebit extends Schema.TaggedError<NoTransferDebit>()("NoTr
 }
 
 /**
- * A deposit above the per-deposit limit of whoever books it (a customer's own deposits have a smaller limit than a
- * teller's).
+ * A deposit (or an opening deposit) above the per-deposit limit of the teller or admin who books it.
  */
 export class DepositLimitExceeded extends Schema.TaggedError<DepositLimitExceeded>()("DepositLimitExceeded", {
   currency: Schema.String,

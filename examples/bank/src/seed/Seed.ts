@@ -227,7 +227,9 @@ export const run = Effect.fn("Seed.run")(function* (options?: Options) {
             Account.Open.make({
               owner: op.account.owner,
               currency: op.account.currency,
-              initialDeposit: Money.Amount.make(op.account.initialDeposit)
+              initialDeposit: Money.Amount.make(op.account.initialDeposit),
+              // booked by the teller: within the teller's limit, as every deposit
+              depositLimit: Plan.depositLimitIn(op.account.currency)
             }),
             { metadata: { actor: "teller", correlationId } }
           )

@@ -12,9 +12,17 @@ const problemJson = (reply: Reply, status: number) => {
   assert.isString(reply.body.code)
 }
 
-const open = (as: string, body: Record<string, unknown>) =>
+/**
+ * Opens an account for `owner`: in their own name when it starts empty; through the teller (tina, who books the
+ * opening deposit) when it starts with money, since money enters an account only through a teller or an admin.
+ */
+const open = (owner: string, body: Record<string, unknown>) =>
   Effect.gen(function* () {
-    const reply = yield* call("POST", "/accounts", { as, body })
+    const reply = yield* call(
+      "POST",
+      "/accounts",
+      body.initialDeposit === undefined ? { as: owner, body } : { as: "tina", body: { ...body, owner } }
+    )
     assert.strictEqual(reply.status, 201, reply.text)
     return reply.body as { accountId: string; version: number; balance: number; owner: string }
   })
@@ -38,9 +46,10 @@ layer(app("api"), { excludeTestServices: true, timeout: 60_000 })("Bank API (end
 
   it.effect("opens an account: 201, ETag = stream version, read your writes", () =>
     Effect.gen(function* () {
+      // a teller opens it for alice and books the opening deposit (a customer opens with no money)
       const reply = yield* call("POST", "/accounts", {
-        as: "alice",
-        body: { currency: "USD", initialDeposit: "100.00" }
+        as: "tina",
+        body: { currency: "USD", owner: "alice", initialDeposit: "100.00" }
       })
       assert.strictEqual(reply.status, 201, reply.text)
       assert.strictEqual(reply.headers.get("etag"), '"1"')
@@ -63,6 +72,14 @@ layer(app("api"), { excludeTestServices: true, timeout: 60_000 })("Bank API (end
       problemJson(yield* call("POST", "/accounts", { as: "dave", body: { currency: "USD" } }), 403)
       problemJson(yield* call("POST", "/accounts", { as: "alice", body: { currency: "USD", owner: "bob" } }), 403)
       problemJson(yield* call("GET", `/accounts/${alice.accountId}`, { as: "bob" }), 403)
+      // deposits by tellers only: not even the owner credits the account
+      const own = yield* call("POST", `/accounts/${alice.accountId}/deposits`, { as: "alice", body: deposit })
+      problemJson(own, 403)
+      assert.strictEqual(own.body.code, "DepositsByTellersOnly")
+      problemJson(
+        yield* call("POST", "/accounts", { as: "alice", body: { currency: "USD", initialDeposit: "1" } }),
+        403
+      )
       problemJson(yield* call("POST", `/accounts/${alice.accountId}/deposits`, { as: "bob", body: deposit }), 403)
       problemJson(yield* call("POST", `/accounts/${alice.accountId}/deposits`, { as: "dave", body: deposit }), 403)
       problemJson(yield* call("POST", `/accounts/${alice.accountId}/deposits`, { as: "carol", body: deposit }), 403)
@@ -106,17 +123,17 @@ layer(app("api"), { excludeTestServices: true, timeout: 60_000 })("Bank API (end
     Effect.gen(function* () {
       const alice = yield* open("alice", { currency: "USD" })
       const path = `/accounts/${alice.accountId}/deposits`
-      const precise = yield* call("POST", path, { as: "alice", body: { amount: "12.345" } })
+      const precise = yield* call("POST", path, { as: "tina", body: { amount: "12.345" } })
       problemJson(precise, 400)
       assert.strictEqual(precise.body.field, "amount")
       assert.match(precise.body.detail, /amount/)
-      const missing = yield* call("POST", path, { as: "alice", body: { reference: "x" } })
+      const missing = yield* call("POST", path, { as: "tina", body: { reference: "x" } })
       problemJson(missing, 400)
       assert.strictEqual(missing.body.field, "amount")
-      const wrongType = yield* call("POST", path, { as: "alice", body: { amount: 12 } })
+      const wrongType = yield* call("POST", path, { as: "tina", body: { amount: 12 } })
       problemJson(wrongType, 400)
       assert.strictEqual(wrongType.body.field, "amount")
-      const zero = yield* call("POST", path, { as: "alice", body: { amount: "0.00" } })
+      const zero = yield* call("POST", path, { as: "tina", body: { amount: "0.00" } })
       problemJson(zero, 400)
       assert.strictEqual(zero.body.field, "amount")
       const currency = yield* call("POST", "/accounts", { as: "alice", body: { currency: "usd" } })
@@ -131,12 +148,12 @@ layer(app("api"), { excludeTestServices: true, timeout: 60_000 })("Bank API (end
       const limit = yield* call("GET", `/accounts/${alice.accountId}/history?limit=0`, { as: "alice" })
       problemJson(limit, 400)
       assert.strictEqual(limit.body.field, "query.limit")
-      const ifMatch = yield* call("POST", path, { as: "alice", body: { amount: "1" }, headers: { "if-match": "nope" } })
+      const ifMatch = yield* call("POST", path, { as: "tina", body: { amount: "1" }, headers: { "if-match": "nope" } })
       problemJson(ifMatch, 400)
       assert.strictEqual(ifMatch.body.field, "If-Match")
       const asOf = yield* call("GET", `/accounts/${alice.accountId}/as-of`, { as: "alice" })
       problemJson(asOf, 400)
-      const badJson = yield* call("POST", path, { as: "alice", rawBody: "{ not json" })
+      const badJson = yield* call("POST", path, { as: "tina", rawBody: "{ not json" })
       assert.isTrue(badJson.status >= 400 && badJson.status < 500, `malformed JSON answered ${badJson.status}`)
     })
   )
@@ -179,7 +196,7 @@ layer(app("api"), { excludeTestServices: true, timeout: 60_000 })("Bank API (end
       problemJson(frozen, 409)
       assert.strictEqual(frozen.body.code, "AccountIsFrozen")
       const mismatch = yield* call("POST", `/accounts/${alice.accountId}/deposits`, {
-        as: "alice",
+        as: "tina",
         body: { amount: "1", currency: "EUR" }
       })
       problemJson(mismatch, 422)
@@ -191,14 +208,14 @@ layer(app("api"), { excludeTestServices: true, timeout: 60_000 })("Bank API (end
     Effect.gen(function* () {
       const alice = yield* open("alice", { currency: "USD" })
       const path = `/accounts/${alice.accountId}/deposits`
-      const first = yield* call("POST", path, { as: "alice", body: { amount: "5" }, headers: { "if-match": '"1"' } })
+      const first = yield* call("POST", path, { as: "tina", body: { amount: "5" }, headers: { "if-match": '"1"' } })
       assert.strictEqual(first.status, 200, first.text)
       assert.strictEqual(first.headers.get("etag"), '"2"')
-      const stale = yield* call("POST", path, { as: "alice", body: { amount: "5" }, headers: { "if-match": '"1"' } })
+      const stale = yield* call("POST", path, { as: "tina", body: { amount: "5" }, headers: { "if-match": '"1"' } })
       problemJson(stale, 412)
       assert.strictEqual(stale.body.currentVersion, 2)
       const fresh = yield* call("POST", path, {
-        as: "alice",
+        as: "tina",
         body: { amount: "5" },
         headers: { "if-match": first.headers.get("etag")! }
       })
@@ -213,7 +230,7 @@ layer(app("api"), { excludeTestServices: true, timeout: 60_000 })("Bank API (end
       const path = `/accounts/${alice.accountId}/deposits`
       const key = crypto.randomUUID()
       const request = {
-        as: "alice",
+        as: "tina",
         body: { amount: "7.25", reference: "salary" },
         headers: { "idempotency-key": key }
       }
@@ -229,7 +246,7 @@ layer(app("api"), { excludeTestServices: true, timeout: 60_000 })("Bank API (end
       assert.deepStrictEqual([a.body, b.body], [first.body, first.body])
       const audit = yield* call("GET", `/accounts/${alice.accountId}/audit?types=MoneyDeposited`, { as: "dave" })
       assert.strictEqual(audit.body.events.length, 1)
-      assert.strictEqual(audit.body.events[0].metadata.actor, "alice")
+      assert.strictEqual(audit.body.events[0].metadata.actor, "tina")
       const other = yield* call("POST", path, { ...request, body: { amount: "8.00", reference: "salary" } })
       problemJson(other, 422)
       assert.strictEqual(other.body.code, "IdempotencyKeyReused")
@@ -245,7 +262,7 @@ layer(app("api"), { excludeTestServices: true, timeout: 60_000 })("Bank API (end
     Effect.gen(function* () {
       const alice = yield* open("alice", { currency: "USD", initialDeposit: "1.00" })
       const deposit = yield* call("POST", `/accounts/${alice.accountId}/deposits`, {
-        as: "alice",
+        as: "tina",
         body: { amount: "2.00", reference: "gift" },
         headers: { "x-correlation-id": "corr-42" }
       })
@@ -256,7 +273,7 @@ layer(app("api"), { excludeTestServices: true, timeout: 60_000 })("Bank API (end
         ["AccountOpened", "MoneyDeposited"]
       )
       const meta = audit.body.events[1].metadata
-      assert.deepStrictEqual([meta.actor, meta.correlationId, meta.attributes.reference], ["alice", "corr-42", "gift"])
+      assert.deepStrictEqual([meta.actor, meta.correlationId, meta.attributes.reference], ["tina", "corr-42", "gift"])
       const v1 = yield* call("GET", `/accounts/${alice.accountId}/as-of?version=1`, { as: "dave" })
       assert.deepStrictEqual([v1.body.version, v1.body.balance, v1.body.opened], [1, 100, true])
       const before = yield* call("GET", `/accounts/${alice.accountId}/as-of?at=2000-01-01T00:00:00Z`, { as: "alice" })
@@ -349,6 +366,9 @@ layer(app("api"), { excludeTestServices: true, timeout: 60_000 })("Bank API (end
       assert.strictEqual(spec.status, 200)
       assert.strictEqual(spec.body.info.title, "Facta Bank")
       assert.property(spec.body.paths, "/accounts/{id}/deposits")
+      // the deposit rule is documented where a client reads about the routes
+      assert.include(spec.body.paths["/accounts/{id}/deposits"].post.description, "DepositsByTellersOnly")
+      assert.include(spec.body.paths["/accounts"].post.description, "DepositsByTellersOnly")
       const docs = yield* call("GET", "/docs")
       assert.strictEqual(docs.status, 200)
       const page = yield* call("GET", "/")
@@ -379,8 +399,8 @@ layer(app("apilag", { readModels: lagging, projections: false }), { excludeTestS
     it.effect("answers the command's own result with a Warning header", () =>
       Effect.gen(function* () {
         const opened = yield* call("POST", "/accounts", {
-          as: "bob",
-          body: { currency: "USD", initialDeposit: "3.00" }
+          as: "tina",
+          body: { currency: "USD", owner: "bob", initialDeposit: "3.00" }
         })
         assert.strictEqual(opened.status, 201, opened.text)
         assert.match(opened.headers.get("warning") ?? "", /^199 /)

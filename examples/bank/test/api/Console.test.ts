@@ -5,7 +5,7 @@
 import { assert, layer } from "@effect/vitest"
 import { Effect } from "effect"
 import type { HttpServer } from "effect/http"
-import { app, baseUrl, call, tokenOf } from "./harness.ts"
+import { app, baseUrl, call, openFunded, tokenOf } from "./harness.ts"
 
 interface LiveEvent {
   readonly event: string
@@ -68,12 +68,8 @@ const listen = (
     return events
   })
 
-const openAccount = (as: string, initialDeposit: string) =>
-  Effect.gen(function* () {
-    const opened = yield* call("POST", "/accounts", { as, body: { currency: "USD", initialDeposit } })
-    assert.strictEqual(opened.status, 201, opened.text)
-    return opened.body.accountId as string
-  })
+/** Opens an account for `owner` with its starting money, booked by the teller (only tellers and admins deposit). */
+const openAccount = (owner: string, initialDeposit: string) => openFunded(owner, { currency: "USD", initialDeposit })
 
 layer(app("console"), { excludeTestServices: true, timeout: 60_000 })("the console routes", (it) => {
   it.effect("GET /events/live needs a bearer token", () =>
@@ -92,7 +88,7 @@ layer(app("console"), { excludeTestServices: true, timeout: 60_000 })("the conso
       const accountId = yield* openAccount("alice", "10.00")
       const stream = `Account-${accountId}`
       const events = yield* listen("carol", {
-        afterReady: call("POST", `/accounts/${accountId}/deposits`, { as: "alice", body: { amount: "5.00" } }),
+        afterReady: call("POST", `/accounts/${accountId}/deposits`, { as: "tina", body: { amount: "5.00" } }),
         until: (seen) => seen.some((e) => e.event === "projected" && e.data.streams.includes(stream))
       })
       const ready = events.find((e) => e.event === "ready")
@@ -114,8 +110,8 @@ layer(app("console"), { excludeTestServices: true, timeout: 60_000 })("the conso
       const bobs = yield* openAccount("bob", "10.00")
       const events = yield* listen("bob", {
         afterReady: Effect.gen(function* () {
-          yield* call("POST", `/accounts/${alices}/deposits`, { as: "alice", body: { amount: "1.00" } })
-          yield* call("POST", `/accounts/${bobs}/deposits`, { as: "bob", body: { amount: "1.00" } })
+          yield* call("POST", `/accounts/${alices}/deposits`, { as: "tina", body: { amount: "1.00" } })
+          yield* call("POST", `/accounts/${bobs}/deposits`, { as: "tina", body: { amount: "1.00" } })
         }),
         until: (seen) => seen.some((e) => e.event === "projected" && e.data.streams.includes(`Account-${bobs}`))
       })
@@ -229,8 +225,8 @@ layer(app("console_idle", { projections: false, settings: { readYourWritesTimeou
   it.effect("POST /projections/:name/rebuild replays the log under the console's lease", () =>
     Effect.gen(function* () {
       const opened = yield* call("POST", "/accounts", {
-        as: "alice",
-        body: { currency: "USD", initialDeposit: "7.00" }
+        as: "tina",
+        body: { currency: "USD", owner: "alice", initialDeposit: "7.00" }
       })
       // nothing projects here: the answer comes from the command side once read-your-writes gives up
       assert.strictEqual(opened.status, 201, opened.text)

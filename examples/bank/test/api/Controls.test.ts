@@ -1,7 +1,8 @@
 /**
  * The bank's fintech controls, end to end: ISO 4217 currencies with the runtime's minor units, approval thresholds per
- * currency, four eyes on every large outflow, deposit limits by role, one read rule for every read route, and the
- * client's correlation id through the transfer process. Every refusal names its rule and writes nothing.
+ * currency, four eyes on every large outflow, deposits by tellers only (within their per-deposit limit), one read rule
+ * for every read route, and the client's correlation id through the transfer process. Every refusal names its rule and
+ * writes nothing.
  */
 import { assert, layer } from "@effect/vitest"
 import { Effect, Schedule } from "effect"
@@ -17,9 +18,17 @@ const refused = (reply: Reply, rule: { status: number; type?: string; title?: st
   assert.isString(reply.body.detail)
 }
 
-const open = (as: string, body: Record<string, unknown>) =>
+/**
+ * Opens an account for `owner`: in their own name when it starts empty; through the teller (tina, who books the
+ * opening deposit) when it starts with money, since money enters an account only through a teller or an admin.
+ */
+const open = (owner: string, body: Record<string, unknown>) =>
   Effect.gen(function* () {
-    const reply = yield* call("POST", "/accounts", { as, body })
+    const reply = yield* call(
+      "POST",
+      "/accounts",
+      body.initialDeposit === undefined ? { as: owner, body } : { as: "tina", body: { ...body, owner } }
+    )
     assert.strictEqual(reply.status, 201, reply.text)
     return reply.body as { accountId: string; version: number; balance: number; decimals: number }
   })
@@ -69,6 +78,9 @@ layer(app("controls"), { excludeTestServices: true, timeout: 60_000 })("Bank con
         assert.isFalse(byCode.has("XYZ"))
         assert.strictEqual(byCode.get("JPY").approvalThreshold, 150_000)
         assert.strictEqual(byCode.get("KWD").approvalThreshold, 307_000)
+        // one deposit limit, the teller's: customers book no deposits
+        assert.strictEqual(byCode.get("JPY").tellerDepositLimit, 7_500_000)
+        assert.notProperty(byCode.get("USD"), "customerDepositLimit")
 
         // each account and transfer carries the decimals of its currency, so a client keeps no table
         const kwd = yield* open("alice", { currency: "KWD", initialDeposit: "1.250" })
@@ -192,47 +204,167 @@ layer(app("controls"), { excludeTestServices: true, timeout: 60_000 })("Bank con
   )
 
   it.effect(
-    "deposits: a customer's own are limited, a teller's have a larger limit; each names the rule",
+    "deposits by tellers only: a customer's deposit, even into their own account, is a 403 and writes nothing",
     () =>
       Effect.gen(function* () {
         const alice = yield* open("alice", { currency: "USD", initialDeposit: "10.00" })
         const before = yield* account(alice.accountId)
-        const own = yield* call("POST", `/accounts/${alice.accountId}/deposits`, {
+        const events = yield* auditTypes(alice.accountId)
+        // small or large, once or repeated: a customer never credits an account
+        for (const amount of ["1.00", "4999.99", "5000.01"]) {
+          const own = yield* call("POST", `/accounts/${alice.accountId}/deposits`, { as: "alice", body: { amount } })
+          refused(own, {
+            status: 403,
+            type: "deposits-by-tellers-only",
+            title: "Deposits By Tellers Only",
+            code: "DepositsByTellersOnly"
+          })
+          assert.include(own.body.detail, "Deposit rule")
+          assert.include(own.body.detail, "teller")
+        }
+        // an Idempotency-Key changes nothing: the refusal comes before the command
+        const keyed = yield* call("POST", `/accounts/${alice.accountId}/deposits`, {
           as: "alice",
-          body: { amount: "5000.01" }
+          body: { amount: "1.00" },
+          headers: { "idempotency-key": "alice-self-credit" }
         })
-        refused(own, {
-          status: 422,
-          type: "deposit-limit",
-          title: "Deposit Limit Exceeded",
-          code: "DepositLimitExceeded"
-        })
-        assert.include(own.body.detail, "5000.00 USD")
+        refused(keyed, { status: 403, type: "deposits-by-tellers-only", code: "DepositsByTellersOnly" })
+        // another customer, and staff who do not book money, are refused by the same rule
+        for (const who of ["bob", "carol", "dave"]) {
+          refused(yield* call("POST", `/accounts/${alice.accountId}/deposits`, { as: who, body: { amount: "1" } }), {
+            status: 403,
+            type: "deposits-by-tellers-only",
+            code: "DepositsByTellersOnly"
+          })
+        }
         assert.deepStrictEqual(yield* account(alice.accountId), before, "nothing was written")
-        const accounts = (yield* call("GET", "/accounts", { as: "alice" })).body.length
-        const rich = yield* call("POST", "/accounts", {
-          as: "alice",
-          body: { currency: "USD", initialDeposit: "9999" }
-        })
-        refused(rich, { status: 422, type: "deposit-limit", code: "DepositLimitExceeded" })
-        assert.strictEqual((yield* call("GET", "/accounts", { as: "alice" })).body.length, accounts, "nothing opened")
+        assert.deepStrictEqual(yield* auditTypes(alice.accountId), events, "no event was appended")
+        assert.deepStrictEqual(events, ["AccountOpened"])
+      }),
+    slow
+  )
 
-        const teller = yield* call("POST", `/accounts/${alice.accountId}/deposits`, {
+  it.effect(
+    "a customer opens with no money: a non-zero initial deposit is a 403 and opens nothing; zero or none is fine",
+    () =>
+      Effect.gen(function* () {
+        const start = new Date().toISOString()
+        const since = () =>
+          Effect.map(call("GET", "/accounts", { as: "bob" }), (reply) =>
+            (reply.body as ReadonlyArray<Body>).filter((a) => a.openedAt >= start)
+          )
+        for (const initialDeposit of ["0.01", "10.00", "9999"]) {
+          const rich = yield* call("POST", "/accounts", { as: "bob", body: { currency: "USD", initialDeposit } })
+          refused(rich, {
+            status: 403,
+            type: "deposits-by-tellers-only",
+            title: "Deposits By Tellers Only",
+            code: "DepositsByTellersOnly"
+          })
+          assert.include(rich.body.detail, "initial deposit")
+        }
+        const zero = yield* call("POST", "/accounts", { as: "bob", body: { currency: "USD", initialDeposit: "0.00" } })
+        assert.strictEqual(zero.status, 201, zero.text)
+        assert.strictEqual(zero.body.balance, 0)
+        const none = yield* call("POST", "/accounts", { as: "bob", body: { currency: "EUR" } })
+        assert.strictEqual(none.status, 201, none.text)
+        assert.strictEqual(none.body.balance, 0)
+        // the read models show accounts in the order they were opened: once the last one shows, any refused one would
+        // show before it; none does
+        const opened = yield* eventually(since(), (accounts) =>
+          accounts.some((a) => a.accountId === none.body.accountId)
+        )
+        assert.sameMembers(
+          opened.map((a) => a.accountId),
+          [zero.body.accountId, none.body.accountId],
+          "only the two empty accounts were opened"
+        )
+        assert.isTrue(
+          opened.every((a) => a.balance === 0),
+          JSON.stringify(opened)
+        )
+      }),
+    slow
+  )
+
+  it.effect(
+    "a teller (or an admin) books deposits and opening deposits within the per-deposit limit",
+    () =>
+      Effect.gen(function* () {
+        const opened = yield* call("POST", "/accounts", {
+          as: "tina",
+          body: { currency: "USD", owner: "alice", initialDeposit: "50000.00" }
+        })
+        assert.strictEqual(opened.status, 201, opened.text)
+        assert.strictEqual(opened.body.owner, "alice")
+        assert.strictEqual(opened.body.balance, 5_000_000)
+        const id = opened.body.accountId as string
+        const teller = yield* call("POST", `/accounts/${id}/deposits`, {
           as: "tina",
           body: { amount: "20000.00", reference: "cash at the counter" }
         })
         assert.strictEqual(teller.status, 200, teller.text)
-        assert.strictEqual(teller.body.balance, 2_001_000)
-        const tooMuch = yield* call("POST", `/accounts/${alice.accountId}/deposits`, {
+        assert.strictEqual(teller.body.balance, 7_000_000)
+        const admin = yield* call("POST", `/accounts/${id}/deposits`, { as: "admin", body: { amount: "50000.00" } })
+        assert.strictEqual(admin.status, 200, admin.text)
+        assert.strictEqual(admin.body.balance, 12_000_000)
+        assert.deepStrictEqual(yield* auditTypes(id), ["AccountOpened", "MoneyDeposited", "MoneyDeposited"])
+        const audit = (yield* call("GET", `/accounts/${id}/audit`, { as: "dave" })).body.events as ReadonlyArray<Body>
+        assert.deepStrictEqual(
+          audit.map((event) => event.metadata.actor),
+          ["tina", "tina", "admin"]
+        )
+        // the owner sees the money the teller booked
+        assert.strictEqual((yield* call("GET", `/accounts/${id}`, { as: "alice" })).body.balance, 12_000_000)
+      }),
+    slow
+  )
+
+  it.effect(
+    "a teller's deposit or opening deposit above the per-deposit limit is a 422 deposit-limit and writes nothing",
+    () =>
+      Effect.gen(function* () {
+        const alice = yield* open("alice", { currency: "USD", initialDeposit: "10.00" })
+        const before = yield* account(alice.accountId)
+        const events = yield* auditTypes(alice.accountId)
+        for (const who of ["tina", "admin"]) {
+          const tooMuch = yield* call("POST", `/accounts/${alice.accountId}/deposits`, {
+            as: who,
+            body: { amount: "50000.01" }
+          })
+          refused(tooMuch, {
+            status: 422,
+            type: "deposit-limit",
+            title: "Deposit Limit Exceeded",
+            code: "DepositLimitExceeded"
+          })
+          assert.include(tooMuch.body.detail, "50000.00 USD")
+        }
+        // converted into the account's currency: the limit of a JPY account is 7,500,000 JPY
+        const yen = yield* open("alice", { currency: "JPY", initialDeposit: "7500000" })
+        assert.strictEqual(yen.balance, 7_500_000)
+        refused(
+          yield* call("POST", `/accounts/${yen.accountId}/deposits`, { as: "tina", body: { amount: "7500001" } }),
+          { status: 422, type: "deposit-limit", code: "DepositLimitExceeded" }
+        )
+        assert.deepStrictEqual(yield* account(alice.accountId), before, "nothing was written")
+        assert.deepStrictEqual(yield* auditTypes(alice.accountId), events, "no event was appended")
+        assert.deepStrictEqual(yield* auditTypes(yen.accountId), ["AccountOpened"])
+
+        const owned = () =>
+          Effect.map(call("GET", "/accounts", { as: "admin" }), (reply) =>
+            (reply.body as ReadonlyArray<Body>).filter((a) => a.owner === "trudy")
+          )
+        const rich = yield* call("POST", "/accounts", {
           as: "tina",
-          body: { amount: "50000.01" }
+          body: { currency: "USD", owner: "trudy", initialDeposit: "50000.01" }
         })
-        refused(tooMuch, { status: 422, type: "deposit-limit", code: "DepositLimitExceeded" })
-        // staff who do not book money may not deposit at all
-        refused(yield* call("POST", `/accounts/${alice.accountId}/deposits`, { as: "carol", body: { amount: "1" } }), {
-          status: 403,
-          code: "Forbidden"
-        })
+        refused(rich, { status: 422, type: "deposit-limit", code: "DepositLimitExceeded" })
+        // the read models show accounts in order: once a later one shows, a refused one would have shown before it
+        yield* call("POST", "/accounts", { as: "tina", body: { currency: "USD", owner: "trudy" } })
+        const trudys = yield* eventually(owned(), (accounts) => accounts.length >= 1)
+        assert.strictEqual(trudys.length, 1, "only the empty account was opened")
+        assert.strictEqual(trudys[0].balance, 0)
       }),
     slow
   )

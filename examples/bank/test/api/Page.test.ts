@@ -11,7 +11,7 @@ import { join } from "node:path"
 import { assert, layer } from "@effect/vitest"
 import { Effect } from "effect"
 import { type Browser, chromium, type Page } from "playwright-core"
-import { app, baseUrl, call } from "./harness.ts"
+import { app, baseUrl, call, openFunded } from "./harness.ts"
 
 const executablePath = "/usr/bin/chromium"
 const available = existsSync(executablePath)
@@ -19,12 +19,8 @@ if (!available) console.warn(`Page.test.ts: skipped, no Chromium at ${executable
 
 const pngSize = (png: Buffer) => ({ width: png.readUInt32BE(16), height: png.readUInt32BE(20) })
 
-const openAccount = (as: string, initialDeposit: string) =>
-  Effect.gen(function* () {
-    const opened = yield* call("POST", "/accounts", { as, body: { currency: "USD", initialDeposit } })
-    assert.strictEqual(opened.status, 201, opened.text)
-    return opened.body.accountId as string
-  })
+/** Opens an account for `owner` with its starting money, booked by the teller (only tellers and admins deposit). */
+const openAccount = (owner: string, initialDeposit: string) => openFunded(owner, { currency: "USD", initialDeposit })
 
 const signIn = async (page: Page, name: string) => {
   await page.selectOption("#user", name)
@@ -189,6 +185,24 @@ layer(app("page", { demo: true }), { excludeTestServices: true, timeout: 120_000
                 await page.setViewportSize({ width: 1280, height: 900 })
                 await page.screenshot({ path: shot("admin-1280.png"), fullPage: true })
 
+                // the teller's desk: money enters bob's account through tina, within her limit; above it, the
+                // server's refusal shows on the page
+                step = "the teller books deposits"
+                await signIn(page, "tina")
+                const tellerRole = await textOf(page, "#role")
+                await page.locator(`#deposit-account option[value="${to}"]`).waitFor({ state: "attached" })
+                await page.selectOption("#deposit-account", to)
+                await page.fill("#deposit-amount", "50000.01")
+                await page.click("#deposit-submit")
+                await page.locator("#deposit-error:not(:empty)").waitFor()
+                const overLimit = await textOf(page, "#deposit-error")
+                await page.selectOption("#deposit-account", to)
+                await page.fill("#deposit-amount", "25.00")
+                await page.fill("#deposit-reference", "cash at the counter")
+                await page.click("#deposit-submit")
+                await page.locator("#deposit-result:not(:empty)").waitFor()
+                const booked = await textOf(page, "#deposit-result")
+
                 // every control is reachable by keyboard: the sign-in select is a real, focusable control
                 await page.focus("#user")
                 const focused = await page.evaluate("document.activeElement && document.activeElement.id")
@@ -216,6 +230,9 @@ layer(app("page", { demo: true }), { excludeTestServices: true, timeout: 120_000
                   rebuildMessage,
                   fourEyes,
                   adminNarrow,
+                  tellerRole,
+                  overLimit,
+                  booked,
                   consoleErrors
                 }
               }
@@ -263,6 +280,18 @@ layer(app("page", { demo: true }), { excludeTestServices: true, timeout: 120_000
         for (const widths of [result.customerNarrow, result.auditorWide, result.auditorNarrow, result.adminNarrow]) {
           assert.isAtMost(widths.scroll, widths.inner, JSON.stringify(widths))
         }
+        assert.strictEqual(result.tellerRole, "teller")
+        assert.match(result.overLimit, /Deposit limit/)
+        assert.include(result.booked, to)
+        assert.strictEqual(
+          yield* Effect.map(call("GET", `/accounts/${to}/audit`, { as: "dave" }), (reply) =>
+            (reply.body.events as ReadonlyArray<{ type: string; metadata: { actor: string } }>)
+              .filter((event) => event.type === "MoneyDeposited")
+              .map((event) => event.metadata.actor)
+              .join()
+          ),
+          "tina"
+        )
         assert.strictEqual(result.focused, "user")
         assert.deepStrictEqual(result.consoleErrors, [])
 

@@ -192,8 +192,9 @@ describe("the bank on a stalled database", () => {
           request(base, method, path, as, body, headers)
 
         // seed: alice's account and two empty ones to close, bob's, and four transfers awaiting approval
-        const open = (as: string, initialDeposit: string) =>
-          Effect.map(call("POST", "/accounts", as, { currency: "USD", initialDeposit }), (reply) => {
+        // the teller (tina) opens them and books the opening deposits: customers do not credit themselves
+        const open = (owner: string, initialDeposit: string) =>
+          Effect.map(call("POST", "/accounts", "tina", { currency: "USD", owner, initialDeposit }), (reply) => {
             assert.strictEqual(reply.status, 201, reply.text)
             return reply.body.accountId as string
           })
@@ -281,7 +282,7 @@ describe("the bank on a stalled database", () => {
           "accounts.deposit": {
             method: "POST",
             path: `/accounts/${alice}/deposits`,
-            as: "alice",
+            as: "tina",
             body: { amount: "1.25", reference: "after the stall" },
             ok: 200
           },

@@ -3,6 +3,7 @@
  * and idempotency keys, each test file in schemas of its own), with the projections and the transfer process running
  * in the background, and one random token per demo actor.
  */
+import { assert } from "@effect/vitest"
 import { Projection } from "@facta/core"
 import { PgCheckpointStore, PgSnapshotStore } from "@facta/postgres"
 import { Effect, Layer, References } from "effect"
@@ -144,4 +145,15 @@ export const call = (
       }
       return { status: response.status, headers: response.headers, body: parsed, text }
     })
+  })
+
+/**
+ * Opens an account for the customer `owner` with its starting money: the teller (tina) opens it and books the opening
+ * deposit, since money enters an account only through a teller or an admin. Answers the new account's id.
+ */
+export const openFunded = (owner: string, body: { readonly currency: string; readonly initialDeposit: string }) =>
+  Effect.map(call("POST", "/accounts", { as: "tina", body: { ...body, owner } }), (reply) => {
+    assert.strictEqual(reply.status, 201, reply.text)
+    assert.strictEqual(reply.body.owner, owner)
+    return reply.body.accountId as string
   })
