@@ -31,7 +31,8 @@ const packages = [
   { name: "@facta/postgres", dir: "packages/postgres", file: "postgres" },
   { name: "@facta/testing", dir: "packages/testing", file: "testing" },
   { name: "@facta/embedded-postgres", dir: "packages/embedded-postgres", file: "embedded-postgres" },
-  { name: "@facta/nats", dir: "packages/nats", file: "nats" }
+  { name: "@facta/nats", dir: "packages/nats", file: "nats" },
+  { name: "@facta/redis", dir: "packages/redis", file: "redis" }
 ] as const
 
 const failures: Array<string> = []

@@ -1,0 +1,448 @@
+/**
+ * The relay and the inbox on the real Redis server (127.0.0.1:6379, or REDIS_URL), each test under a key prefix of
+ * its own (its keys deleted afterwards). Without a server the file is skipped with one line (under CI=true it fails).
+ *
+ * - every event published once per append under 8 concurrent writers, in order per stream, and nothing again after a
+ *   restart of the relay (its checkpoint moved after the replies); the live PUBLISH notifications; the retention;
+ * - category and type filters, the stream per category, the envelope's fields;
+ * - a mapping to a public schema; an event it cannot encode is parked with the reason; an entry larger than the
+ *   configured limit is a typed error naming both sizes, and the relay parks it;
+ * - no checkpoint progress while Redis refuses the XADDs (the key holds a string), then catching up;
+ * - the inbox applies every entry exactly once although every first commit "loses" its acknowledgement (the entry
+ *   stays pending and is read again), and after its consumer is stopped and started again; a poison entry is parked;
+ * - a consumer killed between its commit and its XACK: another consumer of the group claims the entry and it is
+ *   applied once.
+ */
+import { assert, describe, it } from "@effect/vitest"
+import { CheckpointStore, Event, EventStore, Inbox, IntegrationEvent, Position, Relay, StorageError } from "@facta/core"
+import { PgInboxStore } from "@facta/postgres"
+import { RedisClient, RedisInbox, RedisPublisher } from "@facta/redis"
+import { Deferred, Duration, Effect, Fiber, Layer, Option, Schedule, Schema, Stream } from "effect"
+import { SqlClient } from "effect/sql"
+import * as Database from "../support/database.ts"
+import * as Redis from "./support/redis.ts"
+
+const available = await Redis.redisAvailable()
+
+/** Appends one event; its id. */
+const append = (streamId: string, type: string, data: Schema.Json) => {
+  const eventId = Event.makeEventIdUnsafe()
+  return EventStore.EventStore.use((store) =>
+    Effect.as(store.append(streamId, [{ eventId, type, schemaVersion: 1, data }]), eventId as string)
+  )
+}
+
+/** Polls `check` until it holds, for at most `timeout`. */
+const eventually = <E, R>(check: Effect.Effect<boolean, E, R>, timeout: Duration.Input = "20 seconds") =>
+  check.pipe(
+    Effect.repeat({ schedule: Schedule.spaced("50 millis"), until: (done) => done }),
+    Effect.timeoutOrElse({
+      duration: timeout,
+      orElse: () => Effect.die(new Error(`not reached within ${Duration.format(Duration.fromInputUnsafe(timeout))}`))
+    })
+  )
+
+const memoryStores = () =>
+  Layer.mergeAll(
+    Layer.fresh(EventStore.layerMemoryWith({ maxEventBytes: 4 * 1024 * 1024 })),
+    Layer.fresh(CheckpointStore.layerMemory)
+  )
+
+const redisCall = <A>(f: (connection: RedisClient.Connection) => Promise<A>) =>
+  RedisClient.RedisClient.use((redis) => Effect.promise(() => f(redis.connection)))
+
+describe.skipIf(!available)("Relay and inbox on Redis Streams", () => {
+  it.live(
+    "publishes every event once under 8 concurrent writers, in order per stream; a restarted relay sends nothing again",
+    () => {
+      const prefix = Redis.unique("conf")
+      const key = `${prefix}:Account`
+      return Effect.gen(function* () {
+        // a best-effort listener on the live notifications
+        const notified: Array<string> = []
+        const listener = yield* Effect.acquireRelease(
+          redisCall(async (connection) => {
+            const sub = connection.duplicate()
+            sub.on("error", () => undefined)
+            await sub.connect()
+            await sub.subscribe(key, (message) => void notified.push(JSON.parse(message).eventId))
+            return sub
+          }),
+          (sub) => Effect.sync(() => sub.destroy())
+        )
+        assert.isTrue(listener.isOpen)
+        const publisher = yield* RedisPublisher.make({ key: RedisPublisher.streamKey(prefix), notify: true })
+        const relay = Relay.make({ name: "conformance", publisher })
+        const fiber = yield* Effect.forkChild(Relay.run(relay, { pollInterval: "100 millis" }))
+        const appended = yield* Effect.forEach(
+          Array.from({ length: 8 }, (_, w) => w),
+          (w) =>
+            Effect.forEach(
+              Array.from({ length: 25 }, (_, i) => i),
+              (i) =>
+                Effect.map(
+                  append(`Account-w${w}s${i % 3}`, "Deposited", { writer: w, i }),
+                  () => `Account-w${w}s${i % 3}`
+                ),
+              { discard: false }
+            ),
+          { concurrency: 8 }
+        )
+        const total = appended.flat().length
+        yield* eventually(Effect.map(Redis.length(key), (n) => n >= total))
+        const entries = yield* Redis.readStream(key)
+        assert.strictEqual(entries.length, total)
+        const ids = new Set(entries.map((e) => e.fields.eventId))
+        assert.strictEqual(ids.size, total)
+        const store = yield* EventStore.EventStore
+        const stored = Array.from(yield* Stream.runCollect(store.readAll()))
+        assert.deepStrictEqual([...ids].sort(), stored.map((e) => e.eventId as string).sort())
+        // per-stream order: each stream's versions come 1, 2, 3... in the stream's order
+        const versions = new Map<string, Array<number>>()
+        for (const e of entries) {
+          const list = versions.get(e.body.streamId) ?? []
+          list.push(e.body.version)
+          versions.set(e.body.streamId, list)
+          assert.strictEqual(e.fields.type, "Deposited")
+          assert.strictEqual(e.fields.category, "Account")
+          assert.strictEqual(e.fields.schemaVersion, "1")
+          assert.match(e.fields.position!, /^\d+\.\d+\.\d+$/)
+          assert.isString(e.fields.recordedAt)
+        }
+        for (const list of versions.values())
+          assert.deepStrictEqual(
+            list,
+            list.map((_, i) => i + 1)
+          )
+        yield* eventually(Effect.map(Relay.status(relay), (s) => Option.isSome(s) && s.value.eventsBehind === 0))
+        yield* Fiber.interrupt(fiber)
+        // the checkpoint moved past every acknowledged event: a new run publishes nothing again
+        yield* Relay.run(relay, { untilCaughtUp: true })
+        assert.strictEqual(yield* Redis.length(key), total)
+        // the live notifications: best effort, but on one machine every one arrives
+        yield* eventually(
+          Effect.sync(() => notified.length >= total),
+          "5 seconds"
+        )
+        assert.deepStrictEqual([...new Set(notified)].sort(), [...ids].sort())
+      }).pipe(
+        Effect.scoped,
+        Effect.provide(
+          Layer.mergeAll(
+            Redis.clientWithPrefix(prefix),
+            Database.projectionStoresIn(Database.uniqueSchema("redisconf"))
+          )
+        )
+      )
+    },
+    60_000
+  )
+
+  it.live("trims each stream by its retention: MAXLEN ~ or MINID ~ by age", () => {
+    const prefix = Redis.unique("keep")
+    return Effect.gen(function* () {
+      const byLength = yield* RedisPublisher.make({
+        key: (event) => `${prefix}:len:${event.category}`,
+        retention: { maxLen: 50 }
+      })
+      const byAge = yield* RedisPublisher.make({
+        key: (event) => `${prefix}:age:${event.category}`,
+        retention: { maxAge: "1 hour" }
+      })
+      const event = (i: number): IntegrationEvent.IntegrationEvent => ({
+        eventId: Event.makeEventIdUnsafe(),
+        streamId: `Account-${i}`,
+        category: "Account",
+        version: 1,
+        position: `0.${i + 1}.${i + 1}`,
+        type: "Deposited",
+        schemaVersion: 1,
+        data: { i },
+        recordedAt: new Date(0).toISOString()
+      })
+      // entries older than an hour (ids of 2001), then new ones: the old ones go with the next XADD
+      yield* redisCall(async (connection) => {
+        for (let i = 0; i < 300; i++)
+          await connection.xAdd(`${prefix}:age:Account`, `1000000000000-${i + 1}`, { i: "old" })
+      })
+      for (let i = 0; i < 10; i++) {
+        const batch = Array.from({ length: 50 }, (_, j) => event(i * 50 + j))
+        yield* byLength.publish(batch)
+        yield* byAge.publish(batch)
+      }
+      const kept = yield* Redis.length(`${prefix}:len:Account`)
+      // approximate trimming removes whole nodes (100 entries by default): at least 50 kept, far fewer than 500
+      assert.isAtLeast(kept, 50)
+      assert.isAtMost(kept, 200)
+      const young = yield* Redis.length(`${prefix}:age:Account`)
+      assert.isAtLeast(young, 500)
+      assert.isBelow(young, 800)
+    }).pipe(Effect.provide(Redis.clientWithPrefix(prefix)))
+  })
+
+  it.live("filters by category and type, maps to a public schema, parks what it cannot encode or send", () => {
+    const prefix = Redis.unique("map")
+    return Effect.gen(function* () {
+      const limit = 16 * 1024
+      const publisher = yield* RedisPublisher.make({ key: RedisPublisher.streamKey(prefix), maxEntryBytes: limit })
+      const MoneyIn = Schema.TaggedStruct("MoneyIn", {
+        account: Schema.String,
+        cents: Schema.Int.check(Schema.isGreaterThan(0)),
+        note: Schema.optionalKey(Schema.String)
+      })
+      const relay = Relay.make({
+        name: "public",
+        categories: ["Account"],
+        types: ["Deposited"],
+        publisher,
+        map: Relay.mapTo(MoneyIn, (event) => {
+          const data = event.data as { amount: number; note?: string }
+          return MoneyIn.make(
+            { account: event.streamId, cents: data.amount, ...(data.note === undefined ? {} : { note: data.note }) },
+            { disableChecks: true }
+          )
+        })
+      })
+      const ok = yield* append("Account-1", "Deposited", { amount: 5 })
+      yield* append("Account-1", "Withdrawn", { amount: 3 })
+      yield* append("Order-1", "Deposited", { amount: 7 })
+      const negative = yield* append("Account-2", "Deposited", { amount: -1 })
+      // an event whose entry is larger than the publisher's limit (the store takes it: its limit is 4 MiB)
+      const big = yield* append("Account-3", "Deposited", { amount: 9, note: "x".repeat(limit + 10) })
+      yield* append("Account-1", "Deposited", { amount: 6 })
+      yield* Relay.run(relay, { untilCaughtUp: true })
+      const entries = yield* Redis.readStream(`${prefix}:Account`)
+      assert.deepStrictEqual(
+        entries.map((e) => [e.fields.type, e.body.data]),
+        [
+          ["MoneyIn", { _tag: "MoneyIn", account: "Account-1", cents: 5 }],
+          ["MoneyIn", { _tag: "MoneyIn", account: "Account-1", cents: 6 }]
+        ]
+      )
+      assert.strictEqual(yield* Redis.length(`${prefix}:Order`), 0)
+      assert.strictEqual(entries[0]!.fields.eventId, ok)
+      const decoded = Schema.decodeUnknownSync(MoneyIn)(entries[0]!.body.data)
+      assert.strictEqual(decoded.cents, 5)
+      const parked = yield* Relay.parked(relay)
+      assert.deepStrictEqual(
+        parked.map((p) => p.event.eventId),
+        [negative, big]
+      )
+      assert.include(parked[0]!.error, "greater than 0")
+      assert.match(
+        parked[1]!.error,
+        new RegExp(`redis message ${big} is \\d+ bytes, more than the broker's limit of ${limit} bytes`)
+      )
+    }).pipe(Effect.provide(Layer.mergeAll(Redis.clientWithPrefix(prefix), memoryStores())))
+  })
+
+  it.live("the publisher fails with MessageTooLarge naming both sizes, before it sends anything", () => {
+    const prefix = Redis.unique("big")
+    return Effect.gen(function* () {
+      const publisher = yield* RedisPublisher.make({ key: RedisPublisher.streamKey(prefix) })
+      const event = (data: Schema.Json): IntegrationEvent.IntegrationEvent => ({
+        eventId: Event.makeEventIdUnsafe(),
+        streamId: "Account-1",
+        category: "Account",
+        version: 1,
+        position: "0.1.1",
+        type: "Deposited",
+        schemaVersion: 1,
+        data,
+        recordedAt: new Date(0).toISOString()
+      })
+      const large = event({ note: "x".repeat(1024 * 1024) })
+      const error = yield* Effect.flip(publisher.publish([event({ amount: 1 }), large]))
+      assert.isTrue(IntegrationEvent.isMessageTooLarge(error))
+      if (!IntegrationEvent.isMessageTooLarge(error)) return
+      assert.strictEqual(error.broker, "redis")
+      assert.strictEqual(error.messageId, large.eventId)
+      assert.strictEqual(error.limit, 1024 * 1024)
+      assert.isAbove(error.size, 1024 * 1024)
+      assert.include(error.message, `${error.size} bytes`)
+      assert.include(error.message, `${error.limit} bytes`)
+      assert.strictEqual(yield* Redis.length(`${prefix}:Account`), 0)
+    }).pipe(Effect.provide(Redis.clientWithPrefix(prefix)))
+  })
+
+  it.live("moves no checkpoint while Redis refuses the XADDs, then catches up", () => {
+    const prefix = Redis.unique("late")
+    const key = `${prefix}:Account`
+    return Effect.gen(function* () {
+      // the stream's key holds a string: every XADD fails (WRONGTYPE), retryably
+      yield* redisCall((connection) => connection.set(key, "not a stream"))
+      const publisher = yield* RedisPublisher.make({ key: RedisPublisher.streamKey(prefix) })
+      const relay = Relay.make({ name: "late", publisher })
+      yield* append("Account-1", "Deposited", { amount: 1 })
+      yield* append("Account-2", "Deposited", { amount: 2 })
+      const fiber = yield* Effect.forkChild(Relay.run(relay, { pollInterval: "50 millis" }))
+      yield* eventually(
+        Effect.map(
+          Relay.status(relay),
+          (s) => Option.isSome(s) && Option.getOrElse(s.value.error, () => "").includes("retrying after")
+        ),
+        "10 seconds"
+      )
+      yield* Effect.sleep("300 millis")
+      const stuck = Option.getOrThrow(yield* Relay.status(relay))
+      assert.deepStrictEqual(stuck.checkpoint, Position.start)
+      assert.strictEqual(stuck.eventsBehind, 2)
+      assert.include(Option.getOrThrow(stuck.error), "WRONGTYPE")
+      yield* redisCall((connection) => connection.del(key))
+      yield* eventually(Effect.map(Redis.length(key), (n) => n === 2))
+      yield* eventually(Effect.map(Relay.status(relay), (s) => Option.isSome(s) && s.value.eventsBehind === 0))
+      assert.isTrue(Option.isNone(Option.getOrThrow(yield* Relay.status(relay)).error))
+      yield* Fiber.interrupt(fiber)
+      assert.strictEqual(yield* Redis.length(key), 2)
+    }).pipe(Effect.provide(Layer.mergeAll(Redis.clientWithPrefix(prefix), memoryStores())))
+  })
+
+  it.live(
+    "the inbox applies each entry exactly once when acknowledgements are lost, and parks a poison entry",
+    () => {
+      const prefix = Redis.unique("inbox")
+      const key = `${prefix}:Transfer`
+      const schema = Database.uniqueSchema("redisinbox")
+      return Effect.gen(function* () {
+        const sql = yield* SqlClient.SqlClient
+        yield* sql`CREATE TABLE ${sql(schema)}.applied (n serial PRIMARY KEY, event_id text NOT NULL, stream_id text NOT NULL, version int NOT NULL)`
+        const real = yield* PgInboxStore.make({ schema })
+        // every message's first commit is followed by a lost acknowledgement: the store answers as if the
+        // connection dropped after the COMMIT, so the consumer does not XACK and reads the entry again
+        const failedOnce = new Set<string>()
+        const lossy = Inbox.InboxStore.of({
+          ...real,
+          apply: (inbox, id, work) =>
+            Effect.flatMap(real.apply(inbox, id, work), (result) =>
+              failedOnce.has(id)
+                ? Effect.succeed(result)
+                : Effect.andThen(
+                    Effect.sync(() => failedOnce.add(id)),
+                    Effect.fail(
+                      new StorageError.StorageError({
+                        store: "InboxStore",
+                        operation: "apply",
+                        retryable: true,
+                        cause: "connection lost after COMMIT"
+                      })
+                    )
+                  )
+            )
+        })
+        const inbox = Inbox.make({
+          name: "risk",
+          handle: (event) =>
+            sql`INSERT INTO ${sql(schema)}.applied (event_id, stream_id, version)
+                VALUES (${event.eventId}, ${event.streamId}, ${event.version})`.pipe(Effect.asVoid)
+        })
+        const consume = RedisInbox.run(inbox, {
+          key,
+          group: "risk",
+          consumer: "risk-1",
+          block: "200 millis",
+          retryDelay: "20 millis"
+        }).pipe(Effect.provideService(Inbox.InboxStore, lossy))
+        const consumer = yield* Effect.forkChild(consume)
+
+        const publisher = yield* RedisPublisher.make({ key: RedisPublisher.streamKey(prefix) })
+        const relay = Relay.make({ name: "to-risk", publisher })
+        for (let i = 0; i < 40; i++) yield* append(`Transfer-${i % 4}`, "Sent", { i })
+        yield* Relay.run(relay, { untilCaughtUp: true })
+        yield* redisCall((connection) =>
+          connection.xAdd(key, "*", { eventId: "poison-1", streamId: "Junk-1", data: "{not json" })
+        )
+        const count = sql<{ n: number }>`SELECT count(*)::int AS n FROM ${sql(schema)}.applied`.pipe(
+          Effect.map((rows) => rows[0]!.n)
+        )
+        yield* eventually(Effect.map(count, (n) => n >= 40 && failedOnce.size >= 40))
+        yield* eventually(Effect.map(lossy.parked("risk"), (p) => p.length === 1))
+        const pendingCount = redisCall((connection) => connection.xPending(key, "risk")).pipe(
+          Effect.map((p) => p.pending)
+        )
+        yield* eventually(
+          Effect.map(pendingCount, (n) => n === 0),
+          "5 seconds"
+        )
+        // stop the consumer and start it again: nothing is applied twice
+        yield* Fiber.interrupt(consumer)
+        const again = yield* Effect.forkChild(consume)
+        yield* Effect.sleep("500 millis")
+        yield* Fiber.interrupt(again)
+        const rows = yield* sql<{ event_id: string; stream_id: string; version: number }>`
+          SELECT event_id, stream_id, version FROM ${sql(schema)}.applied ORDER BY n`
+        assert.strictEqual(rows.length, 40)
+        assert.strictEqual(new Set(rows.map((r) => r.event_id)).size, 40)
+        for (let s = 0; s < 4; s++) {
+          const versions = rows.filter((r) => r.stream_id === `Transfer-${s}`).map((r) => r.version)
+          assert.deepStrictEqual(
+            versions,
+            versions.map((_, i) => i + 1)
+          )
+        }
+        const parked = yield* lossy.parked("risk")
+        assert.strictEqual(parked.length, 1)
+        assert.strictEqual(parked[0]!.messageId, "poison-1")
+        assert.strictEqual(parked[0]!.subject, key)
+        assert.match(parked[0]!.error, /^undecodable/)
+        assert.strictEqual(yield* pendingCount, 0)
+      }).pipe(Effect.provide(Layer.mergeAll(Redis.clientWithPrefix(prefix), Database.projectionStoresIn(schema))))
+    },
+    60_000
+  )
+
+  it.live(
+    "a consumer killed between its commit and its XACK: another consumer claims the entry, applied once",
+    () => {
+      const prefix = Redis.unique("kill")
+      const key = `${prefix}:Transfer`
+      const schema = Database.uniqueSchema("rediskill")
+      return Effect.gen(function* () {
+        const sql = yield* SqlClient.SqlClient
+        yield* sql`CREATE TABLE ${sql(schema)}.applied (n serial PRIMARY KEY, event_id text NOT NULL)`
+        const real = yield* PgInboxStore.make({ schema })
+        const committed = yield* Deferred.make<string>()
+        // the first message commits, then the process hangs before its XACK, and is killed there
+        const hanging = Inbox.InboxStore.of({
+          ...real,
+          apply: (inbox, id, work) =>
+            Effect.flatMap(real.apply(inbox, id, work), () =>
+              Effect.andThen(Deferred.succeed(committed, id), Effect.never)
+            )
+        })
+        const inbox = Inbox.make({
+          name: "risk",
+          handle: (event) =>
+            sql`INSERT INTO ${sql(schema)}.applied (event_id) VALUES (${event.eventId})`.pipe(Effect.asVoid)
+        })
+        const options = { key, group: "risk", block: "100 millis", claimIdle: "300 millis" } as const
+        const publisher = yield* RedisPublisher.make({ key: RedisPublisher.streamKey(prefix) })
+        for (let i = 0; i < 10; i++) yield* append(`Transfer-${i}`, "Sent", { i })
+        yield* Relay.run(Relay.make({ name: "to-risk", publisher }), { untilCaughtUp: true })
+
+        const first = yield* Effect.forkChild(
+          RedisInbox.run(inbox, { ...options, consumer: "a" }).pipe(Effect.provideService(Inbox.InboxStore, hanging))
+        )
+        const killedAt = yield* Deferred.await(committed)
+        yield* Fiber.interrupt(first)
+        const pending = yield* redisCall((connection) => connection.xPending(key, "risk"))
+        assert.strictEqual(pending.pending, 10) // consumer a read all ten, acknowledged none
+        const second = yield* Effect.forkChild(
+          RedisInbox.run(inbox, { ...options, consumer: "b" }).pipe(Effect.provideService(Inbox.InboxStore, real))
+        )
+        yield* eventually(
+          Effect.map(
+            redisCall((connection) => connection.xPending(key, "risk")),
+            (p) => p.pending === 0
+          ),
+          "10 seconds"
+        )
+        yield* Fiber.interrupt(second)
+        const rows = yield* sql<{ event_id: string }>`SELECT event_id FROM ${sql(schema)}.applied ORDER BY n`
+        assert.strictEqual(rows.length, 10)
+        assert.strictEqual(new Set(rows.map((r) => r.event_id)).size, 10)
+        assert.strictEqual(rows[0]!.event_id, killedAt)
+      }).pipe(Effect.provide(Layer.mergeAll(Redis.clientWithPrefix(prefix), Database.projectionStoresIn(schema))))
+    },
+    60_000
+  )
+})
