@@ -11,14 +11,14 @@
  *
  * @since 0.1.0
  */
-import { Cause, Clock, DateTime, Duration, Effect, Exit, Option, Schedule, Schema, Stream } from "effect"
+import { Cause, DateTime, Duration, Effect, Exit, Option, Schedule, Schema, Stream } from "effect"
 import type { Key, Lease, LeaseLost, Parked, Status } from "./CheckpointStore.ts"
-import { CheckpointStore, isLeaseLost } from "./CheckpointStore.ts"
+import { CheckpointStore } from "./CheckpointStore.ts"
 import type { RecordedEvent } from "./Event.ts"
 import { EventStore } from "./EventStore.ts"
 import * as IntegrationEvent from "./IntegrationEvent.ts"
 import { describe } from "./internal/cause.ts"
-import * as Uuid from "./internal/uuid.ts"
+import { holderId, holdLease } from "./internal/leaseHolder.ts"
 import * as Position from "./Position.ts"
 import * as StorageError from "./StorageError.ts"
 import * as Subscription from "./Subscription.ts"
@@ -385,86 +385,15 @@ export const run = Effect.fn("Relay.run")(function* (
   options?: RunOptions
 ): Effect.fn.Return<void, IntegrationEvent.PublishError | StorageError.StorageError, EventStore | CheckpointStore> {
   const resolved = options ?? {}
-  const store = yield* CheckpointStore
-  const owner = `${resolved.owner ?? "relay"}/${Uuid.v7(yield* Clock.currentTimeMillis)}`
-  const ttl = resolved.leaseTtl ?? "10 seconds"
-  const interval = Math.max(10, Math.floor(Duration.toMillis(ttl) / 3))
-  const key = keyOf(relay)
-  const annotations = { relay: relay.name, owner }
-  const heartbeat = (lease: Lease) =>
-    Effect.forever(
-      Effect.andThen(
-        Effect.sleep(interval),
-        Effect.retry(store.renew(lease, ttl), {
-          times: 2,
-          schedule: Schedule.spaced(Math.max(10, Math.floor(interval / 4))),
-          while: StorageError.isRetryable
-        })
-      ),
-      { disableYield: true }
-    )
-  const settle = (lease: Lease, exit: Exit.Exit<void, unknown>) => {
-    if (Exit.isSuccess(exit)) return Effect.as(Effect.ignore(store.release(lease, "stopped")), "done" as const)
-    const error = Cause.findErrorOption(exit.cause)
-    if (Option.isSome(error) && isLeaseLost(error.value)) {
-      return Effect.as(
-        Effect.logWarning("relay lease lost; standing by").pipe(Effect.annotateLogs(annotations)),
-        "lost" as const
-      )
-    }
-    if (Option.isSome(error) && StorageError.isRetryable(error.value)) {
-      const message = error.value.message
-      return Effect.logWarning("relay storage failed; retrying").pipe(
-        Effect.annotateLogs({ ...annotations, error: message }),
-        Effect.andThen(Effect.ignore(store.setState(lease, "running", `retrying after: ${message}`))),
-        Effect.as("retry" as const)
-      )
-    }
-    const state = Option.isNone(error) && Cause.hasInterrupts(exit.cause) ? "stopped" : "failed"
-    return Effect.andThen(
-      Effect.ignore(store.release(lease, state, state === "failed" ? Cause.pretty(exit.cause) : undefined)),
-      Effect.failCause(exit.cause as Cause.Cause<IntegrationEvent.PublishError | StorageError.StorageError>)
-    )
-  }
-  let failures = 0
-  while (true) {
-    const ended = yield* Effect.uninterruptibleMask((restore) =>
-      store.acquire(key, owner, ttl).pipe(
-        Effect.flatMap((acquired) =>
-          Option.isNone(acquired)
-            ? Effect.succeed("standby" as const)
-            : Effect.flatMap(
-                Effect.exit(
-                  restore(
-                    Effect.andThen(
-                      Effect.logInfo("relay lease taken").pipe(
-                        Effect.annotateLogs({ ...annotations, fence: acquired.value.fence })
-                      ),
-                      Effect.raceFirst(runLeased(relay, acquired.value, resolved), heartbeat(acquired.value))
-                    )
-                  )
-                ),
-                (exit) => settle(acquired.value, exit)
-              )
-        ),
-        Effect.catchIf(StorageError.isRetryable, (error) =>
-          Effect.as(
-            Effect.logWarning("relay storage failed; retrying").pipe(
-              Effect.annotateLogs({ ...annotations, error: error.message })
-            ),
-            "retry" as const
-          )
-        )
-      )
-    )
-    if (ended === "done") return
-    if (ended === "retry") {
-      yield* Effect.sleep(Math.min(5000, 100 * 2 ** Math.min(failures++, 6)))
-      continue
-    }
-    failures = 0
-    if (ended === "standby") yield* Effect.sleep(interval)
-  }
+  const owner = yield* holderId(resolved.owner ?? "relay")
+  return yield* holdLease({
+    kind: "relay",
+    key: keyOf(relay),
+    owner,
+    ttl: resolved.leaseTtl ?? "10 seconds",
+    annotations: { relay: relay.name, owner },
+    work: (lease) => runLeased(relay, lease, resolved)
+  }) as Effect.Effect<void, IntegrationEvent.PublishError | StorageError.StorageError, EventStore | CheckpointStore>
 })
 
 /**
@@ -565,7 +494,7 @@ export const replayParked = Effect.fn("Relay.replayParked")(function* (
   CheckpointStore
 > {
   const store = yield* CheckpointStore
-  const owner = `${options?.owner ?? "replay"}/${Uuid.v7(yield* Clock.currentTimeMillis)}`
+  const owner = yield* holderId(options?.owner ?? "replay")
   const ttl = options?.leaseTtl ?? "30 seconds"
   const key = keyOf(relay)
   const parkedEvents = (yield* store.parked(relay.name)).filter((p) => p.key.version === 1 && p.key.partition === 0)

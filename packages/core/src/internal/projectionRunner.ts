@@ -12,7 +12,7 @@ import type { StreamId } from "../StreamId.ts"
 import * as Subscription from "../Subscription.ts"
 import { describe } from "./cause.ts"
 import { fnv1a } from "./hash.ts"
-import * as Uuid from "./uuid.ts"
+import { holderId, holdLease } from "./leaseHolder.ts"
 
 export const partitionOf = (streamId: string, count: number): number => (count <= 1 ? 0 : fnv1a(streamId) % count)
 
@@ -302,100 +302,19 @@ const runLeased = Effect.fnUntraced(function* <E extends { readonly _tag: string
   return yield* Stream.runForEach(batches, process)
 })
 
-/**
- * Renews the lease every third of its life; fails with LeaseLost when it is gone. A renewal that fails for a
- * retryable storage reason is tried again at once, twice, before the failure ends the holder's run.
- */
-const heartbeat = (lease: Lease, ttl: Duration.Input, interval: number) =>
-  CheckpointStore.use((store) =>
-    Effect.forever(
-      Effect.andThen(
-        Effect.sleep(interval),
-        Effect.retry(store.renew(lease, ttl), {
-          times: 2,
-          schedule: Schedule.spaced(Math.max(10, Math.floor(interval / 4))),
-          while: StorageError.isRetryable
-        })
-      ),
-      { disableYield: true }
-    )
-  )
-
-/** The identity of one run in leases and status: the configured owner name and an id of this run's own. */
-const holderId = (name: string | undefined) =>
-  Effect.map(Clock.currentTimeMillis, (now) => `${name ?? "projection"}/${Uuid.v7(now)}`)
-
 export const runPartition = Effect.fnUntraced(function* <E extends { readonly _tag: string }, R>(
   projection: Projection<E, R>,
   partition: number,
   options: RunOptions
 ): Effect.fn.Return<void, ProjectionFailed | StorageError.StorageError, R | EventStore | CheckpointStore> {
-  const store = yield* CheckpointStore
-  const owner = yield* holderId(options.owner)
-  const ttl = options.leaseTtl ?? "10 seconds"
-  const interval = Math.max(10, Math.floor(Duration.toMillis(ttl) / 3))
+  const owner = yield* holderId(options.owner ?? "projection")
   const key = keyOf(projection, partition)
-  const annotations = { projection: formatKey(key), owner }
-  const leased = (lease: Lease) =>
-    Effect.andThen(
-      Effect.logInfo("projection lease taken").pipe(Effect.annotateLogs({ ...annotations, fence: lease.fence })),
-      Effect.raceFirst(runLeased(projection, lease, options.partitions ?? 1, options), heartbeat(lease, ttl, interval))
-    )
-  /**
-   * How a holder's run ended: the lease is released (unless lost) and the outcome passed on. A retryable storage
-   * failure (a read, a renewal, a state write) keeps the lease: the run takes it again after a backoff.
-   */
-  const settle = (lease: Lease, exit: Exit.Exit<void, unknown>) => {
-    if (Exit.isSuccess(exit)) return Effect.as(Effect.ignore(store.release(lease, "stopped")), "done" as const)
-    const error = Cause.findErrorOption(exit.cause)
-    if (Option.isSome(error) && isLeaseLost(error.value)) {
-      return Effect.as(
-        Effect.logWarning("projection lease lost; standing by").pipe(Effect.annotateLogs(annotations)),
-        "lost" as const
-      )
-    }
-    if (Option.isSome(error) && StorageError.isRetryable(error.value)) {
-      const message = error.value.message
-      return Effect.logWarning("projection storage failed; retrying").pipe(
-        Effect.annotateLogs({ ...annotations, error: message }),
-        // visible in status whenever the checkpoint store itself still answers
-        Effect.andThen(Effect.ignore(store.setState(lease, "running", `retrying after: ${message}`))),
-        Effect.as("retry" as const)
-      )
-    }
-    const state = Option.isNone(error) && Cause.hasInterrupts(exit.cause) ? "stopped" : "failed"
-    return Effect.andThen(
-      Effect.ignore(store.release(lease, state, state === "failed" ? Cause.pretty(exit.cause) : undefined)),
-      Effect.failCause(exit.cause as Cause.Cause<ProjectionFailed | StorageError.StorageError>)
-    )
-  }
-  // the backoff after retryable storage failures grows while they last and starts over after a good run
-  let failures = 0
-  while (true) {
-    // taking the lease and arranging its release cannot be split by an interruption
-    const ended = yield* Effect.uninterruptibleMask((restore) =>
-      store.acquire(key, owner, ttl).pipe(
-        Effect.flatMap((acquired) =>
-          Option.isNone(acquired)
-            ? Effect.succeed("standby" as const)
-            : Effect.flatMap(Effect.exit(restore(leased(acquired.value))), (exit) => settle(acquired.value, exit))
-        ),
-        Effect.catchIf(StorageError.isRetryable, (error) =>
-          Effect.as(
-            Effect.logWarning("projection storage failed; retrying").pipe(
-              Effect.annotateLogs({ ...annotations, error: error.message })
-            ),
-            "retry" as const
-          )
-        )
-      )
-    )
-    if (ended === "done") return
-    if (ended === "retry") {
-      yield* Effect.sleep(Math.min(5000, 100 * 2 ** Math.min(failures++, 6)))
-      continue
-    }
-    failures = 0
-    if (ended === "standby") yield* Effect.sleep(interval)
-  }
+  return yield* holdLease({
+    kind: "projection",
+    key,
+    owner,
+    ttl: options.leaseTtl ?? "10 seconds",
+    annotations: { projection: formatKey(key), owner },
+    work: (lease) => runLeased(projection, lease, options.partitions ?? 1, options)
+  }) as Effect.Effect<void, ProjectionFailed | StorageError.StorageError, R | EventStore | CheckpointStore>
 })
