@@ -158,8 +158,15 @@ export const run = Effect.fn("RedisInbox.run")(function* <A, R>(
   const count = Math.max(1, options.count ?? 100)
   const { key, group } = options
 
-  const call = <T>(operation: string, f: () => Promise<T>) =>
-    Effect.tryPromise({ try: f, catch: (cause) => new RedisError({ operation, cause }) })
+  // a command waits for its answer at most the client's timeout (past a blocking read's own wait): a connection
+  // being re-established queues commands, and a stop must not wait for it
+  const call = <T>(operation: string, f: () => Promise<T>, waits = 0) =>
+    Effect.tryPromise({ try: f, catch: (cause) => new RedisError({ operation, cause }) }).pipe(
+      Effect.timeoutOrElse({
+        duration: client.timeout + waits,
+        orElse: () => Effect.fail(new RedisError({ operation, cause: `no answer within ${client.timeout + waits} ms` }))
+      })
+    )
 
   /** Receives and acknowledges one entry: `false` when its commit failed and it stays pending. */
   const handle = (connection: Connection, entry: Entry): Effect.Effect<boolean, RedisError, Inbox.InboxStore | R> => {
@@ -251,8 +258,10 @@ export const run = Effect.fn("RedisInbox.run")(function* <A, R>(
           }
         }
         const entries = entriesOf(
-          yield* call("XREADGROUP", () =>
-            connection.xReadGroup(group, consumer, { key, id: ">" }, { COUNT: count, BLOCK: block })
+          yield* call(
+            "XREADGROUP",
+            () => connection.xReadGroup(group, consumer, { key, id: ">" }, { COUNT: count, BLOCK: block }),
+            block
           )
         )
         if (!(yield* handleAll(connection, entries))) {

@@ -1,0 +1,170 @@
+/**
+ * The broker restarts mid-stream: a redis-server of the test's own (never the shared one; append-only file, fsync on
+ * every write) is killed (SIGKILL) while writers append, the relay publishes and an inbox consumes, and started again
+ * on the same port and directory. The relay and the inbox wait the outage out and nothing is lost: the stream ends up
+ * with every event of the log (at least once: Redis does not de-duplicate), and the inbox applies each exactly once.
+ * Skipped with one line when `/usr/bin/redis-server` is missing (under CI=true it fails).
+ */
+import { type ChildProcess, spawn } from "node:child_process"
+import * as fs from "node:fs"
+import * as net from "node:net"
+import * as os from "node:os"
+import * as path from "node:path"
+import { assert, describe, it } from "@effect/vitest"
+import { CheckpointStore, Event, EventStore, Inbox, Relay } from "@facta/core"
+import { PgInboxStore } from "@facta/postgres"
+import { RedisClient, RedisInbox, RedisPublisher } from "@facta/redis"
+import { Effect, Fiber, Layer, Schedule, Stream } from "effect"
+import { SqlClient } from "effect/sql"
+import * as Database from "../support/database.ts"
+import * as Redis from "./support/redis.ts"
+
+const binary = process.env.REDIS_SERVER_BIN ?? "/usr/bin/redis-server"
+const installed = fs.existsSync(binary)
+if (!installed) {
+  const line = `${binary} is missing: the broker restart test is skipped`
+  if (process.env.CI === "true") throw new Error(`${line} (CI=true requires it)`)
+  console.log(line)
+}
+
+const freePort = () =>
+  new Promise<number>((resolve, reject) => {
+    const server = net.createServer()
+    server.once("error", reject)
+    server.listen(0, "127.0.0.1", () => {
+      const port = (server.address() as net.AddressInfo).port
+      server.close(() => resolve(port))
+    })
+  })
+
+/** Starts the server and waits until it answers PING. */
+const start = async (port: number, dir: string): Promise<ChildProcess> => {
+  const child = spawn(
+    binary,
+    [
+      "--port",
+      String(port),
+      "--bind",
+      "127.0.0.1",
+      "--dir",
+      dir,
+      "--appendonly",
+      "yes",
+      "--appendfsync",
+      "always",
+      "--save",
+      "",
+      "--protected-mode",
+      "no"
+    ],
+    { stdio: "ignore" }
+  )
+  for (let i = 0; i < 200; i++) {
+    const up = await new Promise<boolean>((resolve) => {
+      const socket = net.connect({ host: "127.0.0.1", port })
+      socket.once("connect", () => socket.write("PING\r\n"))
+      socket.once("data", (data) => {
+        socket.destroy()
+        resolve(data.toString().startsWith("+PONG"))
+      })
+      socket.once("error", () => resolve(false))
+    })
+    if (up) return child
+    await new Promise((r) => setTimeout(r, 50))
+  }
+  child.kill("SIGKILL")
+  throw new Error(`redis-server did not start on ${port}`)
+}
+
+const kill = (child: ChildProcess) =>
+  new Promise<void>((resolve) => {
+    if (child.exitCode !== null) return resolve()
+    child.once("exit", () => resolve())
+    child.kill("SIGKILL")
+  })
+
+describe.skipIf(!installed)("Relay and inbox across a Redis restart", () => {
+  it.live(
+    "lose nothing when the broker is killed and started again mid-stream",
+    () =>
+      Effect.gen(function* () {
+        const port = yield* Effect.promise(freePort)
+        const dir = fs.mkdtempSync(path.join(os.tmpdir(), "facta-redis-"))
+        let server: ChildProcess = yield* Effect.promise(() => start(port, dir))
+        yield* Effect.addFinalizer(() =>
+          Effect.promise(() => kill(server).then(() => fs.rmSync(dir, { recursive: true, force: true })))
+        )
+        const schema = Database.uniqueSchema("redisrestart")
+        const key = "facta:Account"
+        const run = Effect.gen(function* () {
+          const sql = yield* SqlClient.SqlClient
+          yield* sql`CREATE TABLE ${sql(schema)}.applied (n serial PRIMARY KEY, event_id text NOT NULL)`
+          const inbox = Inbox.make({
+            name: "restart",
+            handle: (event) =>
+              sql`INSERT INTO ${sql(schema)}.applied (event_id) VALUES (${event.eventId})`.pipe(Effect.asVoid)
+          })
+          const consuming = yield* Effect.forkChild(
+            RedisInbox.run(inbox, { key, group: "restart", consumer: "c1", block: "100 millis" }).pipe(
+              Effect.provide(PgInboxStore.layer({ schema }))
+            )
+          )
+          const publisher = yield* RedisPublisher.make()
+          const relay = Relay.make({ name: "restart", publisher })
+          const relaying = yield* Effect.forkChild(Relay.run(relay, { pollInterval: "50 millis" }))
+          const store = yield* EventStore.EventStore
+          const write = (n: number) =>
+            Effect.forEach(
+              Array.from({ length: n }, (_, i) => i),
+              (i) =>
+                store.append(`Account-${i % 5}`, [
+                  { eventId: Event.makeEventIdUnsafe(), type: "Deposited", schemaVersion: 1, data: { i } }
+                ]),
+              { discard: true }
+            )
+          const writing = yield* Effect.forkChild(
+            Effect.repeat(Effect.andThen(write(5), Effect.sleep("20 millis")), { times: 39 })
+          )
+          yield* Effect.sleep("300 millis")
+          yield* Effect.promise(() => kill(server))
+          yield* Effect.sleep("1 second")
+          server = yield* Effect.promise(() => start(port, dir))
+          yield* Fiber.join(writing)
+          const logged = Array.from(yield* Stream.runCollect(store.readAll())).map((e) => e.eventId as string)
+          assert.strictEqual(logged.length, 200)
+          const count = sql<{ n: number }>`SELECT count(*)::int AS n FROM ${sql(schema)}.applied`.pipe(
+            Effect.map((rows) => rows[0]!.n)
+          )
+          yield* count.pipe(
+            Effect.repeat({ schedule: Schedule.spaced("100 millis"), until: (n) => n >= logged.length }),
+            Effect.timeout("30 seconds")
+          )
+          const entries = yield* Redis.readStream(key)
+          // at least once: every event of the log is in the stream
+          assert.deepStrictEqual([...new Set(entries.map((e) => e.fields.eventId))].sort(), [...logged].sort())
+          // exactly once in the inbox
+          const rows = yield* sql<{ event_id: string }>`SELECT event_id FROM ${sql(schema)}.applied`
+          assert.strictEqual(rows.length, logged.length)
+          assert.deepStrictEqual(rows.map((r) => r.event_id).sort(), [...logged].sort())
+          yield* Fiber.interrupt(relaying)
+          yield* Fiber.interrupt(consuming)
+        })
+        yield* run.pipe(
+          Effect.provide(
+            Layer.mergeAll(
+              RedisClient.layer({ url: `redis://127.0.0.1:${port}`, name: "facta-restart-test" }),
+              Layer.fresh(EventStore.layerMemory),
+              Layer.fresh(CheckpointStore.layerMemory),
+              Layer.mergeAll(
+                Layer.effectDiscard(
+                  SqlClient.SqlClient.use((sql) => sql.unsafe(`CREATE SCHEMA IF NOT EXISTS ${schema}`))
+                ),
+                Database.dropSchemaOnRelease(schema)
+              ).pipe(Layer.provideMerge(Database.client()))
+            )
+          )
+        )
+      }),
+    60_000
+  )
+})
