@@ -23,8 +23,19 @@ export interface EventRow {
  * A row as an event, or a `CorruptedEvent` when the row holds what no append writes (a row changed by hand): readers
  * get a typed error instead of a crash.
  */
+// the rows of a page mostly come a transaction at a time: its id is parsed once
+let lastTxId = "0"
+let lastCommit = 0n
+const commitOf = (txId: string): bigint => {
+  if (txId !== lastTxId) {
+    lastCommit = BigInt(txId)
+    lastTxId = txId
+  }
+  return lastCommit
+}
+
 export const toRecorded = (row: EventRow): Result.Result<Event.RecordedEvent, EventStoreError.CorruptedEvent> => {
-  const position = Position.make(row.epoch, BigInt(row.tx_id), row.global_position)
+  const position = Position.make(row.epoch, commitOf(row.tx_id), row.global_position)
   // `infinity` and dates past year 275760 come back from the driver as an invalid Date
   if (Number.isNaN(row.recorded_at.getTime())) {
     return Result.fail(
