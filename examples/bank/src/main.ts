@@ -7,7 +7,8 @@
  * 2. Migrates the event store, checkpoints, snapshots and read models.
  * 3. Seeds the demo data when the database has none (with a progress bar).
  * 4. Runs the transfer process, the read-model projections and the expiry sweep in the background, each starting
- *    again by itself after a storage outage (`app/Background.ts`).
+ *    again by itself after a storage outage (`app/Background.ts`); the server gets their control, so that the
+ *    console's Rebuild rebuilds a read model in this process while the demo runs.
  * 5. Serves the HTTP API, its docs and the page on `PORT` (default 3000, or a free port when it is taken), at once
  *    (`GET /health` says whether the read models have caught up), and once the read models have caught up prints the
  *    URLs, the demo tokens (also at `GET /demo/users`, in demo mode only) and example requests. Every request answers
@@ -119,13 +120,15 @@ const program = Effect.gen(function* () {
   )
 
   // the transfer process, the read models and the expiry sweep, in the background for as long as the demo runs;
-  // each starts again by itself after a storage outage
-  yield* Effect.forkScoped(Background.run({ projections: { owner: "bank-demo" } }))
+  // each starts again by itself after a storage outage; the read models under a control the server rebuilds them with
+  const background = yield* Layer.build(Background.layer({ projections: { owner: "bank-demo" } }))
 
   const requested = yield* Config.Port("PORT").pipe(Config.withDefault(3000))
   const port = (yield* isFree(requested)) ? requested : 0
   // demo mode: GET /demo/users hands out the demo tokens (the page's "sign in as", and the tokens without a restart)
-  const context = yield* Layer.build(Server.layer({ port, demo: true }))
+  const context = yield* Layer.build(
+    Server.layer({ port, demo: true }).pipe(Layer.provide(Layer.succeedContext(background)))
+  )
   const address = Context.get(context, HttpServer.HttpServer).address
   const actual = address._tag === "UnixPathAddress" ? requested : address.port
   const base = `http://localhost:${actual}`

@@ -1,16 +1,23 @@
 /**
  * The handlers of the console endpoints (see `Console.ts`): a transfer's story, projection status and rebuilds.
  *
- * A rebuild from the console is the CLI's `projections rebuild` without the wait: it never competes with a running
- * instance for the lease. When another instance (the running app) holds a live lease on the projection, the answer
- * is a 409 naming the holder and how to rebuild beside it (blue/green) instead; otherwise the rebuild (reset and
- * replay, under leases of its own) starts in the background and the answer is a 202, with the progress in the
- * projection status.
+ * Only the read models are rebuilt: the transfer process sends commands, and replaying the log through it would send
+ * them again (409 `NotRebuildable`). When this process runs the projections (a `Background.ProjectionControl` in the
+ * server's context, as in `pnpm demo`), a rebuild goes through the control: the running projection stops, its read
+ * model is reset and the log replayed under this process's leases, and it tails the log again; the answer is a 202
+ * and the projection status says `rebuilding` until the replay has caught up. A second request while one runs starts
+ * the rebuild over.
+ *
+ * Otherwise (an API-only server) a rebuild from the console is the CLI's `projections rebuild` without the wait,
+ * under leases of its own (`bank-console`), 409 `RebuildInProgress` while one runs. Either way the console never
+ * competes with another process for a lease: when another instance holds a live lease on the projection, the answer
+ * is a 409 naming the holder and how to rebuild beside it (blue/green).
  */
-import { type Event, Position } from "@facta/core"
+import { type Event, EventStore, Position } from "@facta/core"
 import { Cause, DateTime, Effect, FiberMap, Option, Stream } from "effect"
 import { HttpApiBuilder } from "effect/http-api"
 import { Accounts, Transfers } from "../app/Aggregates.ts"
+import { ProjectionControl, readModels as rebuildable } from "../app/Background.ts"
 import { blueGreenHint, leaseHolders, projections } from "../cli/Cli.ts"
 import { ReadModels } from "../readmodels/ReadModels.ts"
 import { Api } from "./Api.ts"
@@ -60,6 +67,13 @@ export const ConsoleHandlers = HttpApiBuilder.group(
     // rebuilds outlive the request that started them, not the server: they run in the layer's scope, one per name
     const rebuilds = yield* FiberMap.make<string>()
     const rebuildContext = yield* Effect.context<RebuildServices>()
+    // the projections this process runs, when it runs them (see `Background.ProjectionControl`)
+    const control = yield* Effect.serviceOption(ProjectionControl)
+    const controlled = (name: string) => Option.filter(control, (found) => found.names.includes(name))
+    const logHead = Effect.gen(function* () {
+      const store = yield* EventStore.EventStore
+      return Number((yield* store.head).sequence)
+    }).pipe(Effect.provideContext(rebuildContext))
 
     const catalogued = (name: string) => {
       const found = projections.find((projection) => projection.name === name)
@@ -73,41 +87,51 @@ export const ConsoleHandlers = HttpApiBuilder.group(
         : Effect.succeed(found as Catalogued)
     }
 
-    const statusOf = (projection: Catalogued) =>
-      Effect.map(projection.status, (rows): ReadonlyArray<ProjectionCheckpoint> => {
-        if (rows.length === 0) {
-          return [
-            {
-              name: projection.name,
-              currentVersion: projection.version,
-              version: null,
-              partition: null,
-              checkpoint: null,
-              eventsBehind: null,
-              secondsBehind: null,
-              state: "never run",
-              owner: null,
-              leaseExpiresAt: null,
-              error: null,
-              updatedAt: null
-            }
-          ]
-        }
-        return rows.map((row) => ({
-          name: projection.name,
-          currentVersion: projection.version,
-          version: row.key.version,
-          partition: row.key.partition,
-          checkpoint: Position.format(row.checkpoint),
-          eventsBehind: row.eventsBehind,
-          secondsBehind: row.secondsBehind,
-          state: row.state,
-          owner: Option.getOrNull(row.owner),
-          leaseExpiresAt: Option.match(row.leaseExpiresAt, { onNone: () => null, onSome: iso }),
-          error: Option.getOrNull(row.error),
-          updatedAt: iso(row.updatedAt)
-        }))
+    const rebuildingHere = (projection: Catalogued) =>
+      Option.match(controlled(projection.name), {
+        onNone: () => Effect.succeed(false),
+        onSome: (here) => here.isRebuilding(projection.name)
       })
+
+    const statusOf = (projection: Catalogued) =>
+      Effect.map(
+        Effect.zip(projection.status, rebuildingHere(projection)),
+        ([rows, rebuilding]): ReadonlyArray<ProjectionCheckpoint> => {
+          if (rows.length === 0) {
+            return [
+              {
+                name: projection.name,
+                currentVersion: projection.version,
+                version: null,
+                partition: null,
+                checkpoint: null,
+                eventsBehind: null,
+                secondsBehind: null,
+                state: "never run",
+                owner: null,
+                leaseExpiresAt: null,
+                error: null,
+                updatedAt: null
+              }
+            ]
+          }
+          return rows.map((row) => ({
+            name: projection.name,
+            currentVersion: projection.version,
+            version: row.key.version,
+            partition: row.key.partition,
+            checkpoint: Position.format(row.checkpoint),
+            eventsBehind: row.eventsBehind,
+            secondsBehind: row.secondsBehind,
+            // from the request until the replay has caught up, whatever the checkpoint says between the runs
+            state: rebuilding && row.key.version === projection.version ? "rebuilding" : row.state,
+            owner: Option.getOrNull(row.owner),
+            leaseExpiresAt: Option.match(row.leaseExpiresAt, { onNone: () => null, onSome: iso }),
+            error: Option.getOrNull(row.error),
+            updatedAt: iso(row.updatedAt)
+          }))
+        }
+      )
 
     return handlers.handleAll({
       transferStory: ({ params }) =>
@@ -161,6 +185,35 @@ export const ConsoleHandlers = HttpApiBuilder.group(
           const actor = yield* CurrentActor
           yield* requireRole(actor, ["admin"], "rebuild projections")
           const projection = yield* catalogued(params.name)
+          if (!rebuildable.some((model) => model.name === projection.name)) {
+            return yield* new Conflict({
+              code: "NotRebuildable",
+              detail:
+                `${projection.name} is not a read model: it sends commands, and replaying the log through it would ` +
+                `send them again; only ${rebuildable.map((model) => model.name).join(" and ")} are rebuilt`
+            })
+          }
+          const here = controlled(projection.name)
+          if (Option.isSome(here)) {
+            // this process runs the projection: rebuild it in place, unless another process holds its lease
+            const elsewhere = yield* leaseHolders(projection, Date.now(), here.value.owner)
+            if (elsewhere.length > 0) {
+              return yield* new Conflict({
+                code: "ProjectionLeaseHeld",
+                detail: `${elsewhere.join("; ")}. ${blueGreenHint(projection).replaceAll("\n", " ")}`
+              })
+            }
+            const eventsToReplay = yield* logHead
+            yield* here.value
+              .rebuild(projection.name)
+              .pipe(
+                Effect.catchTag("NotRunningHere", (error) =>
+                  Effect.fail(new Conflict({ code: "NotRunningHere", detail: error.message }))
+                )
+              )
+            yield* Effect.logInfo(`console: ${actor.name} started rebuilding ${projection.name} in place`)
+            return { name: projection.name, version: projection.version, owner: here.value.owner, eventsToReplay }
+          }
           if (yield* FiberMap.has(rebuilds, projection.name)) {
             return yield* new Conflict({
               code: "RebuildInProgress",
@@ -174,8 +227,7 @@ export const ConsoleHandlers = HttpApiBuilder.group(
               detail: `${holders.join("; ")}. ${blueGreenHint(projection).replaceAll("\n", " ")}`
             })
           }
-          const rows = yield* projection.status
-          const eventsToReplay = rows.reduce((max, row) => Math.max(max, row.eventsBehind), 0)
+          const eventsToReplay = yield* logHead
           const replay: Effect.Effect<void, unknown, RebuildServices> = projection.rebuild({
             owner: consoleOwner,
             batchWindow: "1 millis"
@@ -195,7 +247,7 @@ export const ConsoleHandlers = HttpApiBuilder.group(
             name: projection.name,
             version: projection.version,
             owner: consoleOwner,
-            eventsToReplay: Math.max(eventsToReplay, 0)
+            eventsToReplay
           }
         }).pipe(mapErrors({ what: `projection ${params.name}` }))
     })

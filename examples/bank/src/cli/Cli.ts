@@ -104,15 +104,21 @@ const isRunningElsewhere = (projection: (typeof projections)[number]) =>
   )
 
 /**
- * The leases another instance holds on the projection's live version, as lines that say who holds them and until when.
+ * The leases another instance holds on the projection's live version, as lines that say who holds them and until when;
+ * the leases of runs under `ownOwner` (this process's, see `Background.ProjectionControl`) are left out.
  */
-export const leaseHolders = Effect.fnUntraced(function* (projection: (typeof projections)[number], now: number) {
+export const leaseHolders = Effect.fnUntraced(function* (
+  projection: (typeof projections)[number],
+  now: number,
+  ownOwner?: string
+) {
   const rows = yield* projection.status
   return rows
     .filter(
       (row) =>
         row.key.version === projection.version &&
         Option.isSome(row.owner) &&
+        (ownOwner === undefined || !row.owner.value.startsWith(`${ownOwner}/`)) &&
         Option.match(row.leaseExpiresAt, { onNone: () => false, onSome: (expires) => expires.epochMilliseconds > now })
     )
     .map(

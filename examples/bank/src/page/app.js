@@ -112,7 +112,8 @@ const layout = (ctx) => {
   } else {
     // time travel sits beside "why this balance": the account then and now, side by side on a wide screen
     if (role === "admin") {
-      add("wide", projectionsCard(ctx))
+      // a rebuilt read model may have been read half-built by the other views: they refresh once it caught up
+      add("wide", projectionsCard(ctx, { onRebuilt: () => scheduleRefresh() }))
       // an admin reviews transfers too; the server still refuses their own (four-eyes) and the queue says so
       add("left", reviewQueue(ctx))
       add("left", outflowsCard(ctx))

@@ -1,11 +1,16 @@
 /**
  * The console's routes: the live stream of projected changes (`GET /events/live`), a transfer's story and the
- * projections' status and rebuild, with who may call them.
+ * projections' status and rebuild, with who may call them: a rebuild in place through the running app's control, a
+ * refusal (409 naming the holder) while another process holds the lease, and a rebuild under the console's own lease
+ * on an API-only server.
  */
 import { assert, layer } from "@effect/vitest"
-import { Effect } from "effect"
+import { Deferred, Effect, Fiber } from "effect"
 import type { HttpServer } from "effect/http"
-import { app, baseUrl, call, openFunded, tokenOf } from "./harness.ts"
+import { SqlClient } from "effect/sql"
+import * as Background from "../../src/app/Background.ts"
+import * as Tables from "../../src/readmodels/Tables.ts"
+import { app, baseUrl, call, openFunded, testOwner, tokenOf } from "./harness.ts"
 
 interface LiveEvent {
   readonly event: string
@@ -70,6 +75,36 @@ const listen = (
 
 /** Opens an account for `owner` with its starting money, booked by the teller (only tellers and admins deposit). */
 const openAccount = (owner: string, initialDeposit: string) => openFunded(owner, { currency: "USD", initialDeposit })
+
+// biome-ignore lint/suspicious/noExplicitAny: status rows are checked by assertions
+type StatusRow = any
+
+/** The status row of `name` (its live version), as the admin reads it. */
+const statusOf = (name: string) =>
+  Effect.map(call("GET", "/projections", { as: "admin" }), (reply): StatusRow => {
+    assert.strictEqual(reply.status, 200, reply.text)
+    return reply.body.find((row: StatusRow) => row.name === name && row.version === row.currentVersion)
+  })
+
+/** Polls the status of `name` until `done` says so (at most 15 seconds); answers the last row. */
+const statusUntil = (name: string, done: (row: StatusRow) => boolean) =>
+  Effect.gen(function* () {
+    let row = yield* statusOf(name)
+    for (let i = 0; i < 300 && !(row !== undefined && done(row)); i++) {
+      yield* Effect.sleep("50 millis")
+      row = yield* statusOf(name)
+    }
+    assert.isTrue(row !== undefined && done(row), JSON.stringify(row))
+    return row
+  })
+
+/** Every account of the read model, by id. */
+const allAccounts = Effect.map(call("GET", "/accounts", { as: "admin" }), (reply) => {
+  assert.strictEqual(reply.status, 200, reply.text)
+  return [...reply.body].sort((a: { accountId: string }, b: { accountId: string }) =>
+    a.accountId.localeCompare(b.accountId)
+  )
+})
 
 layer(app("console"), { excludeTestServices: true, timeout: 60_000 })("the console routes", (it) => {
   it.effect("GET /events/live needs a bearer token", () =>
@@ -199,7 +234,8 @@ layer(app("console"), { excludeTestServices: true, timeout: 60_000 })("the conso
       assert.isTrue(names.has("bank-accounts"), status.text)
       const accounts = status.body.find((row: { name: string }) => row.name === "bank-accounts")
       assert.strictEqual(accounts.state, "running")
-      assert.isString(accounts.owner)
+      // the app's own run: its owner, an instance id, and the run's id
+      assert.match(accounts.owner, new RegExp(`^${testOwner}@[0-9a-f]{8}/`))
       assert.isString(accounts.checkpoint)
       assert.isNumber(accounts.eventsBehind)
 
@@ -208,15 +244,95 @@ layer(app("console"), { excludeTestServices: true, timeout: 60_000 })("the conso
       assert.strictEqual((yield* call("POST", "/projections/bank-accounts/rebuild", { as: "carol" })).status, 403)
       assert.strictEqual((yield* call("POST", "/projections/no-such/rebuild", { as: "admin" })).status, 404)
 
-      // the running app (here the harness) holds the lease: the console says who, and touches nothing
-      const held = yield* call("POST", "/projections/bank-accounts/rebuild", { as: "admin" })
-      assert.strictEqual(held.status, 409, held.text)
-      assert.strictEqual(held.body.code, "ProjectionLeaseHeld")
-      assert.match(held.body.detail, /is held by/)
-      assert.match(held.body.detail, /blue\/green/)
+      // the transfer process is no read model: replaying it would send its commands again
+      const process = yield* call("POST", "/projections/transfer-process/rebuild", { as: "admin" })
+      assert.strictEqual(process.status, 409, process.text)
+      assert.strictEqual(process.body.code, "NotRebuildable")
+      assert.match(process.body.detail, /sends commands/)
+      assert.strictEqual((yield* statusOf("transfer-process")).state, "running")
+    })
+  )
+
+  it.effect("POST /projections/:name/rebuild resets the app's own read model and replays the log in place", () =>
+    Effect.gen(function* () {
+      const sql = yield* SqlClient.SqlClient
+      const schema = yield* Tables.Schema
+      const alices = yield* openAccount("alice", "30.00")
+      const bobs = yield* openAccount("bob", "5.00")
+      assert.strictEqual(
+        (yield* call("POST", `/accounts/${bobs}/deposits`, { as: "tina", body: { amount: "2.50" } })).status,
+        200
+      )
+      const caughtUp = yield* statusUntil("bank-accounts", (row) => row.state === "running" && row.eventsBehind === 0)
+      const before = yield* allAccounts
+      assert.isTrue(before.some((account: { accountId: string }) => account.accountId === alices))
+
+      // a row gone from the read model: tailing the log never brings it back, a reset and a replay do
+      yield* sql`DELETE FROM ${sql(schema)}.accounts WHERE account_id = ${alices}`
+      assert.isFalse((yield* allAccounts).some((account: { accountId: string }) => account.accountId === alices))
+
+      // the reset waits behind a reader of the read model, so that the rebuild is seen under way
+      const locked = yield* Deferred.make<void>()
+      const unlock = yield* Deferred.make<void>()
+      const reader = yield* Effect.forkChild(
+        sql.withTransaction(
+          Effect.gen(function* () {
+            yield* sql`SELECT 1 FROM ${sql(schema)}.account_entries LIMIT 1`
+            yield* Deferred.succeed(locked, undefined)
+            yield* Deferred.await(unlock)
+          })
+        )
+      )
+      yield* Deferred.await(locked)
+      const started = yield* call("POST", "/projections/bank-accounts/rebuild", { as: "admin" })
+      assert.strictEqual(started.status, 202, started.text)
+      assert.strictEqual(started.body.name, "bank-accounts")
+      assert.match(started.body.owner, new RegExp(`^${testOwner}@[0-9a-f]{8}$`))
+      assert.isAtLeast(started.body.eventsToReplay, 3)
+      const during = yield* statusUntil("bank-accounts", (row) => row.state === "rebuilding")
+      assert.isTrue(during.owner === null || during.owner.startsWith(`${started.body.owner}/`), during.owner)
+      yield* Deferred.succeed(unlock, undefined)
+      yield* Fiber.join(reader)
+
+      // asked again while it runs: the rebuild starts over
+      const again = yield* call("POST", "/projections/bank-accounts/rebuild", { as: "admin" })
+      assert.strictEqual(again.status, 202, again.text)
+
+      // it catches up under the app's lease and tails the log again: the read model is what it was
+      const after = yield* statusUntil("bank-accounts", (row) => row.state === "running" && row.eventsBehind === 0)
+      assert.strictEqual(after.checkpoint, caughtUp.checkpoint)
+      assert.isTrue(after.owner.startsWith(`${started.body.owner}/`), after.owner)
+      assert.deepStrictEqual(yield* allAccounts, before)
+      // and it keeps tailing
+      assert.strictEqual(
+        (yield* call("POST", `/accounts/${alices}/deposits`, { as: "tina", body: { amount: "1.00" } })).status,
+        200
+      )
+      const tailed = yield* call("GET", `/accounts/${alices}`, { as: "admin" })
+      assert.strictEqual(tailed.body.balance, 3100, tailed.text)
     })
   )
 })
+
+layer(app("console_elsewhere", { elsewhere: "bank-elsewhere" }), { excludeTestServices: true, timeout: 60_000 })(
+  "the console's rebuild while another process holds the lease",
+  (it) => {
+    it.effect("POST /projections/:name/rebuild is a 409 naming the other process, and touches nothing", () =>
+      Effect.gen(function* () {
+        const row = yield* statusOf("bank-accounts")
+        assert.match(row.owner, /^bank-elsewhere\//)
+        const held = yield* call("POST", "/projections/bank-accounts/rebuild", { as: "admin" })
+        assert.strictEqual(held.status, 409, held.text)
+        assert.strictEqual(held.body.code, "ProjectionLeaseHeld")
+        assert.match(held.body.detail, /is held by bank-elsewhere\//)
+        assert.match(held.body.detail, /blue\/green/)
+        const still = yield* statusOf("bank-accounts")
+        assert.strictEqual(still.state, "running")
+        assert.strictEqual(still.owner, row.owner)
+      })
+    )
+  }
+)
 
 layer(app("console_idle", { projections: false, settings: { readYourWritesTimeout: "100 millis" } }), {
   excludeTestServices: true,
@@ -230,17 +346,29 @@ layer(app("console_idle", { projections: false, settings: { readYourWritesTimeou
       })
       // nothing projects here: the answer comes from the command side once read-your-writes gives up
       assert.strictEqual(opened.status, 201, opened.text)
+
+      // another process runs the read model: the console says who holds it, and touches nothing
+      const other = yield* Effect.forkChild(
+        Background.readModels[0].run({ owner: "bank-other", batchWindow: "1 millis", pollInterval: "20 millis" })
+      )
+      yield* statusUntil("bank-accounts", (row) => typeof row.owner === "string" && row.owner.startsWith("bank-other/"))
+      const held = yield* call("POST", "/projections/bank-accounts/rebuild", { as: "admin" })
+      assert.strictEqual(held.status, 409, held.text)
+      assert.strictEqual(held.body.code, "ProjectionLeaseHeld")
+      assert.match(held.body.detail, /is held by bank-other\//)
+      assert.match(held.body.detail, /blue\/green/)
+      yield* Fiber.interrupt(other)
+      const stopped = yield* statusUntil("bank-accounts", (row) => row.state === "stopped" && row.owner === null)
+
       const started = yield* call("POST", "/projections/bank-accounts/rebuild", { as: "admin" })
       assert.strictEqual(started.status, 202, started.text)
       assert.strictEqual(started.body.owner, "bank-console")
-      let rebuilt = false
-      for (let i = 0; i < 100 && !rebuilt; i++) {
-        const rows = (yield* call("GET", "/projections", { as: "admin" })).body
-        const row = rows.find((r: { name: string }) => r.name === "bank-accounts")
-        rebuilt = row !== undefined && row.eventsBehind === 0 && row.state === "stopped"
-        if (!rebuilt) yield* Effect.sleep("50 millis")
-      }
-      assert.isTrue(rebuilt)
+      // done once the console's run has let its lease go, caught up
+      yield* statusUntil(
+        "bank-accounts",
+        (row) =>
+          row.updatedAt !== stopped.updatedAt && row.owner === null && row.state === "stopped" && row.eventsBehind === 0
+      )
       const accounts = yield* call("GET", "/accounts", { as: "admin" })
       assert.isAtLeast(accounts.body.length, 1, accounts.text)
     })

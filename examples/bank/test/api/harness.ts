@@ -1,19 +1,20 @@
 /**
  * The API under test: a real server on a free port, on PostgreSQL (event store, checkpoints, snapshots, read models
  * and idempotency keys, each test file in schemas of its own), with the projections and the transfer process running
- * in the background, and one random token per demo actor.
+ * in the background under their control (`Background.layerProjections`, as `pnpm demo` runs them: the console's
+ * rebuild goes through it), and one random token per demo actor.
  */
 import { assert } from "@effect/vitest"
 import { Projection } from "@facta/core"
 import { PgCheckpointStore, PgSnapshotStore } from "@facta/postgres"
-import { Effect, Layer, References } from "effect"
+import { Effect, Layer, Option, References } from "effect"
 import { HttpServer } from "effect/http"
 import * as Database from "../../../../test/support/database.ts"
 import type {} from "../../../../test/support/globalSetup.ts"
 import { demoActors, type IssuedToken, makeToken, Tokens } from "../../src/api/Auth.ts"
 import * as Server from "../../src/api/Server.ts"
 import * as Aggregates from "../../src/app/Aggregates.ts"
-import { TransferProcess } from "../../src/index.ts"
+import * as Background from "../../src/app/Background.ts"
 import * as ReadModels from "../../src/readmodels/ReadModels.ts"
 import * as Tables from "../../src/readmodels/Tables.ts"
 
@@ -24,8 +25,11 @@ export const tokenOf = (name: string): string => {
   return found.token
 }
 
-const run = <E extends { readonly _tag: string }, R>(projection: Projection.Projection<E, R>) =>
-  Projection.run(projection, { batchWindow: "1 millis", pollInterval: "20 millis" })
+/** How the projections run in tests: batches at once, a short poll. */
+const runOptions = { batchWindow: "1 millis", pollInterval: "20 millis" } as const
+
+/** The owner the app's projections take leases as in tests (followed by an instance id, see `Background`). */
+export const testOwner = "bank-test"
 
 /** The stores, the command side, read models and tokens, on PostgreSQL schemas `store` and `bank`. */
 export const stores = (
@@ -51,22 +55,36 @@ export const stores = (
   )
 }
 
-/** Runs the projections and the transfer process until the layer is released. */
-export const projections = Layer.effectDiscard(
-  Effect.forkScoped(
-    Effect.all(
-      [
-        run(TransferProcess.TransferProcess),
-        run(ReadModels.projections.accounts),
-        run(ReadModels.projections.transfers)
-      ],
-      {
-        concurrency: "unbounded",
-        discard: true
-      }
-    )
+/**
+ * Runs the projections and the transfer process until the layer is released, under the `ProjectionControl` it
+ * provides.
+ */
+export const projections = Background.layerProjections({ ...runOptions, owner: testOwner })
+
+/**
+ * Another process, under `owner`, running the read models: the layer is built once it holds their leases, so that the
+ * app's projections built after it stand by.
+ */
+export const elsewhere = (owner: string) =>
+  Layer.effectDiscard(
+    Effect.gen(function* () {
+      yield* Effect.forkScoped(
+        Effect.all(
+          Background.readModels.map((model) => model.run({ ...runOptions, owner })),
+          { concurrency: "unbounded", discard: true }
+        )
+      )
+      const held = Effect.map(
+        Effect.all([
+          Projection.status(ReadModels.projections.accounts),
+          Projection.status(ReadModels.projections.transfers)
+        ]),
+        (all) =>
+          all.every((rows) => rows.some((row) => Option.isSome(row.owner) && row.owner.value.startsWith(`${owner}/`)))
+      )
+      while (!(yield* held)) yield* Effect.sleep("20 millis")
+    })
   )
-)
 
 /** The whole app on a free port. */
 export const app = (
@@ -74,6 +92,8 @@ export const app = (
   options?: {
     readonly readModels?: Layer.Layer<ReadModels.ReadModels> | undefined
     readonly projections?: boolean | undefined
+    /** An owner under which another process holds the read models' leases before the app's projections start. */
+    readonly elsewhere?: string | undefined
     readonly settings?: Server.Options["settings"]
     /** Serves the demo-only routes (`GET /demo/users`). */
     readonly demo?: boolean | undefined
@@ -87,7 +107,10 @@ export const app = (
     demo: options?.demo,
     settings: { approvalThreshold: "1000.00", readYourWritesTimeout: "5 seconds", ...options?.settings }
   })
-  const withProjections = options?.projections === false ? server : Layer.merge(server, projections)
+  const background =
+    options?.elsewhere === undefined ? projections : projections.pipe(Layer.provide(elsewhere(options.elsewhere)))
+  // the server gets the control of the projections it runs beside (as `pnpm demo` does)
+  const withProjections = options?.projections === false ? server : server.pipe(Layer.provideMerge(background))
   return withProjections.pipe(Layer.provideMerge(stores(schemas, options)))
 }
 
