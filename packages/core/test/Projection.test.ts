@@ -1,6 +1,6 @@
 import { assert, describe, it } from "@effect/vitest"
-import { CheckpointStore, EventCodec, EventStore, Position, Projection } from "@facta/core"
-import { Deferred, Effect, Fiber, Layer, Logger, Option, References, Schedule, Schema } from "effect"
+import { CheckpointStore, EventCodec, EventStore, Position, Projection, StorageError } from "@facta/core"
+import { Deferred, Effect, Fiber, Layer, Logger, Option, References, Schedule, Schema, Stream } from "effect"
 import { TestClock } from "effect/testing"
 
 const Deposited = Schema.TaggedStruct("Deposited", { amount: Schema.Int })
@@ -192,5 +192,57 @@ describe("Projection progress", () => {
       assert.isAbove(behind, 0)
       assert.strictEqual(first?.etaSeconds, Math.ceil(behind / 100))
     }).pipe(Effect.provide(live))
+  )
+})
+
+describe("Projection rebuilds", () => {
+  it.live("a rebuild resets once: a storage failure that makes it take its lease again resumes the replay", () =>
+    Effect.gen(function* () {
+      const store = yield* EventStore.EventStore
+      for (let i = 1; i <= 30; i++) yield* deposit(`Account-${i % 3}`, i)
+      // the third page read fails once, retryably: the run ends its hold on the lease and takes it again
+      let reads = 0
+      const flaky = EventStore.EventStore.of({
+        ...store,
+        readAll: (options) =>
+          Stream.unwrap(
+            Effect.sync(() => {
+              reads++
+              return reads === 3
+                ? Stream.fail(
+                    new StorageError.StorageError({
+                      store: "EventStore",
+                      operation: "readAll",
+                      retryable: true,
+                      cause: new Error("connection lost")
+                    })
+                  )
+                : store.readAll(options)
+            })
+          )
+      })
+      let resets = 0
+      let total = 0
+      const Totals = Projection.make({
+        name: "rebuilt-totals",
+        events: codec,
+        handle: (event) =>
+          Effect.sync(() => {
+            total += event.data.amount
+          }),
+        reset: Effect.sync(() => {
+          resets++
+          total = 0
+        })
+      })
+      yield* Projection.rebuild(Totals, { batchSize: 5, batchWindow: "1 millis" }).pipe(
+        Effect.provideService(EventStore.EventStore, flaky)
+      )
+      assert.isAtLeast(reads, 4, "the failing read was retried")
+      assert.strictEqual(resets, 1, "the read model was reset once")
+      assert.strictEqual(total, (30 * 31) / 2, "every event counted once")
+      const [status] = yield* CheckpointStore.CheckpointStore.use((s) => s.status("rebuilt-totals"))
+      assert.notStrictEqual(status?.state, "rebuilding")
+    }).pipe(Effect.provide(live), Effect.provideService(References.MinimumLogLevel, "Error"))
   )
 })

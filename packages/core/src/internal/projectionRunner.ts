@@ -79,25 +79,36 @@ const retryStorage = <A, E, R>(effect: Effect.Effect<A, E, R>, annotations: Reco
     Effect.retry({ schedule: storageBackoff, while: StorageError.isRetryable })
   )
 
+/**
+ * How far a run with `rebuild` got: the reset is done once per run, not again each time the run takes its lease back
+ * (after a storage failure or a lost lease), which would wipe the replay so far.
+ */
+interface Rebuild {
+  reset: boolean
+  caughtUp: boolean
+}
+
 /** Runs one partition while holding its lease; ends when caught up (if asked), fails with LeaseLost when it goes. */
 const runLeased = Effect.fnUntraced(function* <E extends { readonly _tag: string }, R>(
   projection: Projection<E, R>,
   lease: Lease,
   partitions: number,
-  options: RunOptions
+  options: RunOptions,
+  rebuild: Rebuild
 ): Effect.fn.Return<void, unknown, R | EventStore | CheckpointStore> {
   const store = yield* CheckpointStore
   const events = yield* EventStore
   const key = lease.key
   const annotations = { projection: formatKey(key), owner: lease.owner }
   let checkpoint = lease.checkpoint
-  if (options.rebuild === true) {
+  if (options.rebuild === true && !rebuild.reset) {
     yield* store.setState(lease, "rebuilding")
     yield* store.commit(lease, checkpoint, Position.start, projection.reset)
+    rebuild.reset = true
     checkpoint = Position.start
     yield* Effect.logInfo("projection reset for rebuild").pipe(Effect.annotateLogs(annotations))
   } else {
-    yield* store.setState(lease, "running")
+    yield* store.setState(lease, options.rebuild === true && !rebuild.caughtUp ? "rebuilding" : "running")
   }
 
   // with categories, the server filters by category alone (an ordered walk of its index, whatever the statistics)
@@ -200,7 +211,10 @@ const runLeased = Effect.fnUntraced(function* <E extends { readonly _tag: string
     if (batch.caughtUp && !caughtUpOnce) {
       caughtUpOnce = true
       yield* store.promote(key.name, key.version)
-      if (options.rebuild === true) yield* store.setState(lease, "running")
+      if (options.rebuild === true && !rebuild.caughtUp) {
+        rebuild.caughtUp = true
+        yield* store.setState(lease, "running")
+      }
       yield* Effect.logInfo("projection caught up").pipe(
         Effect.annotateLogs({ ...annotations, position: Position.format(checkpoint), handled })
       )
@@ -309,12 +323,13 @@ export const runPartition = Effect.fnUntraced(function* <E extends { readonly _t
 ): Effect.fn.Return<void, ProjectionFailed | StorageError.StorageError, R | EventStore | CheckpointStore> {
   const owner = yield* holderId(options.owner ?? "projection")
   const key = keyOf(projection, partition)
+  const rebuild: Rebuild = { reset: false, caughtUp: false }
   return yield* holdLease({
     kind: "projection",
     key,
     owner,
     ttl: options.leaseTtl ?? "10 seconds",
     annotations: { projection: formatKey(key), owner },
-    work: (lease) => runLeased(projection, lease, options.partitions ?? 1, options)
+    work: (lease) => runLeased(projection, lease, options.partitions ?? 1, options, rebuild)
   }) as Effect.Effect<void, ProjectionFailed | StorageError.StorageError, R | EventStore | CheckpointStore>
 })
