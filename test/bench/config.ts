@@ -11,8 +11,11 @@
  * its rounds per system; BENCH_REBUILD_SECONDS (60) the time budget of the slow read-model rebuilds (Facta's per-event
  * projection, Emmett's; one that runs out of it is reported with the events it handled, and marked);
  * BENCH_REBUILD_BATCH (2000) the page size of the rebuilds
- * (Facta's `batchSize`, Emmett's `pulling.batchSize`); BENCH_ONLY (all) a comma-separated subset of the workloads
- * `appends`, `loads`, `lag`, `catchup`, `rebuild`, to iterate on one of them.
+ * (Facta's `batchSize`, Emmett's `pulling.batchSize`); BENCH_RELAY_ROUNDS (3) the relay workload's measured rounds
+ * per broker of the relay's catch-up and of the direct-publish baseline; BENCH_RELAY_RATE (1000) appends per second
+ * and BENCH_RELAY_SECONDS (10 × scale, at least 3) the length of its append → inbox lag test; BENCH_ONLY (all) a
+ * comma-separated subset of the workloads `appends`, `loads`, `lag`, `catchup`, `rebuild`, `relay`, to iterate on one
+ * of them.
  */
 
 const positive = (name: string, fallback: number): number => {
@@ -37,8 +40,11 @@ export const lagSeconds = positive("BENCH_LAG_SECONDS", Math.max(2, 10 * scale))
 export const lagRounds = count("BENCH_LAG_ROUNDS", 2)
 export const rebuildSeconds = positive("BENCH_REBUILD_SECONDS", 60)
 export const rebuildBatch = count("BENCH_REBUILD_BATCH", 2000)
+export const relayRounds = count("BENCH_RELAY_ROUNDS", 3)
+export const relayRate = positive("BENCH_RELAY_RATE", 1000)
+export const relaySeconds = positive("BENCH_RELAY_SECONDS", Math.max(3, 10 * scale))
 
-const workloads = ["appends", "loads", "lag", "catchup", "rebuild"] as const
+const workloads = ["appends", "loads", "lag", "catchup", "rebuild", "relay"] as const
 export type Workload = (typeof workloads)[number]
 const only = (process.env.BENCH_ONLY ?? "")
   .split(",")
@@ -70,8 +76,12 @@ export const sizes = {
   log: sized(1_000_000, 10_000),
   /** events in the bank's Account log whose read model the rebuild workload builds, and the accounts they belong to */
   bankLog: sized(2_000_000, 20_000),
-  bankAccounts: sized(10_000, 100)
+  bankAccounts: sized(10_000, 100),
+  /** events in the log the relay workload relays to each broker (over {@link relayStreams} streams) */
+  relayLog: sized(100_000, 1_000)
 }
 /** One snapshot policy for both aggregates: the command that follows the seeding folds more than this, so it snapshots. */
 export const snapshotEvery = Math.max(1, Math.floor(sizes.aggregateSmall / 2))
 export const logStreams = Math.max(1, Math.round(sizes.log / 1000))
+/** The streams of the relay workload's log: 1,000, so that a page of 500 is one event per stream (one wave). */
+export const relayStreams = Math.min(1000, sizes.relayLog)

@@ -12,7 +12,10 @@
  * Workloads: single-event appends (1 and 8 writers) and 100-event batches (workloads/appends.ts); loading a 1,000-
  * and a 10,000-event aggregate (workloads/loads.ts); catching up a projection with 1,000,000 events
  * (workloads/catchup.ts); append-to-handler lag under a steady load (workloads/lag.ts); rebuilding the example bank's
- * account read model from a 2,000,000-event Account log (workloads/rebuild.ts). Systems: systems/*.ts.
+ * account read model from a 2,000,000-event Account log (workloads/rebuild.ts); relaying a 100,000-event log to NATS
+ * JetStream and to Redis Streams against publishing the same messages directly, and append-to-inbox lag through the
+ * relay and a broker inbox (workloads/relay.ts; a broker that does not answer is skipped with one line). Systems:
+ * systems/*.ts.
  */
 import * as os from "node:os"
 import { PgClient } from "@effect/sql-pg"
@@ -34,7 +37,17 @@ import {
   writers
 } from "./config.ts"
 import { eventData, now } from "./domain.ts"
-import { catchUpTable, type Environment, lagTable, loadsTable, machine, rebuildTable, writesTable } from "./report.ts"
+import {
+  catchUpTable,
+  type Environment,
+  lagTable,
+  loadsTable,
+  machine,
+  rebuildTable,
+  relayTable,
+  writesTable
+} from "./report.ts"
+import * as Brokers from "./systems/brokers.ts"
 import * as Emmett from "./systems/emmett.ts"
 import * as EmmettAccounts from "./systems/emmettAccounts.ts"
 import * as Facta from "./systems/facta.ts"
@@ -44,6 +57,7 @@ import { compareCatchUps, drain } from "./workloads/catchup.ts"
 import { compareLag } from "./workloads/lag.ts"
 import { compareLoads } from "./workloads/loads.ts"
 import { compareRebuilds } from "./workloads/rebuild.ts"
+import { compareRelays } from "./workloads/relay.ts"
 
 const server = Effect.acquireRelease(
   Effect.promise(async () => {
@@ -248,6 +262,13 @@ const program = (url: string, embedded: boolean, stamp: string) =>
           "(for a stopped one, raw's of the same first events): row counts, sums of balances and a checksum of " +
           "every row (with the log positions, for Facta's)."
       )
+    }
+
+    // --- relay to the brokers (after the rebuild: it replaces the log) ----------------------------------------------
+    if (runs("relay")) {
+      const brokers = [yield* Brokers.nats(stamp), yield* Brokers.redis(stamp)]
+      const relayed = yield* compareRelays(facta.schema, facta.system, brokers)
+      lines.push("", relayTable(relayed, Brokers.baselineInFlight))
     }
 
     // --- report -------------------------------------------------------------------------------------------------

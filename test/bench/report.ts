@@ -11,6 +11,10 @@ import {
   readSeconds,
   rebuildBatch,
   rebuildSeconds,
+  relayRate,
+  relayRounds,
+  relaySeconds,
+  relayStreams,
   rounds,
   scale,
   sizes,
@@ -22,6 +26,7 @@ import type { CatchUpResult } from "./workloads/catchup.ts"
 import type { LagResult } from "./workloads/lag.ts"
 import type { LoadResult } from "./workloads/loads.ts"
 import type { RebuildResult } from "./workloads/rebuild.ts"
+import type { RelayResult } from "./workloads/relay.ts"
 
 export interface Environment {
   readonly server: string
@@ -182,4 +187,61 @@ export const rebuildTable = (results: Map<string, RebuildResult>, factaLabel: st
     ],
     rows
   )
+}
+
+/** Issue 23's targets for the relay, stated beside the figures (not asserted). */
+export const relayTargets = { eventsPerSec: 50_000, lagP99Ms: 50, ofBaseline: 0.5 }
+
+export const relayTable = (results: ReadonlyArray<RelayResult>, baselineInFlight: number): string => {
+  const rows = results.map((r) => {
+    if ("skipped" in r) return [`${r.label} — skipped: ${r.skipped}`, "", "", "", "", "", "", "", "", ""]
+    const relay = summarize(r.throughput.relayRates)
+    const baseline = summarize(r.throughput.baselineRates)
+    return [
+      r.label,
+      rate(relay.median),
+      rateSpread(relay),
+      rate(baseline.median),
+      rateSpread(baseline),
+      `${ratio(relay.median, baseline.median)}; ${pairedRatios(r.throughput.relayRates, r.throughput.baselineRates)}`,
+      ms(r.lag.lag.median),
+      ms(r.lag.lag.p99),
+      ms(r.lag.lag.max),
+      `${n(r.lag.delivered)}/${n(r.lag.appended)} at ${rate(r.lag.achievedRate)}/s`
+    ]
+  })
+  return [
+    markdownTable(
+      [
+        `Relay: ${n(sizes.relayLog)} events, ${n(relayStreams)} streams`,
+        `Relay.run events/s median (target ≥ ${n(relayTargets.eventsPerSec)})`,
+        "Relay.run min–max",
+        "direct publish events/s median",
+        "direct publish min–max",
+        `relay/direct (target ≥ ${relayTargets.ofBaseline}x); round by round: median (min–max)`,
+        "append → inbox lag p50 ms",
+        `lag p99 ms (target < ${relayTargets.lagP99Ms})`,
+        "lag max ms",
+        "delivered once/appended at appends/s"
+      ],
+      rows
+    ),
+    "",
+    `Relay: the log generated on the server (${n(sizes.relayLog)} events round-robin over ${n(relayStreams)} streams, ` +
+      "so that a page of 500 holds one event per stream), relayed from its start by `Relay.run(..., { untilCaughtUp: " +
+      "true })` with PgCheckpointStore and the defaults (pages of 500, 256 in flight), into a fresh JetStream stream " +
+      "(file storage, 2-minute duplicate window) or fresh Redis keys (`MULTI` of `XADD`s, `MAXLEN ~ 1,000,000`); " +
+      `${relayRounds} rounds, each timed from the start of the run (lease included) to its end. Direct publish: the ` +
+      "same messages (the same JSON bodies and ids, read from the log beforehand) on the same client, no log and no " +
+      `checkpoint: NATS \`js.publish\` with \`msgID\` and up to ${n(baselineInFlight)} acknowledgements awaited at ` +
+      "once (without the relay's Facta-* envelope headers), Redis pipelines of " +
+      `${n(baselineInFlight)} \`XADD\`s with the same fields and trim; relay and baseline alternate which goes first. ` +
+      "Every destination was checked to hold exactly the log's events. Lag: the relay tails the log live (on from its " +
+      "checkpoint at the end of the log; woken by NOTIFY), the broker's inbox (NatsInbox on a durable pull consumer, " +
+      "RedisInbox on a consumer group; PgInboxStore, one transaction per message) hands each message to a handler " +
+      `recording the time; ${n(Math.round(relayRate * relaySeconds))} single-event appends to new streams at ` +
+      `${n(relayRate)}/s for ${relaySeconds} s, the lag of each from its append's acknowledgement to the handler ` +
+      "call; every appended event was delivered to the handler exactly once (checked). Targets from issue 23, not " +
+      "asserted."
+  ].join("\n")
 }
