@@ -76,7 +76,7 @@ const encoder = new TextEncoder()
 const sizeOf = (body: Uint8Array, hdrs: MsgHdrs): number => {
   let size = body.byteLength + "NATS/1.0\r\n\r\n".length
   for (const [key, values] of hdrs)
-    for (const value of values) size += encoder.encode(`${key}: ${value}\r\n`).byteLength
+    for (const value of values) size += Buffer.byteLength(key) + Buffer.byteLength(value) + 4
   return size
 }
 
