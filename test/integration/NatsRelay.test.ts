@@ -12,12 +12,12 @@
  *   message is delivered again), and after its consumer is stopped and started again; a poison message is parked.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { CheckpointStore, Event, EventStore, Inbox, IntegrationEvent, Position, Relay, StorageError } from "@facta/core"
+import { CheckpointStore, Event, EventStore, Inbox, IntegrationEvent, Position, Relay } from "@facta/core"
 import { NatsClient, NatsInbox, NatsPublisher, NatsStream } from "@facta/nats"
-import { PgInboxStore } from "@facta/postgres"
 import { Duration, Effect, Fiber, Layer, Option, Schedule, Schema, Stream } from "effect"
 import { SqlClient } from "effect/sql"
 import * as Database from "../support/database.ts"
+import { lossyRecordingInbox } from "./support/inbox.ts"
 import * as Nats from "./support/nats.ts"
 
 const available = await Nats.natsAvailable()
@@ -241,36 +241,7 @@ describe.skipIf(!available)("Relay and inbox on NATS JetStream", () => {
       const schema = Database.uniqueSchema("natsinbox")
       return Effect.gen(function* () {
         const sql = yield* SqlClient.SqlClient
-        yield* sql`CREATE TABLE ${sql(schema)}.applied (n serial PRIMARY KEY, event_id text NOT NULL, stream_id text NOT NULL, version int NOT NULL)`
-        const real = yield* PgInboxStore.make({ schema })
-        // every message's first commit is followed by a lost acknowledgement: the store answers as if the
-        // connection dropped after the COMMIT, so the consumer does not acknowledge and JetStream delivers it again
-        const failedOnce = new Set<string>()
-        const lossy = Inbox.InboxStore.of({
-          ...real,
-          apply: (inbox, id, work) =>
-            Effect.flatMap(real.apply(inbox, id, work), (result) =>
-              failedOnce.has(id)
-                ? Effect.succeed(result)
-                : Effect.andThen(
-                    Effect.sync(() => failedOnce.add(id)),
-                    Effect.fail(
-                      new StorageError.StorageError({
-                        store: "InboxStore",
-                        operation: "apply",
-                        retryable: true,
-                        cause: "connection lost after COMMIT"
-                      })
-                    )
-                  )
-            )
-        })
-        const inbox = Inbox.make({
-          name: "risk",
-          handle: (event) =>
-            sql`INSERT INTO ${sql(schema)}.applied (event_id, stream_id, version)
-                VALUES (${event.eventId}, ${event.streamId}, ${event.version})`.pipe(Effect.asVoid)
-        })
+        const { store: lossy, inbox, failedOnce } = yield* lossyRecordingInbox(schema)
         const consume = NatsInbox.run(inbox, {
           stream: name,
           durable: "risk",
