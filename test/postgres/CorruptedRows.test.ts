@@ -1,6 +1,6 @@
 import { assert, layer } from "@effect/vitest"
 import { Aggregate, CheckpointStore, CommandHandler, Decider, EventStore, Projection } from "@facta/core"
-import { Cause, Effect, Exit, Option, Stream } from "effect"
+import { Cause, Effect, Exit, Option, Result, Stream } from "effect"
 import { SqlClient } from "effect/sql"
 import * as Database from "../support/database.ts"
 import { Counted, codec, compareWithLog, countingProjection, createReadModel } from "../support/projection.ts"
@@ -132,6 +132,40 @@ layer(Live, { timeout: 60_000, excludeTestServices: true })("Corrupted rows on P
       for (const streamId of ["Holes-1", "Holes-2"]) {
         const loaded = typedError(yield* Effect.exit(CommandHandler.load(Tally, streamId)))
         assert.strictEqual(loaded?._tag, "CorruptedEvent", `${streamId} does not load as a deleted stream`)
+      }
+
+      // a fold pages by version range and counts rows: the hole is named whether its page is the first, a full one
+      // or the last, and nothing after it is folded
+      yield* appendCounted("Holes-3", 7)
+      yield* sql`DELETE FROM ${sql(schema)}.events WHERE stream_id = 'Holes-3' AND version = 5`
+      for (const [streamId, batchSize, missing] of [
+        ["Holes-1", 1, 2],
+        ["Holes-1", 1000, 2],
+        ["Holes-2", 2, 3],
+        ["Holes-3", 2, 5],
+        ["Holes-3", 3, 5],
+        ["Holes-3", 1000, 5]
+      ] as const) {
+        const folded: Array<number> = []
+        const error = typedError(
+          yield* Effect.exit(
+            store.fold(
+              streamId,
+              0,
+              (n, event) => {
+                folded.push(event.version)
+                return Result.succeed(n + 1)
+              },
+              { batchSize }
+            )
+          )
+        )
+        assert.strictEqual(error?._tag, "CorruptedEvent", `${streamId} folded in pages of ${batchSize}`)
+        assert.strictEqual(error?._tag === "CorruptedEvent" ? error.version : undefined, missing)
+        assert.isTrue(
+          folded.every((version) => version < missing),
+          `nothing at or after the hole is folded (${streamId}, pages of ${batchSize})`
+        )
       }
     })
   )
