@@ -86,6 +86,16 @@ export class InboxStore extends Context.Service<
       messageId: string,
       work: Effect.Effect<A, E, R>
     ) => Effect.Effect<Option.Option<A>, E | StorageError.StorageError, R>
+    /**
+     * Runs the work of every message not applied yet, in order, and records them all, in one commit where the store
+     * can (so that a batch costs one transaction, not one per message): for each message, whether it was applied now
+     * (`false`: applied already, or earlier in the same batch, and its work not run). A failing work fails the whole
+     * batch and, on SQL, rolls it back.
+     */
+    readonly applyAll: <E, R>(
+      inbox: string,
+      messages: ReadonlyArray<{ readonly messageId: string; readonly work: Effect.Effect<unknown, E, R> }>
+    ) => Effect.Effect<ReadonlyArray<boolean>, E | StorageError.StorageError, R>
     /** Parks a message with its reason (once: parking it again changes nothing). */
     readonly park: (inbox: string, delivery: Delivery, error: string) => Effect.Effect<void, StorageError.StorageError>
     /** The parked messages of an inbox, oldest first. */
@@ -113,17 +123,20 @@ export class InboxStore extends Context.Service<
 export const layerMemory: Layer.Layer<InboxStore> = Layer.sync(InboxStore, () => {
   const applied = new Set<string>()
   const parked = new Map<string, ParkedMessage>()
+  const apply = <A, E, R>(inbox: string, messageId: string, work: Effect.Effect<A, E, R>) =>
+    Effect.suspend(() => {
+      const key = `${inbox}\u0000${messageId}`
+      if (applied.has(key)) return Effect.succeedNone
+      return Effect.map(work, (a) => {
+        applied.add(key)
+        return Option.some(a)
+      })
+    })
   return InboxStore.of({
     transactional: false,
-    apply: (inbox, messageId, work) =>
-      Effect.suspend(() => {
-        const key = `${inbox}\u0000${messageId}`
-        if (applied.has(key)) return Effect.succeedNone
-        return Effect.map(work, (a) => {
-          applied.add(key)
-          return Option.some(a)
-        })
-      }),
+    apply,
+    applyAll: (inbox, messages) =>
+      Effect.forEach(messages, ({ messageId, work }) => Effect.map(apply(inbox, messageId, work), Option.isSome)),
     park: (inbox, delivery, error) =>
       Effect.flatMap(
         Effect.clockWith((clock) => clock.currentTimeMillis),
@@ -243,18 +256,91 @@ export const receive = Effect.fn("Inbox.receive")(function* <A, R>(
 ): Effect.fn.Return<Outcome, StorageError.StorageError, R | InboxStore> {
   const store = yield* InboxStore
   const decoded = yield* Effect.exit(inbox.decode(delivery))
-  if (Exit.isFailure(decoded)) {
-    const error = Cause.findErrorOption(decoded.cause)
-    const reason = `undecodable: ${describe(Option.isSome(error) ? error.value : Cause.squash(decoded.cause))}`
-    yield* store.park(inbox.name, delivery, reason)
-    yield* Effect.logWarning("inbox parked a message").pipe(
-      Effect.annotateLogs({ inbox: inbox.name, messageId: delivery.id, error: reason })
-    )
-    return "parked"
+  if (Exit.isFailure(decoded)) return yield* parkUndecodable(store, inbox.name, delivery, decoded.cause)
+  return yield* applyOne(store, inbox, delivery, decoded.value)
+})
+
+/**
+ * Receives a batch of delivered messages, as {@link receive} would one after the other, but with the handlers of all
+ * of them and their records in one commit of the {@link InboxStore} (on SQL, one transaction for the batch): the
+ * outcome of each message, in order. When a handler fails, the batch is rolled back and its messages are received
+ * one by one instead, so that only the failing message is retried and parked. Fails only with a retryable
+ * `StorageError`: the messages not yet acknowledged are then left for the broker to deliver again.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Inbox } from "@facta/core"
+ *
+ * declare const audit: Inbox.Inbox<unknown>
+ * declare const deliveries: ReadonlyArray<Inbox.Delivery>
+ * const outcomes = Inbox.receiveAll(audit, deliveries).pipe(Effect.provide(Inbox.layerMemory))
+ * ```
+ *
+ * @category running
+ * @since 0.1.0
+ */
+export const receiveAll = Effect.fn("Inbox.receiveAll")(function* <A, R>(
+  inbox: Inbox<A, R>,
+  deliveries: ReadonlyArray<Delivery>
+): Effect.fn.Return<ReadonlyArray<Outcome>, StorageError.StorageError, R | InboxStore> {
+  const store = yield* InboxStore
+  const outcomes: Array<Outcome> = new Array(deliveries.length)
+  const decoded: Array<{ readonly index: number; readonly message: A }> = []
+  for (let index = 0; index < deliveries.length; index++) {
+    const delivery = deliveries[index]!
+    const exit = yield* Effect.exit(inbox.decode(delivery))
+    if (Exit.isFailure(exit)) outcomes[index] = yield* parkUndecodable(store, inbox.name, delivery, exit.cause)
+    else decoded.push({ index, message: exit.value })
   }
+  if (decoded.length === 0) return outcomes
+  const batch = yield* Effect.exit(
+    store.applyAll(
+      inbox.name,
+      decoded.map(({ index, message }) => ({
+        messageId: deliveries[index]!.id,
+        work: inbox.handle(message, deliveries[index]!)
+      }))
+    )
+  )
+  if (Exit.isSuccess(batch)) {
+    batch.value.forEach((applied, i) => {
+      outcomes[decoded[i]!.index] = applied ? "applied" : "duplicate"
+    })
+    return outcomes
+  }
+  if (Cause.hasInterruptsOnly(batch.cause)) return yield* Effect.failCause(batch.cause as Cause.Cause<never>)
+  // nothing of the batch committed: one by one, the failing message alone is retried and parked
+  for (const { index, message } of decoded) {
+    outcomes[index] = yield* applyOne(store, inbox, deliveries[index]!, message)
+  }
+  return outcomes
+})
+
+const parkUndecodable = Effect.fnUntraced(function* (
+  store: InboxStore["Service"],
+  name: string,
+  delivery: Delivery,
+  cause: Cause.Cause<Schema.SchemaError>
+) {
+  const error = Cause.findErrorOption(cause)
+  const reason = `undecodable: ${describe(Option.isSome(error) ? error.value : Cause.squash(cause))}`
+  yield* store.park(name, delivery, reason)
+  yield* Effect.logWarning("inbox parked a message").pipe(
+    Effect.annotateLogs({ inbox: name, messageId: delivery.id, error: reason })
+  )
+  return "parked" as const
+})
+
+const applyOne = Effect.fnUntraced(function* <A, R>(
+  store: InboxStore["Service"],
+  inbox: Inbox<A, R>,
+  delivery: Delivery,
+  message: A
+): Effect.fn.Return<Outcome, StorageError.StorageError, R> {
   const applied = yield* Effect.exit(
     store
-      .apply(inbox.name, delivery.id, inbox.handle(decoded.value, delivery))
+      .apply(inbox.name, delivery.id, inbox.handle(message, delivery))
       .pipe(Effect.retry({ schedule: inbox.retry, while: (e) => !StorageError.isRetryable(e) }))
   )
   if (Exit.isSuccess(applied)) return Option.isSome(applied.value) ? "applied" : "duplicate"

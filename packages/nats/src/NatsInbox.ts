@@ -1,6 +1,6 @@
 /**
- * The inbox's consumer for NATS JetStream: reads a durable pull consumer one message at a time, hands each to
- * `Inbox.receive` (the handler's writes and the message's record in one commit), and acknowledges after that
+ * The inbox's consumer for NATS JetStream: reads a durable pull consumer, hands what has arrived to
+ * `Inbox.receiveAll` (the handlers' writes and the messages' records in one commit), and acknowledges after that
  * commit; a parked message is terminated (JetStream never delivers it again), and a message whose commit failed is
  * negatively acknowledged, for JetStream to deliver again after a delay. A redelivered message whose record
  * committed already (the acknowledgement was lost) is acknowledged without being applied again.
@@ -10,7 +10,7 @@
 import { Inbox } from "@facta/core"
 import { AckPolicy, DeliverPolicy, type JsMsg } from "@nats-io/jetstream"
 import { nanos } from "@nats-io/transport-node"
-import { Cause, Duration, Effect, Exit, Stream } from "effect"
+import { Cause, Duration, Effect, Exit, Queue, Stream } from "effect"
 import { NatsClient, NatsError } from "./NatsClient.ts"
 
 const errorText = (error: unknown): string => (error instanceof Error ? error.message : String(error))
@@ -31,6 +31,8 @@ export interface Options {
   readonly retryDelay?: Duration.Input | undefined
   /** Messages fetched ahead of the handler (default 100). */
   readonly prefetch?: number | undefined
+  /** Messages applied in one commit at most (default 100): those that arrived while the previous batch committed. */
+  readonly batchSize?: number | undefined
 }
 
 /**
@@ -92,10 +94,10 @@ export const ensureConsumer = Effect.fn("NatsInbox.ensureConsumer")(function* (o
 })
 
 /**
- * Runs an inbox on a durable consumer until interrupted: each message is received by `Inbox.receive`, then
- * acknowledged (applied, or applied before), terminated (parked) or negatively acknowledged (the commit failed for
- * a retryable reason, or the process was stopped in the middle). Messages are handled one after the other, in the
- * stream's order.
+ * Runs an inbox on a durable consumer until interrupted: the messages that arrived are received together by
+ * `Inbox.receiveAll` (one commit), then each is acknowledged (applied, or applied before), terminated (parked) or
+ * negatively acknowledged with the rest of its batch (the commit failed for a retryable reason, or the process was
+ * stopped in the middle). Messages are handled in the stream's order.
  *
  * @example
  * ```ts
@@ -117,33 +119,38 @@ export const run = Effect.fn("NatsInbox.run")(function* <A, R>(
   const client = yield* NatsClient
   yield* ensureConsumer(options)
   const retryDelay = Duration.toMillis(options.retryDelay ?? "1 second")
+  const prefetch = Math.max(1, options.prefetch ?? 100)
+  const batchSize = Math.max(1, options.batchSize ?? 100)
   const consumed = Effect.acquireRelease(
     Effect.tryPromise({
       try: async () => {
         const consumer = await client.jetstream.consumers.get(options.stream, options.durable)
-        return consumer.consume({ max_messages: Math.max(1, options.prefetch ?? 100) })
+        return consumer.consume({ max_messages: prefetch })
       },
       catch: (cause) => new NatsError({ operation: `consume ${options.durable}`, cause })
     }),
     (consumed) => Effect.promise(() => consumed.close().catch(() => undefined))
   )
-  const handle = (message: JsMsg) =>
+  /** Receives a batch (one commit), then acknowledges each message as it ended, or asks for them all again. */
+  const handle = (batch: ReadonlyArray<JsMsg>) =>
     Effect.uninterruptibleMask((restore) =>
-      Effect.flatMap(Effect.exit(restore(Inbox.receive(inbox, toDelivery(message)))), (exit) =>
+      Effect.flatMap(Effect.exit(restore(Inbox.receiveAll(inbox, batch.map(toDelivery)))), (exit) =>
         Effect.sync(() => {
           if (Exit.isSuccess(exit)) {
-            if (exit.value === "parked") message.term("parked by the inbox")
-            else message.ack()
+            exit.value.forEach((outcome, i) => {
+              if (outcome === "parked") batch[i]!.term("parked by the inbox")
+              else batch[i]!.ack()
+            })
             return
           }
-          message.nak(retryDelay)
+          for (const message of batch) message.nak(retryDelay)
         }).pipe(
           Effect.andThen(
             Exit.isFailure(exit) && !Cause.hasInterruptsOnly(exit.cause)
-              ? Effect.logWarning("inbox could not commit a message; it will be delivered again").pipe(
+              ? Effect.logWarning("inbox could not commit a batch; it will be delivered again").pipe(
                   Effect.annotateLogs({
                     inbox: inbox.name,
-                    subject: message.subject,
+                    messages: batch.length,
                     error: errorText(Cause.squash(exit.cause))
                   })
                 )
@@ -153,10 +160,22 @@ export const run = Effect.fn("NatsInbox.run")(function* <A, R>(
       )
     )
   yield* Effect.scoped(
-    Effect.flatMap(consumed, (messages) =>
-      Stream.fromAsyncIterable(messages, (cause) => new NatsError({ operation: "consume", cause })).pipe(
-        Stream.runForEach(handle)
+    Effect.gen(function* () {
+      const messages = yield* consumed
+      // whatever has arrived while a batch committed is the next batch: one message alone when traffic is light
+      const arrived = yield* Queue.bounded<JsMsg, NatsError | Cause.Done>(prefetch)
+      yield* Effect.forkScoped(
+        Stream.runIntoQueue(
+          Stream.fromAsyncIterable(messages, (cause) => new NatsError({ operation: "consume", cause })),
+          arrived
+        )
       )
-    )
+      while (true) {
+        const batch = yield* Queue.takeBetween(arrived, 1, batchSize).pipe(
+          Effect.catchTag("Done", () => Effect.fail(new NatsError({ operation: "consume", cause: "consumer closed" })))
+        )
+        yield* handle(batch)
+      }
+    })
   )
 })

@@ -1,6 +1,6 @@
 /**
- * The inbox store on PostgreSQL: a message's record and its handler's SQL commit in one transaction, so that a
- * message redelivered after a lost acknowledgement is applied once, whatever the broker (`@facta/nats`,
+ * The inbox store on PostgreSQL: a message's record and its handler's SQL commit in one transaction (a batch of
+ * messages, one transaction for all), so that a message redelivered after a lost acknowledgement is applied once, whatever the broker (`@facta/nats`,
  * `@facta/redis`). Its tables (`inbox`: applied message ids, `inbox_parked`) are created in `schema` by versioned
  * migrations (`Migrations.apply`, table `inbox_migrations`) when the store is built.
  *
@@ -66,6 +66,34 @@ export const make = Effect.fn("PgInboxStore.make")(function* (options?: { readon
       R
     >
 
+  const applyAll = <E, R>(
+    name: string,
+    messages: ReadonlyArray<{ readonly messageId: string; readonly work: Effect.Effect<unknown, E, R> }>
+  ) =>
+    sql
+      .withTransaction(
+        Effect.gen(function* () {
+          // one statement claims the whole batch; ids applied before (or twice in it) are not returned
+          const claimed = yield* sql<{ readonly message_id: string }>`
+            INSERT INTO ${inbox} (inbox, message_id)
+            SELECT ${name}, id FROM unnest(${messages.map((m) => m.messageId)}::text[]) AS id
+            ON CONFLICT DO NOTHING RETURNING message_id`
+          const fresh = new Set(claimed.map((row) => row.message_id))
+          const applied: Array<boolean> = []
+          for (const message of messages) {
+            const now = fresh.delete(message.messageId)
+            if (now) yield* message.work
+            applied.push(now)
+          }
+          return applied
+        })
+      )
+      .pipe(PgStorage.mapErrors("InboxStore", "apply")) as Effect.Effect<
+      ReadonlyArray<boolean>,
+      E | StorageError.StorageError,
+      R
+    >
+
   const park = (name: string, delivery: Inbox.Delivery, error: string) =>
     sql`
       INSERT INTO ${parkedTable} (inbox, message_id, subject, body, error)
@@ -96,7 +124,7 @@ export const make = Effect.fn("PgInboxStore.make")(function* (options?: { readon
       PgStorage.mapErrors("InboxStore", "parked")
     )
 
-  return Inbox.InboxStore.of({ transactional: true, apply, park, parked })
+  return Inbox.InboxStore.of({ transactional: true, apply, applyAll, park, parked })
 })
 
 /**

@@ -1,7 +1,7 @@
 /**
- * The inbox's consumer for Redis Streams: a member of a consumer group reads a stream one entry at a time, hands
- * each to `Inbox.receive` (the handler's writes and the message's record in one commit) and acknowledges it
- * (`XACK`) after that commit; a parked message is acknowledged too (it is in the inbox's parked table, with the
+ * The inbox's consumer for Redis Streams: a member of a consumer group reads a stream (`count` entries at most at a
+ * time), hands what it read to `Inbox.receiveAll` (the handlers' writes and the messages' records in one commit) and
+ * acknowledges them (`XACK`) after that commit; a parked message is acknowledged too (it is in the inbox's parked table, with the
  * reason). An entry whose commit failed stays pending and is read again (with every entry after it, in order) after
  * a delay. On start the consumer first reads its own pending entries (those a previous run of the same consumer
  * took and never acknowledged), and it claims (`XAUTOCLAIM`) the entries other consumers of the group left pending
@@ -126,10 +126,10 @@ const entriesOf = (reply: unknown): ReadonlyArray<Entry> => {
 }
 
 /**
- * Runs an inbox on a consumer group until interrupted: each entry is received by `Inbox.receive`, then acknowledged
- * (applied, applied before, or parked), or left pending (the commit failed for a retryable reason: read again after
- * `retryDelay`, or by another consumer once it was idle for `claimIdle`). Entries are handled one after the other, in
- * the stream's order. A Redis failure while consuming (a lost connection, a restarting server) is retried with
+ * Runs an inbox on a consumer group until interrupted: the entries of each read are received together by
+ * `Inbox.receiveAll` (one commit), then acknowledged (applied, applied before, or parked), or left pending (the
+ * commit failed for a retryable reason: read again after `retryDelay`, or by another consumer once it was idle for
+ * `claimIdle`). Entries are handled in the stream's order. A Redis failure while consuming (a lost connection, a restarting server) is retried with
  * backoff for as long as it lasts; fails with a `RedisError` only when the group cannot be created at the start.
  *
  * @example
@@ -168,46 +168,51 @@ export const run = Effect.fn("RedisInbox.run")(function* <A, R>(
       })
     )
 
-  /** Receives and acknowledges one entry: `false` when its commit failed and it stays pending. */
-  const handle = (connection: Connection, entry: Entry): Effect.Effect<boolean, RedisError, Inbox.InboxStore | R> => {
-    if (entry.message === null) {
-      // trimmed away while pending: nothing to apply
-      return Effect.as(
-        call("XACK", () => client.connection.xAck(key, group, entry.id)),
-        true
-      )
-    }
-    const delivery = toDelivery(key, entry.id, entry.message)
+  /**
+   * Receives entries in order with one commit (`Inbox.receiveAll`) and acknowledges them with one `XACK`: `false`
+   * when the commit failed and they stay pending.
+   */
+  const handleAll = (
+    connection: Connection,
+    entries: ReadonlyArray<Entry>
+  ): Effect.Effect<boolean, RedisError, Inbox.InboxStore | R> => {
+    if (entries.length === 0) return Effect.succeed(true)
+    // an entry trimmed away while pending has nothing to apply, and is acknowledged with the rest
+    const present = entries.filter((entry) => entry.message !== null)
+    const ids = entries.map((entry) => entry.id)
     return Effect.uninterruptibleMask((restore) =>
-      Effect.flatMap(Effect.exit(restore(Inbox.receive(inbox, delivery))), (exit) => {
-        if (Exit.isSuccess(exit))
-          return Effect.as(
-            call("XACK", () => connection.xAck(key, group, entry.id)),
-            true
-          )
-        return Cause.hasInterruptsOnly(exit.cause)
-          ? Effect.failCause(exit.cause as Cause.Cause<never>)
-          : Effect.as(
-              Effect.logWarning("inbox could not commit a message; it will be read again").pipe(
-                Effect.annotateLogs({
-                  inbox: inbox.name,
-                  key,
-                  entryId: entry.id,
-                  error: errorText(Cause.squash(exit.cause))
-                })
-              ),
-              false
+      Effect.flatMap(
+        Effect.exit(
+          restore(
+            Inbox.receiveAll(
+              inbox,
+              present.map((entry) => toDelivery(key, entry.id, entry.message!))
             )
-      })
+          )
+        ),
+        (exit) => {
+          if (Exit.isSuccess(exit))
+            return Effect.as(
+              call("XACK", () => connection.xAck(key, group, ids)),
+              true
+            )
+          return Cause.hasInterruptsOnly(exit.cause)
+            ? Effect.failCause(exit.cause as Cause.Cause<never>)
+            : Effect.as(
+                Effect.logWarning("inbox could not commit a batch; it will be read again").pipe(
+                  Effect.annotateLogs({
+                    inbox: inbox.name,
+                    key,
+                    entries: entries.length,
+                    error: errorText(Cause.squash(exit.cause))
+                  })
+                ),
+                false
+              )
+        }
+      )
     )
   }
-
-  /** Handles entries in order, stopping at the first whose commit failed: `false` then. */
-  const handleAll = (connection: Connection, entries: ReadonlyArray<Entry>) =>
-    Effect.gen(function* () {
-      for (const entry of entries) if (!(yield* handle(connection, entry))) return false
-      return true
-    })
 
   /** This consumer's own pending entries, oldest first, all of them: `false` when one failed again. */
   const drainPending = (connection: Connection) =>

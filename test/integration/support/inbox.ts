@@ -16,23 +16,31 @@ export const lossyRecordingInbox = (schema: string) =>
     yield* sql`CREATE TABLE ${sql(schema)}.applied (n serial PRIMARY KEY, event_id text NOT NULL, stream_id text NOT NULL, version int NOT NULL)`
     const real = yield* PgInboxStore.make({ schema })
     const failedOnce = new Set<string>()
+    const lost = new StorageError.StorageError({
+      store: "InboxStore",
+      operation: "apply",
+      retryable: true,
+      cause: "connection lost after COMMIT"
+    })
+    /** Succeeds as the real commit did once every id has lost its acknowledgement already. */
+    const loseFirstAck = <A>(ids: ReadonlyArray<string>, result: A) =>
+      ids.every((id) => failedOnce.has(id))
+        ? Effect.succeed(result)
+        : Effect.andThen(
+            Effect.sync(() => {
+              for (const id of ids) failedOnce.add(id)
+            }),
+            Effect.fail(lost)
+          )
     const store = Inbox.InboxStore.of({
       ...real,
-      apply: (inbox, id, work) =>
-        Effect.flatMap(real.apply(inbox, id, work), (result) =>
-          failedOnce.has(id)
-            ? Effect.succeed(result)
-            : Effect.andThen(
-                Effect.sync(() => failedOnce.add(id)),
-                Effect.fail(
-                  new StorageError.StorageError({
-                    store: "InboxStore",
-                    operation: "apply",
-                    retryable: true,
-                    cause: "connection lost after COMMIT"
-                  })
-                )
-              )
+      apply: (inbox, id, work) => Effect.flatMap(real.apply(inbox, id, work), (result) => loseFirstAck([id], result)),
+      applyAll: (inbox, messages) =>
+        Effect.flatMap(real.applyAll(inbox, messages), (result) =>
+          loseFirstAck(
+            messages.map((m) => m.messageId),
+            result
+          )
         )
     })
     const inbox = Inbox.make({
