@@ -1,10 +1,12 @@
 /**
  * The broker-neutral relay and inbox on the in-memory stores, with a publisher that records what it is given: the
  * checkpoint moves only after acknowledgements, a publisher that fails makes no progress, events of one stream are
- * never handed over together, mapping failures and oversized messages are parked with their reasons.
+ * never handed over together, mapping failures and oversized messages are parked with their reasons; and the relay
+ * conformance suite (the cases NATS and Redis pass too) on an in-memory broker.
  */
 import { assert, describe, it } from "@effect/vitest"
 import { CheckpointStore, Event, EventStore, Inbox, IntegrationEvent, Position, Relay } from "@facta/core"
+import { RelayConformance } from "@facta/testing"
 import { Effect, Fiber, Layer, Option, Ref, Schema } from "effect"
 
 // fresh stores for every test (layers are memoized across provides otherwise)
@@ -30,6 +32,49 @@ const recording = Effect.gen(function* () {
       )
   }
   return { calls, down, publisher }
+})
+
+/**
+ * A broker in memory for the conformance suite: it holds what it acknowledged, refuses (retryably) the categories it
+ * is told to, and refuses a message over 64 KiB of JSON with MessageTooLarge before holding anything of the call.
+ */
+const memoryDestination = Effect.sync((): RelayConformance.Destination => {
+  const held: Array<IntegrationEvent.IntegrationEvent> = []
+  const refused = new Set<string>()
+  const limit = 64 * 1024
+  const publisher: Relay.Publisher = {
+    broker: "memory",
+    // suspended: the relay retries the effect a call returns, so the broker's answer is decided when it runs
+    publish: (events) =>
+      Effect.suspend((): Effect.Effect<void, IntegrationEvent.PublishError | IntegrationEvent.MessageTooLarge> => {
+        const large = events.find((event) => Buffer.byteLength(JSON.stringify(event)) > limit)
+        if (large !== undefined) {
+          const size = Buffer.byteLength(JSON.stringify(large))
+          return Effect.fail(
+            new IntegrationEvent.MessageTooLarge({ broker: "memory", messageId: large.eventId, size, limit })
+          )
+        }
+        return events.some((event) => refused.has(event.category))
+          ? Effect.fail(new IntegrationEvent.PublishError({ broker: "memory", retryable: true, cause: "refused" }))
+          : Effect.sync(() => void held.push(...events))
+      })
+  }
+  return {
+    publisher,
+    received: Effect.sync(() => [...held]),
+    refuse: (categories) =>
+      Effect.sync(() => {
+        for (const category of categories) refused.add(category)
+        return Effect.sync(() => refused.clear())
+      }),
+    refusal: "refused",
+    maxMessageBytes: limit
+  }
+})
+
+RelayConformance.run("memory", Layer.mergeAll(EventStore.layerMemory, CheckpointStore.layerMemory), {
+  broker: "memory",
+  destination: memoryDestination
 })
 
 describe("Relay (memory)", () => {

@@ -1,6 +1,8 @@
 import * as net from "node:net"
-import { NatsClient, NatsStream } from "@facta/nats"
-import { Effect, Layer } from "effect"
+import { IntegrationEvent } from "@facta/core"
+import { NatsClient, NatsPublisher, NatsStream } from "@facta/nats"
+import type { RelayConformance } from "@facta/testing"
+import { Effect, Layer, Schema } from "effect"
 
 /** The shared NATS server of this machine (or `NATS_URL`). */
 export const natsUrl = process.env.NATS_URL ?? "127.0.0.1:4222"
@@ -78,3 +80,33 @@ export const messageCount = (name: string) =>
   NatsClient.NatsClient.use((nats) =>
     Effect.promise(() => nats.manager.streams.info(name)).pipe(Effect.map((info) => info.state.messages))
   )
+
+/**
+ * A destination of the relay conformance suite: a stream of its own (subjects `<prefix>.>`, deleted with the case's
+ * scope), the publisher to it, its messages as integration events. The broker refuses publishes for real: the stream
+ * is deleted, so that no stream takes the subjects, and created again to accept them.
+ */
+export const destination = Effect.gen(function* () {
+  const nats = yield* NatsClient.NatsClient
+  const name = unique("CONF")
+  const prefix = unique("t")
+  const ensure = NatsStream.ensure({ name, subjects: [`${prefix}.>`] }).pipe(
+    Effect.provideService(NatsClient.NatsClient, nats)
+  )
+  yield* ensure
+  yield* Effect.addFinalizer(() => Effect.promise(() => nats.manager.streams.delete(name).catch(() => false)))
+  const publisher = yield* NatsPublisher.make({ subject: NatsPublisher.subject(prefix) })
+  const decode = Schema.decodeUnknownSync(IntegrationEvent.IntegrationEvent)
+  return {
+    publisher,
+    received: Effect.map(readStream(name), (messages) => messages.map((m) => decode(m.body))).pipe(
+      Effect.provideService(NatsClient.NatsClient, nats)
+    ),
+    refuse: () =>
+      Effect.as(
+        Effect.promise(() => nats.manager.streams.delete(name)),
+        ensure
+      ),
+    maxMessageBytes: nats.maxPayload
+  } satisfies RelayConformance.Destination
+})

@@ -1,6 +1,8 @@
 import * as net from "node:net"
-import { RedisClient } from "@facta/redis"
-import { Effect, Layer } from "effect"
+import { IntegrationEvent } from "@facta/core"
+import { RedisClient, RedisInbox, RedisPublisher } from "@facta/redis"
+import type { RelayConformance } from "@facta/testing"
+import { Effect, Layer, Schema } from "effect"
 
 /** The shared Redis server of this machine (or `REDIS_URL`). */
 export const redisUrl = process.env.REDIS_URL ?? "redis://127.0.0.1:6379"
@@ -98,3 +100,42 @@ export const readStream = (key: string) =>
 /** How many entries a stream holds. */
 export const length = (key: string) =>
   RedisClient.RedisClient.use((redis) => Effect.promise(() => redis.connection.xLen(key)))
+
+/**
+ * A destination of the relay conformance suite: a key prefix of its own (its keys deleted with the case's scope),
+ * the default publisher to a stream per category under it (limit 1 MiB), and its entries read back as a consumer
+ * reads them (`RedisInbox.toDelivery`, then the integration event's schema). Redis refuses the XADDs for real: the
+ * categories' keys hold strings (WRONGTYPE) until they are deleted.
+ */
+export const destination = Effect.gen(function* () {
+  const redis = yield* RedisClient.RedisClient
+  const prefix = unique("conf")
+  yield* Effect.addFinalizer(() => Effect.promise(() => deletePrefix(redis.connection, prefix)))
+  const publisher = yield* RedisPublisher.make({ key: RedisPublisher.streamKey(prefix) })
+  const decode = Schema.decodeUnknownSync(Schema.fromJsonString(IntegrationEvent.IntegrationEvent))
+  const received = Effect.promise(async () => {
+    const keys: Array<string> = []
+    for await (const batch of redis.connection.scanIterator({ MATCH: `${prefix}:*`, COUNT: 1000 })) keys.push(...batch)
+    const events: Array<IntegrationEvent.IntegrationEvent> = []
+    for (const key of keys.sort()) {
+      for (const entry of await redis.connection.xRange(key, "-", "+")) {
+        const delivery = RedisInbox.toDelivery(key, entry.id, entry.message as Record<string, string>)
+        events.push(decode(new TextDecoder().decode(delivery.body)))
+      }
+    }
+    return events
+  })
+  return {
+    publisher,
+    received,
+    refuse: (categories: ReadonlyArray<string>) => {
+      const keys = categories.map((category) => `${prefix}:${category}`)
+      return Effect.as(
+        Effect.promise(() => Promise.all(keys.map((key) => redis.connection.set(key, "not a stream")))),
+        Effect.promise(() => redis.connection.del(keys))
+      )
+    },
+    refusal: "WRONGTYPE",
+    maxMessageBytes: 1024 * 1024
+  } satisfies RelayConformance.Destination
+})
