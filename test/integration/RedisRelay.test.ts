@@ -308,12 +308,17 @@ describe.skipIf(!available)("Relay and inbox on Redis Streams", () => {
         yield* sql`CREATE TABLE ${sql(schema)}.applied (n serial PRIMARY KEY, event_id text NOT NULL)`
         const real = yield* PgInboxStore.make({ schema })
         const committed = yield* Deferred.make<string>()
-        // the first message commits, then the process hangs before its XACK, and is killed there
+        // the first commit (of one message or of a batch) goes through, then the process hangs before its XACK,
+        // and is killed there
         const hanging = Inbox.InboxStore.of({
           ...real,
           apply: (inbox, id, work) =>
             Effect.flatMap(real.apply(inbox, id, work), () =>
               Effect.andThen(Deferred.succeed(committed, id), Effect.never)
+            ),
+          applyAll: (inbox, messages) =>
+            Effect.flatMap(real.applyAll(inbox, messages), () =>
+              Effect.andThen(Deferred.succeed(committed, messages[0]!.messageId), Effect.never)
             )
         })
         const inbox = Inbox.make({
