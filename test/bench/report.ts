@@ -228,17 +228,19 @@ export const relayTable = (results: ReadonlyArray<RelayResult>, baselineInFlight
     ),
     "",
     `Relay: the log generated on the server (${n(sizes.relayLog)} events round-robin over ${n(relayStreams)} streams, ` +
-      "so that a page of 500 holds one event per stream), relayed from its start by `Relay.run(..., { untilCaughtUp: " +
-      "true })` with PgCheckpointStore and the defaults (pages of 500, 256 in flight), into a fresh JetStream stream " +
+      "so that a page of 1,000 holds one event per stream), relayed from its start by `Relay.run(..., { untilCaughtUp: " +
+      "true })` with PgCheckpointStore and the defaults (pages of 1,000 read one ahead, 1,000 in flight, each page's " +
+      "checkpoint committed while the next is published), into a fresh JetStream stream " +
       "(file storage, 2-minute duplicate window) or fresh Redis keys (`MULTI` of `XADD`s, `MAXLEN ~ 1,000,000`); " +
       `${relayRounds} rounds, each timed from the start of the run (lease included) to its end. Direct publish: the ` +
       "same messages (the same JSON bodies and ids, read from the log beforehand) on the same client, no log and no " +
-      `checkpoint: NATS \`js.publish\` with \`msgID\` and up to ${n(baselineInFlight)} acknowledgements awaited at ` +
-      "once (without the relay's Facta-* envelope headers), Redis pipelines of " +
+      `checkpoint: NATS through the relay's own publisher in windows of ${n(baselineInFlight)} (asynchronous ` +
+      "publishes with the same headers, each window's acknowledgements awaited), Redis pipelines of " +
       `${n(baselineInFlight)} \`XADD\`s with the same fields and trim; relay and baseline alternate which goes first. ` +
       "Every destination was checked to hold exactly the log's events. Lag: the relay tails the log live (on from its " +
       "checkpoint at the end of the log; woken by NOTIFY), the broker's inbox (NatsInbox on a durable pull consumer, " +
-      "RedisInbox on a consumer group; PgInboxStore, one transaction per message) hands each message to a handler " +
+      "RedisInbox on a consumer group; PgInboxStore, one transaction per batch of what arrived) hands each message to " +
+      "a handler " +
       `recording the time; ${n(Math.round(relayRate * relaySeconds))} single-event appends to new streams at ` +
       `${n(relayRate)}/s for ${relaySeconds} s, the lag of each from its append's acknowledgement to the handler ` +
       "call; every appended event was delivered to the handler exactly once (checked). Targets from issue 23, not " +

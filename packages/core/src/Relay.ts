@@ -11,7 +11,7 @@
  *
  * @since 0.1.0
  */
-import { Cause, DateTime, Duration, Effect, Exit, Option, Schedule, Schema, Stream } from "effect"
+import { Cause, DateTime, Duration, Effect, Exit, Fiber, Option, Schedule, Schema, Stream } from "effect"
 import type { Key, Lease, LeaseLost, Parked, Status } from "./CheckpointStore.ts"
 import { CheckpointStore } from "./CheckpointStore.ts"
 import type { RecordedEvent } from "./Event.ts"
@@ -172,9 +172,9 @@ export interface RunOptions {
   readonly owner?: string | undefined
   /** How long the lease lasts without a heartbeat (default 10 seconds); a standby takes over after it. */
   readonly leaseTtl?: Duration.Input | undefined
-  /** Events read per page (default 500). */
+  /** Events read per page (default 1000); the next page is read while one is published. */
   readonly batchSize?: number | undefined
-  /** Events handed to the publisher at once, at most (default 256); never two of one stream. */
+  /** Events handed to the publisher at once, at most (default 1000); never two of one stream. */
   readonly maxInFlight?: number | undefined
   readonly pollInterval?: Duration.Input | undefined
   /** Stop once everything appended before the run started was published (default false: tail the log). */
@@ -218,9 +218,11 @@ const runLeased = Effect.fnUntraced(function* (relay: Relay, lease: Lease, optio
   const store = yield* CheckpointStore
   const events = yield* EventStore
   const annotations = { relay: relay.name, owner: lease.owner, broker: relay.publisher.broker }
-  const maxInFlight = Math.max(1, Math.floor(options.maxInFlight ?? 256))
+  const maxInFlight = Math.max(1, Math.floor(options.maxInFlight ?? 1000))
   let checkpoint = lease.checkpoint
   let retrying = false
+  let committing: Fiber.Fiber<void, StorageError.StorageError | LeaseLost> | undefined
+  const awaitCommit = Effect.suspend(() => (committing === undefined ? Effect.void : Fiber.join(committing)))
   yield* store.setState(lease, "running")
 
   const retryStorage = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
@@ -322,25 +324,34 @@ const runLeased = Effect.fnUntraced(function* (relay: Relay, lease: Lease, optio
       })
     }
     const parking = Effect.forEach(parks, (p) => store.park(key, p.event, p.reason), { discard: true })
-    // a started commit finishes before an interruption stops the run; publishes are interruptible (the page is
-    // then published again by the next holder, and the broker drops what it stored already)
-    yield* retryStorage(
-      Effect.uninterruptible(
-        Effect.suspend(() =>
-          Effect.tap(
-            store.commit(lease, checkpoint, page.checkpoint, parking),
-            Effect.sync(() => {
-              checkpoint = page.checkpoint
-            })
+    // the page's commit runs while the next page is published: one commit at a time, each after the one before
+    yield* awaitCommit
+    committing = yield* Effect.forkChild(
+      Effect.andThen(
+        // a started commit finishes before an interruption stops the run; publishes are interruptible (the page is
+        // then published again by the next holder, and the broker drops what it stored already)
+        retryStorage(
+          Effect.uninterruptible(
+            Effect.suspend(() =>
+              Effect.tap(
+                store.commit(lease, checkpoint, page.checkpoint, parking),
+                Effect.sync(() => {
+                  checkpoint = page.checkpoint
+                })
+              )
+            )
           )
+        ),
+        Effect.forEach(
+          parks,
+          (p) =>
+            Effect.logWarning("relay parked an event").pipe(
+              Effect.annotateLogs({ ...annotations, eventId: p.event.eventId, error: p.reason })
+            ),
+          { discard: true }
         )
       )
     )
-    for (const p of parks) {
-      yield* Effect.logWarning("relay parked an event").pipe(
-        Effect.annotateLogs({ ...annotations, eventId: p.event.eventId, error: p.reason })
-      )
-    }
   })
 
   const target = options.untilCaughtUp === true ? yield* events.lastCommitted : Position.start
@@ -348,14 +359,17 @@ const runLeased = Effect.fnUntraced(function* (relay: Relay, lease: Lease, optio
     after: checkpoint,
     categories: relay.categories,
     types: relay.types,
-    batchSize: options.batchSize,
+    batchSize: options.batchSize ?? 1000,
     pollInterval: options.pollInterval
   }).pipe(
+    // the next page is read while this one is published
+    Stream.buffer({ capacity: 1 }),
     options.untilCaughtUp === true
       ? Stream.takeUntil((page: Subscription.Page) => page.caughtUp && !Position.isBefore(page.checkpoint, target))
       : (s) => s
   )
-  return yield* Stream.runForEach(pages, process)
+  yield* Stream.runForEach(pages, process)
+  yield* awaitCommit
 })
 
 /**

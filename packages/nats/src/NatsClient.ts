@@ -86,6 +86,8 @@ export class NatsClient extends Context.Service<
     readonly manager: JetStreamManager
     /** The largest message (headers and body) the server accepts, in bytes. */
     readonly maxPayload: number
+    /** How long a JetStream publish or API call waits for its answer, in milliseconds. */
+    readonly timeout: number
   }
 >()("@facta/nats/NatsClient") {}
 
@@ -142,7 +144,8 @@ export const make = Effect.fn("NatsClient.make")(function* (options: Options) {
     connection,
     jetstream: jetstream(connection, { timeout }),
     manager,
-    maxPayload: connection.info?.max_payload ?? 1024 * 1024
+    maxPayload: connection.info?.max_payload ?? 1024 * 1024,
+    timeout
   })
 })
 

@@ -2,13 +2,21 @@
  * The relay's publisher for NATS JetStream: each integration event goes to a subject of its category and type
  * (`facta.<category>.<type>` by default), with `Nats-Msg-Id` set to the event id (so that the stream's duplicate
  * window drops an event published again) and the event's envelope in headers; the publisher waits for every
- * publish acknowledgement. A message larger than the server's `max_payload` fails with `MessageTooLarge` before
+ * publish acknowledgement. The messages of a call are written to the connection together, each with a reply subject
+ * of the call's own inbox, and their acknowledgements are collected as they come (a JetStream asynchronous
+ * publish): no request, timer or promise per message. A message larger than the server's `max_payload` fails with `MessageTooLarge` before
  * anything of the call is sent.
  *
  * @since 0.1.0
  */
 import { IntegrationEvent, type Relay } from "@facta/core"
-import { type MsgHdrs, headers as makeHeaders } from "@nats-io/transport-node"
+import {
+  createInbox,
+  type MsgHdrs,
+  headers as makeHeaders,
+  type NatsConnection,
+  type Subscription
+} from "@nats-io/transport-node"
 import { Context, Effect, Layer } from "effect"
 import { NatsClient } from "./NatsClient.ts"
 
@@ -60,7 +68,7 @@ export const subject =
 
 /**
  * How to publish: the subject of an event (default {@link subject}`()`), and how many publishes of one call wait for
- * their acknowledgements at once (default 256).
+ * their acknowledgements at once (default 1024).
  *
  * @category models
  * @since 0.1.0
@@ -82,6 +90,7 @@ const sizeOf = (body: Uint8Array, hdrs: MsgHdrs): number => {
 
 const headersOf = (event: IntegrationEvent.IntegrationEvent): MsgHdrs => {
   const h = makeHeaders()
+  h.set(Headers.messageId, event.eventId)
   h.set(Headers.streamId, event.streamId)
   h.set(Headers.version, String(event.version))
   h.set(Headers.position, event.position)
@@ -91,6 +100,77 @@ const headersOf = (event: IntegrationEvent.IntegrationEvent): MsgHdrs => {
   if (event.causationId !== undefined) h.set(Headers.causationId, event.causationId)
   return h
 }
+
+interface Outgoing {
+  readonly event: IntegrationEvent.IntegrationEvent
+  readonly subject: string
+  readonly body: Uint8Array
+  readonly hdrs: MsgHdrs
+  readonly size: number
+}
+
+const decoder = new TextDecoder()
+
+const publishError = (cause: unknown) => new IntegrationEvent.PublishError({ broker: "nats", retryable: true, cause })
+
+/**
+ * Publishes the messages with reply subjects `<inbox>.<index>` under an inbox of the call's own, in one write to
+ * the connection, and succeeds once JetStream acknowledged each (a duplicate's acknowledgement counts: the stream
+ * holds it). An error acknowledgement, a "no responders" status (no stream takes the subject) or silence past
+ * `timeout` fails the call; any of the messages may have been stored then, and the relay publishes them again.
+ */
+const publishAcknowledged = (connection: NatsConnection, messages: ReadonlyArray<Outgoing>, timeout: number) =>
+  Effect.callback<void, IntegrationEvent.PublishError>((resume) => {
+    const inbox = createInbox()
+    const acknowledged = new Uint8Array(messages.length)
+    let pending = messages.length
+    let settled = false
+    let timer: ReturnType<typeof setTimeout> | undefined
+    let subscription: Subscription | undefined
+    const cleanUp = () => {
+      settled = true
+      clearTimeout(timer)
+      subscription?.unsubscribe()
+    }
+    const settle = (failure?: unknown) => {
+      if (settled) return
+      cleanUp()
+      resume(failure === undefined ? Effect.void : Effect.fail(publishError(failure)))
+    }
+    try {
+      subscription = connection.subscribe(`${inbox}.*`, {
+        callback: (error, reply) => {
+          if (error !== null) return settle(error)
+          if (reply.data.length === 0) {
+            const code = reply.headers?.code
+            return settle(code === 503 ? "no stream takes the subject (no responders)" : `status ${code ?? "unknown"}`)
+          }
+          const ack = JSON.parse(decoder.decode(reply.data)) as {
+            readonly error?: { readonly code: number; readonly description: string }
+          }
+          if (ack.error !== undefined)
+            return settle(`JetStream refused a message: ${ack.error.description} (${ack.error.code})`)
+          const index = Number(reply.subject.slice(inbox.length + 1))
+          if (acknowledged[index] === 0) {
+            acknowledged[index] = 1
+            if (--pending === 0) settle()
+          }
+        }
+      })
+      // written in one go: the client flushes what was written in the same tick together
+      for (let i = 0; i < messages.length; i++) {
+        const m = messages[i]!
+        connection.publish(m.subject, m.body, { reply: `${inbox}.${i}`, headers: m.hdrs })
+      }
+      timer = setTimeout(
+        () => settle(`${pending} of ${messages.length} acknowledgements not received within ${timeout} ms`),
+        timeout
+      )
+    } catch (error) {
+      settle(error)
+    }
+    return Effect.sync(cleanUp)
+  })
 
 /**
  * Makes a publisher on the client's connection.
@@ -112,15 +192,15 @@ const headersOf = (event: IntegrationEvent.IntegrationEvent): MsgHdrs => {
 export const make = Effect.fn("NatsPublisher.make")(function* (options?: Options) {
   const client = yield* NatsClient
   const subjectOf = options?.subject ?? subject()
-  const concurrency = Math.max(1, options?.concurrency ?? 256)
+  const concurrency = Math.max(1, options?.concurrency ?? 1024)
   const publish = Effect.fn("NatsPublisher.publish")(function* (
     events: ReadonlyArray<IntegrationEvent.IntegrationEvent>
   ) {
     const limit = client.connection.info?.max_payload ?? client.maxPayload
-    const messages = events.map((event) => {
+    const messages = events.map((event): Outgoing => {
       const body = encoder.encode(JSON.stringify(event))
       const hdrs = headersOf(event)
-      return { event, body, hdrs, size: sizeOf(body, hdrs) + Headers.messageId.length + event.eventId.length + 4 }
+      return { event, subject: subjectOf(event), body, hdrs, size: sizeOf(body, hdrs) }
     })
     const tooLarge = messages.find((m) => m.size > limit)
     if (tooLarge !== undefined) {
@@ -131,15 +211,9 @@ export const make = Effect.fn("NatsPublisher.make")(function* (options?: Options
         limit
       })
     }
-    yield* Effect.forEach(
-      messages,
-      (m) =>
-        Effect.tryPromise({
-          try: () => client.jetstream.publish(subjectOf(m.event), m.body, { msgID: m.event.eventId, headers: m.hdrs }),
-          catch: (cause) => new IntegrationEvent.PublishError({ broker: "nats", retryable: true, cause })
-        }),
-      { concurrency, discard: true }
-    )
+    for (let i = 0; i < messages.length; i += concurrency) {
+      yield* publishAcknowledged(client.connection, messages.slice(i, i + concurrency), client.timeout)
+    }
   })
   const publisher: Relay.Publisher = { broker: "nats", publish }
   return publisher
