@@ -9,26 +9,34 @@
  * 4. Runs the transfer process, the read-model projections and the expiry sweep in the background, each starting
  *    again by itself after a storage outage (`app/Background.ts`); the server gets their control, so that the
  *    console's Rebuild rebuilds a read model in this process while the demo runs.
- * 5. Serves the HTTP API, its docs and the page on `PORT` (default 3000, or a free port when it is taken), at once
+ * 5. When a broker is configured (`NATS_URL`, else `REDIS_URL`; see `integration/Broker.ts`), relays the transfer
+ *    facts to it in the background (`app/TransferRelay.ts`) and starts the risk watch (`risk/main.ts`) as a child
+ *    process on the same database, which the page's risk panel reads through `GET /risk/alerts`; otherwise it says
+ *    that the risk watch is off, and the bank runs as it always does.
+ * 6. Serves the HTTP API, its docs and the page on `PORT` (default 3000, or a free port when it is taken), at once
  *    (`GET /health` says whether the read models have caught up), and once the read models have caught up prints the
  *    URLs, the demo tokens (also at `GET /demo/users`, in demo mode only) and example requests. Every request answers
  *    within `BANK_REQUEST_TIMEOUT` (default 10 seconds) and every storage call within `BANK_STORAGE_TIMEOUT` (default
  *    3 seconds): a stalled database gives 503 problems with `Retry-After`, and the bank recovers by itself when the
  *    database is back (`infra/Deadlines.ts`). Every request writes one access-log line (`infra/HttpEdges.ts`).
  *
- * Ctrl-C stops the server, the projections and then the database, in that order, and the demo exits with 0. When the
+ * Ctrl-C stops the server, the risk watch, the relay, the projections and then the database, in that order, and the demo exits with 0. When the
  * embedded server cannot run here, the demo prints why and what to do in one line and exits with 1.
  */
 import * as net from "node:net"
 import { NodeRuntime } from "@effect/platform-node"
 import { EmbeddedPostgres } from "@facta/embedded-postgres"
-import { Config, Console, Context, Effect, Layer, Logger, Option, Runtime } from "effect"
+import { Config, Console, Context, Effect, Layer, Logger, Option, Redacted, Runtime } from "effect"
 import { HttpServer } from "effect/http"
 import { Tokens } from "./api/Auth.ts"
 import * as Demo from "./api/Demo.ts"
+import { RiskWatchUrl } from "./api/Risk.ts"
 import * as Server from "./api/Server.ts"
 import * as Background from "./app/Background.ts"
+import * as TransferRelay from "./app/TransferRelay.ts"
 import * as Database from "./infra/Database.ts"
+import * as Broker from "./integration/Broker.ts"
+import * as RiskChild from "./risk/Child.ts"
 import * as Plan from "./seed/Plan.ts"
 import * as Seed from "./seed/Seed.ts"
 
@@ -108,6 +116,32 @@ const awaitReadModels = (base: string) =>
     )
   )
 
+/**
+ * Starts the risk watch as a child process on the demo's database (its port `RISK_PORT`, default 3100, or a free one
+ * when that is taken); its URL, or none (said on stderr) when it did not start.
+ */
+const startRiskWatch = (database: EmbeddedPostgres.Database["Service"], broker: Broker.Broker) =>
+  Effect.gen(function* () {
+    const requested = yield* Config.Port("RISK_PORT").pipe(Config.withDefault(3100))
+    const port = (yield* isFree(requested)) ? requested : 0
+    const running = yield* RiskChild.start({ databaseUrl: Redacted.value(database.url), broker, port })
+    return Option.some(running.url)
+  }).pipe(
+    Effect.catchTag("RiskWatchDidNotStart", (error) =>
+      Console.error(`bank: ${error.message}; the page's risk panel says it is unavailable`).pipe(
+        Effect.as(Option.none<string>())
+      )
+    )
+  )
+
+/** The banner's risk watch line: where it runs, or that it is off and how to start it. */
+const riskLine = (broker: Option.Option<Broker.Broker>, url: Option.Option<string>): string =>
+  Option.isNone(broker)
+    ? "risk watch: off (set NATS_URL=nats://127.0.0.1:4222, or REDIS_URL=redis://127.0.0.1:6379, to start it)"
+    : Option.isNone(url)
+      ? `risk watch: did not start (transfer facts still go to ${Broker.describe(broker.value)})`
+      : `risk watch: ${url.value}/flags (transfer facts via ${Broker.describe(broker.value)}; auditors and admins see its panel)`
+
 const program = Effect.gen(function* () {
   const database = yield* EmbeddedPostgres.Database
   yield* Console.error(`bank: ${databaseLine(database)}; tables migrated`)
@@ -123,11 +157,19 @@ const program = Effect.gen(function* () {
   // each starts again by itself after a storage outage; the read models under a control the server rebuilds them with
   const background = yield* Layer.build(Background.layer({ projections: { owner: "bank-demo" } }))
 
+  // the transfer facts to the broker and the risk watch beside the bank, when a broker is configured
+  const broker = yield* Broker.fromConfig
+  const relay = Option.isSome(broker) ? yield* Layer.build(TransferRelay.layer(broker.value)) : Context.empty()
+  const riskUrl = Option.isSome(broker) ? yield* startRiskWatch(database, broker.value) : Option.none<string>()
+
   const requested = yield* Config.Port("PORT").pipe(Config.withDefault(3000))
   const port = (yield* isFree(requested)) ? requested : 0
   // demo mode: GET /demo/users hands out the demo tokens (the page's "sign in as", and the tokens without a restart)
   const context = yield* Layer.build(
-    Server.layer({ port, demo: true }).pipe(Layer.provide(Layer.succeedContext(background)))
+    Server.layer({ port, demo: true }).pipe(
+      Layer.provide(Layer.succeedContext(Context.merge(background, relay))),
+      Layer.provide(Layer.succeed(RiskWatchUrl, riskUrl))
+    )
   )
   const address = Context.get(context, HttpServer.HttpServer).address
   const actual = address._tag === "UnixPathAddress" ? requested : address.port
@@ -150,6 +192,8 @@ const program = Effect.gen(function* () {
       "",
       "Try:",
       examples(base, tokens, pending),
+      "",
+      riskLine(broker, riskUrl),
       "",
       "Admin CLI (in another terminal): pnpm --filter @facta/example-bank cli --help",
       "Press Ctrl-C to stop.",

@@ -14,6 +14,7 @@ import { AccountSummary, Explanation, HistoryPage, TransferSummary } from "../re
 import { Authentication } from "./Auth.ts"
 import { ConsoleGroup } from "./Console.ts"
 import { BadRequest, endpointErrors, InternalError } from "./Problems.ts"
+import { RiskGroup } from "./Risk.ts"
 
 /**
  * Answers requests that do not decode with a 400 problem naming the field.
@@ -362,6 +363,7 @@ export class Api extends HttpApi.make("bank")
   .add(AccountsGroup)
   .add(TransfersGroup)
   .add(ConsoleGroup)
+  .add(RiskGroup)
   .middleware(RequestValidation)
   .middleware(Authentication)
   .annotateMerge(

@@ -9,8 +9,9 @@
  *   without restarting the demo. Never mount it on a server with real users: it hands out every token.
  */
 import { type CheckpointStore, EventStore, Position, Projection, type StorageError } from "@facta/core"
-import { Effect, Layer } from "effect"
+import { Effect, Layer, Option } from "effect"
 import { HttpRouter, HttpServerRespondable, HttpServerResponse } from "effect/http"
+import { TransferRelay } from "../app/TransferRelay.ts"
 import * as ReadModels from "../readmodels/ReadModels.ts"
 import { Tokens } from "./Auth.ts"
 import { ServiceUnavailable } from "./Problems.ts"
@@ -50,20 +51,32 @@ export const readModelsStatus: Effect.Effect<
 const noStore = { "cache-control": "no-store" }
 
 /**
- * `GET /health`: `{ status: "ok", readModels: { caughtUp, eventsBehind } }`, or a 503 problem when the storage does
- * not answer.
+ * `GET /health`: `{ status: "ok", readModels: { caughtUp, eventsBehind } }`, with `transferRelay` (where the relay of
+ * the transfer facts stands, see `app/TransferRelay.ts`) when this process runs one, or a 503 problem when the
+ * storage does not answer.
  */
-export const HealthRoute = HttpRouter.add(
-  "GET",
-  "/health",
-  readModelsStatus.pipe(
-    Effect.map((readModels) => HttpServerResponse.jsonUnsafe({ status: "ok", readModels }, { headers: noStore })),
-    Effect.catch(() =>
-      HttpServerRespondable.toResponse(
-        new ServiceUnavailable({ code: "StorageUnavailable", detail: "The storage does not answer; retry later" })
+export const HealthRoute = Layer.unwrap(
+  Effect.gen(function* () {
+    const relay = yield* Effect.serviceOption(TransferRelay)
+    const relayStatus = Option.match(relay, {
+      onNone: () => Effect.succeed({}),
+      onSome: (running) => Effect.map(running.status, (transferRelay) => ({ transferRelay }))
+    })
+    return HttpRouter.add(
+      "GET",
+      "/health",
+      Effect.all([readModelsStatus, relayStatus]).pipe(
+        Effect.map(([readModels, relayPart]) =>
+          HttpServerResponse.jsonUnsafe({ status: "ok", readModels, ...relayPart }, { headers: noStore })
+        ),
+        Effect.catch(() =>
+          HttpServerRespondable.toResponse(
+            new ServiceUnavailable({ code: "StorageUnavailable", detail: "The storage does not answer; retry later" })
+          )
+        )
       )
     )
-  )
+  })
 )
 
 /**

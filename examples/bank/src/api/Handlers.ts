@@ -10,10 +10,12 @@ import { RequestValidation } from "./Api.ts"
 import { layerAuthentication } from "./Auth.ts"
 import { ConsoleHandlers } from "./ConsoleHandlers.ts"
 import { BadRequest, InternalError } from "./Problems.ts"
+import { RiskHandlers } from "./RiskHandlers.ts"
 import { TransferHandlers } from "./TransferHandlers.ts"
 
 export { AccountHandlers } from "./AccountHandlers.ts"
 export { ConsoleHandlers } from "./ConsoleHandlers.ts"
+export { RiskHandlers } from "./RiskHandlers.ts"
 export { TransferHandlers } from "./TransferHandlers.ts"
 
 const formatIssues = SchemaIssue.makeFormatterStandardSchemaV1()
@@ -60,7 +62,7 @@ export const layerRequestValidation: Layer.Layer<RequestValidation> = HttpApiMid
  * The handlers and middlewares; needs the accounts, the transfers, the read models, the idempotency keys, the settings
  * and the tokens.
  */
-export const layer = Layer.mergeAll(AccountHandlers, TransferHandlers, ConsoleHandlers).pipe(
+export const layer = Layer.mergeAll(AccountHandlers, TransferHandlers, ConsoleHandlers, RiskHandlers).pipe(
   // the routes resolve the middlewares where the groups are built
   Layer.provideMerge(Layer.mergeAll(layerAuthentication, layerRequestValidation))
 )
