@@ -25,9 +25,9 @@ import * as Subscription from "./Subscription.ts"
 
 /**
  * The broker side of a relay: publishes integration events and succeeds once the broker acknowledged every one of
- * them. The events of one call may be stored in any order (a relay never hands two events of one stream to the same
- * call); a failure may have stored some of them, so a publisher should let the broker drop a republished event (by
- * its `eventId`). Fails with a retryable `PublishError` when trying again may help, and with `MessageTooLarge`
+ * them. Unless the publisher is `ordered`, the events of one call may be stored in any order (a relay then never
+ * hands two events of one stream to the same call); a failure may have stored some of them, so a publisher should
+ * let the broker drop a republished event (by its `eventId`). Fails with a retryable `PublishError` when trying again may help, and with `MessageTooLarge`
  * (before publishing anything) when an event could never be sent.
  *
  * @example
@@ -48,6 +48,12 @@ import * as Subscription from "./Subscription.ts"
 export interface Publisher {
   /** The broker's name, for logs and errors. */
   readonly broker: string
+  /**
+   * Whether the publisher stores the events of one call in the order given, and a stream's events of one call all or
+   * none (Redis: one `MULTI`); the relay then hands it several events of one stream at once, instead of waiting for
+   * each event's acknowledgement before the next of its stream.
+   */
+  readonly ordered?: boolean | undefined
   readonly publish: (
     events: ReadonlyArray<IntegrationEvent.IntegrationEvent>
   ) => Effect.Effect<void, IntegrationEvent.PublishError | IntegrationEvent.MessageTooLarge>
@@ -192,6 +198,13 @@ const backoff: Schedule.Schedule<unknown, unknown> = Schedule.exponential("100 m
 const isRetryablePublish = (u: unknown): u is IntegrationEvent.PublishError =>
   IntegrationEvent.isPublishError(u) && u.retryable
 
+/** A batch cut in calls of at most `size` events, in order: for an `ordered` publisher. */
+const chunks = <A>(events: ReadonlyArray<A>, size: number): ReadonlyArray<ReadonlyArray<A>> => {
+  const out: Array<ReadonlyArray<A>> = []
+  for (let i = 0; i < events.length; i += size) out.push(events.slice(i, i + size))
+  return out
+}
+
 /**
  * The waves of a batch: the first event of every stream, then the second..., each at most `size` events, so that
  * an event is published only after the one before it in its stream was acknowledged.
@@ -304,7 +317,8 @@ const runLeased = Effect.fnUntraced(function* (relay: Relay, lease: Lease, optio
         outgoing.push({ event, message: mapped.value, streamId: event.streamId })
       }
     }
-    for (const wave of waves(outgoing, maxInFlight)) yield* publish(wave, parks)
+    const calls = relay.publisher.ordered === true ? chunks(outgoing, maxInFlight) : waves(outgoing, maxInFlight)
+    for (const call of calls) yield* publish(call, parks)
     const key = lease.key
     if (page.corrupted !== undefined) {
       const unreadable = page.corrupted
@@ -375,8 +389,9 @@ const runLeased = Effect.fnUntraced(function* (relay: Relay, lease: Lease, optio
 /**
  * Runs a relay until interrupted (or, with `untilCaughtUp`, until everything appended before it started was
  * published): takes the relay's lease (or stands by until it can), reads the log after the checkpoint, publishes a
- * page at a time and moves the checkpoint once the broker acknowledged it. Events of one stream are published one
- * after the other, each once the previous was acknowledged; events of different streams up to `maxInFlight` at once.
+ * page at a time and moves the checkpoint once the broker acknowledged it (while the next page is published).
+ * Events of one stream are published one after the other, each once the previous was acknowledged (or, to an
+ * `ordered` publisher, in order in one call); events of different streams up to `maxInFlight` at once.
  * Retryable storage and broker failures are retried with backoff for as long as they last (the status says so);
  * fails with a `PublishError` the broker says retrying cannot fix.
  *

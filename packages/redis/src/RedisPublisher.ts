@@ -217,7 +217,9 @@ export const make = Effect.fn("RedisPublisher.make")(function* (options?: Option
       return yield* new IntegrationEvent.PublishError({ broker: "redis", retryable: true, cause: failed })
     }
   })
-  const publisher: Relay.Publisher = { broker: "redis", publish }
+  // one MULTI stores its XADDs in order, and those of one key all or none: a stream's events stay in order as long as
+  // they share a key (the default key, per category, does)
+  const publisher: Relay.Publisher = { broker: "redis", ordered: true, publish }
   return publisher
 })
 
