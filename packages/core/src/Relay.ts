@@ -234,8 +234,58 @@ const runLeased = Effect.fnUntraced(function* (relay: Relay, lease: Lease, optio
   const maxInFlight = Math.max(1, Math.floor(options.maxInFlight ?? 1000))
   let checkpoint = lease.checkpoint
   let retrying = false
+  // published but not committed yet: the position, and the events parked on the way
+  let published: Position.Position | undefined
+  let unparked: Array<{ readonly event: RecordedEvent; readonly reason: string }> = []
   let committing: Fiber.Fiber<void, StorageError.StorageError | LeaseLost> | undefined
-  const awaitCommit = Effect.suspend(() => (committing === undefined ? Effect.void : Fiber.join(committing)))
+  let commitRunning = false
+  let commitFailure: Cause.Cause<StorageError.StorageError | LeaseLost> | undefined
+
+  /** Commits what was published, again as long as more was published meanwhile. */
+  const commitPublished: Effect.Effect<void, StorageError.StorageError | LeaseLost> = Effect.suspend(() => {
+    const to = published
+    const parks = unparked
+    // decided in the same step as the check, so that a page published after it starts a commit of its own
+    if (to === undefined) {
+      commitRunning = false
+      return Effect.void
+    }
+    published = undefined
+    unparked = []
+    const parking = Effect.forEach(parks, (p) => store.park(lease.key, p.event, p.reason), { discard: true })
+    // a started commit finishes before an interruption stops the run; publishes are interruptible (what they sent
+    // is published again by the next holder, and the broker drops what it stored already)
+    return retryStorage(
+      Effect.uninterruptible(
+        Effect.suspend(() =>
+          Effect.tap(
+            store.commit(lease, checkpoint, to, parking),
+            Effect.sync(() => {
+              checkpoint = to
+            })
+          )
+        )
+      )
+    ).pipe(
+      Effect.andThen(
+        Effect.forEach(
+          parks,
+          (p) =>
+            Effect.logWarning("relay parked an event").pipe(
+              Effect.annotateLogs({ ...annotations, eventId: p.event.eventId, error: p.reason })
+            ),
+          { discard: true }
+        )
+      ),
+      Effect.andThen(Effect.suspend(() => commitPublished)),
+      Effect.onError((cause) =>
+        Effect.sync(() => {
+          commitFailure = cause
+          commitRunning = false
+        })
+      )
+    )
+  })
   yield* store.setState(lease, "running")
 
   const retryStorage = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
@@ -319,7 +369,6 @@ const runLeased = Effect.fnUntraced(function* (relay: Relay, lease: Lease, optio
     }
     const calls = relay.publisher.ordered === true ? chunks(outgoing, maxInFlight) : waves(outgoing, maxInFlight)
     for (const call of calls) yield* publish(call, parks)
-    const key = lease.key
     if (page.corrupted !== undefined) {
       const unreadable = page.corrupted
       parks.push({
@@ -337,35 +386,15 @@ const runLeased = Effect.fnUntraced(function* (relay: Relay, lease: Lease, optio
         reason: unreadable.message
       })
     }
-    const parking = Effect.forEach(parks, (p) => store.park(key, p.event, p.reason), { discard: true })
-    // the page's commit runs while the next page is published: one commit at a time, each after the one before
-    yield* awaitCommit
-    committing = yield* Effect.forkChild(
-      Effect.andThen(
-        // a started commit finishes before an interruption stops the run; publishes are interruptible (the page is
-        // then published again by the next holder, and the broker drops what it stored already)
-        retryStorage(
-          Effect.uninterruptible(
-            Effect.suspend(() =>
-              Effect.tap(
-                store.commit(lease, checkpoint, page.checkpoint, parking),
-                Effect.sync(() => {
-                  checkpoint = page.checkpoint
-                })
-              )
-            )
-          )
-        ),
-        Effect.forEach(
-          parks,
-          (p) =>
-            Effect.logWarning("relay parked an event").pipe(
-              Effect.annotateLogs({ ...annotations, eventId: p.event.eventId, error: p.reason })
-            ),
-          { discard: true }
-        )
-      )
-    )
+    // the checkpoint is committed behind the publishes: one commit at a time, each taking all that was published
+    // meanwhile, so that a slow commit never holds the next pages back
+    published = page.checkpoint
+    unparked.push(...parks)
+    if (commitFailure !== undefined) return yield* Effect.failCause(commitFailure)
+    if (!commitRunning) {
+      commitRunning = true
+      committing = yield* Effect.forkChild(commitPublished)
+    }
   })
 
   const target = options.untilCaughtUp === true ? yield* events.lastCommitted : Position.start
@@ -383,7 +412,8 @@ const runLeased = Effect.fnUntraced(function* (relay: Relay, lease: Lease, optio
       : (s) => s
   )
   yield* Stream.runForEach(pages, process)
-  yield* awaitCommit
+  if (committing !== undefined) yield* Fiber.join(committing)
+  if (commitFailure !== undefined) return yield* Effect.failCause(commitFailure)
 })
 
 /**
