@@ -9,6 +9,7 @@ import { el } from "./dom.js"
 import { learnCurrencies } from "./format.js"
 import { follow } from "./live.js"
 import { outflowsCard } from "./outflows.js"
+import { riskCard } from "./risk.js"
 import { depositForm } from "./teller.js"
 import { reviewActions, storyAction, transferForm, transfersCard } from "./transfers.js"
 
@@ -17,8 +18,8 @@ const roles = {
   customer: "Customer: your accounts and transfers",
   teller: "Teller: deposits into any account",
   approver: "Approver: transfers waiting for a second person",
-  auditor: "Auditor: audit trails, transfer stories and time travel",
-  admin: "Admin: projections, accounts and transfers"
+  auditor: "Auditor: audit trails, transfer stories, time travel and the risk watch",
+  admin: "Admin: projections, the risk watch, accounts and transfers"
 }
 
 let session = null
@@ -118,6 +119,8 @@ const layout = (ctx) => {
       add("left", reviewQueue(ctx))
       add("left", outflowsCard(ctx))
     }
+    // what the separate risk watch service flagged (or that it is off), fed by the bank's transfer facts
+    add("wide", riskCard(ctx))
     add("left", accounts)
     add("left", travel)
     add("right", account)

@@ -2,7 +2,8 @@
  * The operations console in a headless Chromium (Debian's `chromium`, driven by playwright-core), end to end against
  * the real server: a customer sends a transfer above the approval threshold and sees it wait, the approver approves
  * it and both balances move live (no reload), the auditor opens the transfer's story and travels to just before it,
- * the admin rebuilds the accounts read model while the app runs and sees it catch up.
+ * the admin rebuilds the accounts read model while the app runs and sees it catch up. With no broker configured the
+ * auditor's risk watch card says the watch is off.
  * Screenshots at 390 px and 1280 px wide, with no horizontal overflow. Skipped, saying why, when no Chromium is
  * installed.
  */
@@ -151,6 +152,9 @@ layer(app("page", { demo: true }), { excludeTestServices: true, timeout: 120_000
                 // the auditor: the transfer's story across both accounts, and the source account just before it
                 step = "the auditor reads the story and travels in time"
                 await signIn(page, "dave")
+                // no broker in this test: the risk watch's card says it is off, as the server's problem puts it
+                await page.locator('#risk-card[data-state="off"]').waitFor()
+                const riskOff = await textOf(page, "#risk-summary")
                 await page.fill("#story-id", transferId)
                 await page.click("#story-form button[type=submit]")
                 await page.locator('#story-events li[data-type="TransferCompleted"]').waitFor()
@@ -232,6 +236,7 @@ layer(app("page", { demo: true }), { excludeTestServices: true, timeout: 120_000
                   customerNarrow,
                   auditorWide,
                   auditorNarrow,
+                  riskOff,
                   focused,
                   projectionRow,
                   rebuildStarted,
@@ -281,6 +286,7 @@ layer(app("page", { demo: true }), { excludeTestServices: true, timeout: 120_000
         ])
         assert.include(result.storyText, "carol")
         assert.include(result.travelled, "5,000.00 USD")
+        assert.match(result.riskOff, /risk watch is off/)
         assert.strictEqual(result.travelMovements, 1, "only the opening deposit stood before the transfer")
         assert.include(result.projectionRow, "running")
         assert.match(result.rebuildStarted, /Rebuilding bank-accounts v\d+ as bank-test@|bank-accounts v\d+ rebuilt:/)
