@@ -116,5 +116,5 @@ export const isNearThreshold = (settings: Settings, request: Request): boolean =
  * The reason of a `near-threshold` flag: `count` near transfers of `account` within the window.
  */
 export const nearReason = (settings: Settings, account: string, count: number): string =>
-  `${count} transfers from ${account} within ${Duration.format(settings.nearWindow)}, each at least ` +
+  `${count} transfers from ${account} within ${Duration.toHours(settings.nearWindow)} hours, each at least ` +
   `${settings.nearPercent}% of the approval threshold without reaching it`
