@@ -11,10 +11,17 @@
  * `<!-- packaging: name -->` marker, taken from the Markdown as it is. It also checks that the project holds exactly
  * one copy of `effect`.
  *
+ * The broker packages (`@facta/nats`, `@facta/redis`) are packed and installed in the same project, their manifests
+ * checked as an outside installation needs them (no `workspace:` ranges, Effect a peer, the `exports` files there),
+ * and a program of the test's own (`brokers.ts`) that builds a relay's publisher on each is type-checked with the
+ * guide's programs and run with plain `node`: against the machine's NATS and Redis when they answer (it relays two
+ * events to each and counts what the broker holds), without a broker otherwise (it builds the publishers' layers).
+ *
  * Without the registry (no network) it skips, with one line saying so; under `CI=true` it fails instead.
  */
 import { execFile } from "node:child_process"
 import * as fs from "node:fs"
+import * as net from "node:net"
 import * as os from "node:os"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
@@ -53,7 +60,100 @@ const cleanEnv = (): NodeJS.ProcessEnv => {
 }
 
 /** The published packages, each after those it depends on. */
-const packages = ["core", "postgres", "testing", "embedded-postgres"] as const
+const packages = ["core", "postgres", "testing", "embedded-postgres", "nats", "redis"] as const
+
+/** Whether something listens at `host:port`. */
+const listening = (host: string, port: number): Promise<boolean> =>
+  new Promise((resolve) => {
+    const socket = net.connect({ host, port })
+    const done = (ok: boolean) => {
+      socket.destroy()
+      resolve(ok)
+    }
+    socket.setTimeout(1000, () => done(false))
+    socket.once("connect", () => done(true))
+    socket.once("error", () => done(false))
+  })
+
+const natsUrl = process.env.NATS_URL ?? "127.0.0.1:4222"
+const redisUrl = process.env.REDIS_URL ?? "redis://127.0.0.1:6379"
+
+/**
+ * An application's use of the broker packages: a relay's publisher on each, as layers over their clients. With a
+ * broker answering it relays two events and prints how many messages the broker holds; without one it only builds the
+ * layers (connecting happens when a relay runs).
+ */
+const brokersProgram = `import * as net from "node:net"
+import { CheckpointStore, Event, EventStore, Relay } from "@facta/core"
+import { NatsClient, NatsPublisher, NatsStream } from "@facta/nats"
+import { RedisClient, RedisPublisher } from "@facta/redis"
+import { Effect, Layer, References } from "effect"
+
+const natsUrl = process.env.NATS_URL ?? "127.0.0.1:4222"
+const redisUrl = new URL(process.env.REDIS_URL ?? "redis://127.0.0.1:6379")
+const prefix = \`shop\${Date.now().toString(36)}\${Math.random().toString(36).slice(2, 6)}\`
+
+const listening = (host: string, port: number): Promise<boolean> =>
+  new Promise((resolve) => {
+    const socket = net.connect({ host, port })
+    const done = (ok: boolean) => {
+      socket.destroy()
+      resolve(ok)
+    }
+    socket.setTimeout(1000, () => done(false))
+    socket.once("connect", () => done(true))
+    socket.once("error", () => done(false))
+  })
+
+const Nats = NatsPublisher.layer({ subject: NatsPublisher.subject(prefix) }).pipe(
+  Layer.provideMerge(NatsClient.layer({ servers: natsUrl, name: "shop" }))
+)
+const Redis = RedisPublisher.layer({ key: RedisPublisher.streamKey(prefix), retention: { maxLen: 1000 } }).pipe(
+  Layer.provideMerge(RedisClient.layer({ url: redisUrl.href, name: "shop" }))
+)
+const Stores = Layer.mergeAll(EventStore.layerMemory, CheckpointStore.layerMemory)
+
+const appended = EventStore.EventStore.use((store) =>
+  store.append("Cart-1", [
+    { eventId: Event.makeEventIdUnsafe(), type: "ItemAdded", schemaVersion: 1, data: { sku: "a" } },
+    { eventId: Event.makeEventIdUnsafe(), type: "ItemAdded", schemaVersion: 1, data: { sku: "b" } }
+  ])
+)
+
+const toNats = Effect.gen(function* () {
+  const client = yield* NatsClient.NatsClient
+  yield* NatsStream.ensure({ name: prefix, subjects: [\`\${prefix}.>\`], memory: true })
+  const publisher = yield* NatsPublisher.NatsPublisher
+  yield* Relay.run(Relay.make({ name: "to-nats", publisher }), { untilCaughtUp: true })
+  const info = yield* Effect.promise(() => client.manager.streams.info(prefix))
+  yield* Effect.promise(() => client.manager.streams.delete(prefix))
+  return info.state.messages
+}).pipe(Effect.provide(Nats))
+
+const toRedis = Effect.gen(function* () {
+  const client = yield* RedisClient.RedisClient
+  const publisher = yield* RedisPublisher.RedisPublisher
+  yield* Relay.run(Relay.make({ name: "to-redis", publisher }), { untilCaughtUp: true })
+  const entries = yield* Effect.promise(() => client.connection.xLen(\`\${prefix}:Cart\`))
+  yield* Effect.promise(() => client.connection.del(\`\${prefix}:Cart\`))
+  return entries
+}).pipe(Effect.provide(Redis))
+
+const [natsHost, natsPort] = natsUrl.replace(/^nats:\\/\\//, "").split(":")
+const natsUp = await listening(natsHost ?? "127.0.0.1", Number(natsPort ?? 4222))
+const redisUp = await listening(redisUrl.hostname, Number(redisUrl.port || 6379))
+
+const program = Effect.gen(function* () {
+  yield* appended
+  console.log(natsUp ? \`nats: \${yield* toNats} messages\` : "nats: no broker")
+  console.log(redisUp ? \`redis: \${yield* toRedis} entries\` : "redis: no broker")
+})
+
+// the relay's info logs (a lease taken) left out: the output is what the test compares
+await Effect.runPromise(
+  program.pipe(Effect.provide(Stores), Effect.provideService(References.MinimumLogLevel, "Warn"))
+)
+`
 
 /**
  * A copy of the workspace that builds and packs the packages as the checkout does: the root's manifests and
@@ -157,7 +257,7 @@ it.skipIf(!online && !inCi)(
           })
         }
       })
-      assert.strictEqual(fs.readdirSync(packs).filter((f) => f.endsWith(".tgz")).length, 4, "four tarballs")
+      assert.strictEqual(fs.readdirSync(packs).filter((f) => f.endsWith(".tgz")).length, 6, "six tarballs")
 
       for (const name of [
         "package.json",
@@ -179,7 +279,29 @@ it.skipIf(!online && !inCi)(
         await sh("sh", ["-ec", install], { cwd: project, timeout: 180_000 })
         // an application's own Effect platform beside Facta's peers must not bring a second Effect
         await sh("npm", ["install", "@effect/platform-node@^4.1.0"], { cwd: project, timeout: 120_000 })
+        // the broker packages beside them, with their clients from the registry
+        await sh("sh", ["-ec", `npm install ${packs}/facta-nats-*.tgz ${packs}/facta-redis-*.tgz`], {
+          cwd: project,
+          timeout: 180_000
+        })
       })
+      for (const name of ["nats", "redis"]) {
+        const dir = path.join(project, "node_modules", "@facta", name)
+        const manifest = JSON.parse(fs.readFileSync(path.join(dir, "package.json"), "utf8"))
+        const ranges = JSON.stringify([manifest.dependencies, manifest.peerDependencies])
+        assert.notInclude(ranges, "workspace:", `@facta/${name}: no workspace ranges in ${ranges}`)
+        assert.strictEqual(
+          manifest.dependencies["@facta/core"],
+          `^${manifest.version}`,
+          `@facta/${name} on @facta/core`
+        )
+        assert.isDefined(manifest.peerDependencies?.effect, `@facta/${name}: effect is a peer`)
+        assert.isUndefined(manifest.dependencies.effect, `@facta/${name}: effect is not a dependency`)
+        for (const file of [manifest.exports["."].types, manifest.exports["."].default]) {
+          assert.isTrue(fs.existsSync(path.join(dir, file)), `@facta/${name} holds ${file}`)
+        }
+      }
+      fs.writeFileSync(path.join(project, "brokers.ts"), brokersProgram)
 
       const installed = await sh("npm", ["ls", "effect", "--all", "--parseable"], { cwd: project, timeout: 60_000 })
       const copies = new Set(installed.stdout.split("\n").filter((line) => line.trim() !== ""))
@@ -212,6 +334,18 @@ it.skipIf(!online && !inCi)(
         sh(process.execPath, ["local.ts"], { cwd: project, timeout: 120_000 })
       )
       assert.deepStrictEqual(local.stdout.trim().split("\n"), expectedOutput(block("local.ts")))
+
+      // the broker packages run: against the machine's brokers when they answer
+      const [natsHost, natsPort] = natsUrl.replace(/^nats:\/\//, "").split(":")
+      const natsUp = await listening(natsHost ?? "127.0.0.1", Number(natsPort ?? 4222))
+      const redisUp = await listening(new URL(redisUrl).hostname, Number(new URL(redisUrl).port || 6379))
+      const brokers = await step("node brokers.ts", () =>
+        sh(process.execPath, ["brokers.ts"], { cwd: project, timeout: 60_000 })
+      )
+      assert.deepStrictEqual(brokers.stdout.trim().split("\n"), [
+        natsUp ? "nats: 2 messages" : "nats: no broker",
+        redisUp ? "redis: 2 entries" : "redis: no broker"
+      ])
 
       console.log(`packaging: ok (${timings.join(", ")})`)
     } finally {
