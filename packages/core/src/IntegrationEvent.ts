@@ -212,3 +212,65 @@ export class MessageTooLarge extends Schema.TaggedError<MessageTooLarge>("@facta
  * @since 0.1.0
  */
 export const isMessageTooLarge = (u: unknown): u is MessageTooLarge => Predicate.hasProperty(u, MessageTooLargeTypeId)
+
+/**
+ * The identifier a `MessageUnsendable` carries, for {@link isMessageUnsendable}.
+ *
+ * @example
+ * ```ts
+ * import { IntegrationEvent } from "@facta/core"
+ *
+ * IntegrationEvent.MessageUnsendableTypeId // "~@facta/core/MessageUnsendable"
+ * ```
+ *
+ * @category type ids
+ * @since 0.1.0
+ */
+export const MessageUnsendableTypeId = "~@facta/core/MessageUnsendable" as const
+
+/**
+ * A message the broker's format cannot carry, however often it is tried: its id and why (a NATS header value with a
+ * line break, say). A relay parks the event with this reason and goes on.
+ *
+ * @example
+ * ```ts
+ * import { IntegrationEvent } from "@facta/core"
+ *
+ * const error = new IntegrationEvent.MessageUnsendable({
+ *   broker: "nats",
+ *   messageId: "e-1",
+ *   reason: "its Facta-Correlation-Id header would hold a line break"
+ * })
+ * error.message // "nats message e-1 cannot be sent: its Facta-Correlation-Id header would hold a line break"
+ * ```
+ *
+ * @category errors
+ * @since 0.1.0
+ */
+export class MessageUnsendable extends Schema.TaggedError<MessageUnsendable>("@facta/core/MessageUnsendable")(
+  "MessageUnsendable",
+  { broker: Schema.String, messageId: Schema.String, reason: Schema.String }
+) {
+  /** Marks the value for {@link isMessageUnsendable}. */
+  readonly [MessageUnsendableTypeId] = MessageUnsendableTypeId
+
+  override get message() {
+    return `${this.broker} message ${this.messageId} cannot be sent: ${this.reason}`
+  }
+}
+
+/**
+ * Whether a value is a `MessageUnsendable`.
+ *
+ * @example
+ * ```ts
+ * import { IntegrationEvent } from "@facta/core"
+ *
+ * IntegrationEvent.isMessageUnsendable(new Error("x")) // false
+ * ```
+ *
+ * @category guards
+ * @since 0.1.0
+ */
+export const isMessageUnsendable = (u: unknown): u is MessageUnsendable =>
+  Predicate.hasProperty(u, MessageUnsendableTypeId)

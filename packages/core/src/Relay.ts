@@ -27,8 +27,9 @@ import * as Subscription from "./Subscription.ts"
  * The broker side of a relay: publishes integration events and succeeds once the broker acknowledged every one of
  * them. Unless the publisher is `ordered`, the events of one call may be stored in any order (a relay then never
  * hands two events of one stream to the same call); a failure may have stored some of them, so a publisher should
- * let the broker drop a republished event (by its `eventId`). Fails with a retryable `PublishError` when trying again may help, and with `MessageTooLarge`
- * (before publishing anything) when an event could never be sent.
+ * let the broker drop a republished event (by its `eventId`). Fails with a retryable `PublishError` when trying
+ * again may help, and with `MessageTooLarge` or `MessageUnsendable` (before publishing anything) when an event could
+ * never be sent.
  *
  * @example
  * ```ts
@@ -56,7 +57,10 @@ export interface Publisher {
   readonly ordered?: boolean | undefined
   readonly publish: (
     events: ReadonlyArray<IntegrationEvent.IntegrationEvent>
-  ) => Effect.Effect<void, IntegrationEvent.PublishError | IntegrationEvent.MessageTooLarge>
+  ) => Effect.Effect<
+    void,
+    IntegrationEvent.PublishError | IntegrationEvent.MessageTooLarge | IntegrationEvent.MessageUnsendable
+  >
 }
 
 /**
@@ -338,11 +342,14 @@ const runLeased = Effect.fnUntraced(function* (relay: Relay, lease: Lease, optio
           return
         }
         const error = Cause.findErrorOption(exit.cause)
-        if (Option.isSome(error) && IntegrationEvent.isMessageTooLarge(error.value)) {
-          const tooLarge = error.value
-          const found = pending.find((p) => p.message.eventId === tooLarge.messageId)
+        if (
+          Option.isSome(error) &&
+          (IntegrationEvent.isMessageTooLarge(error.value) || IntegrationEvent.isMessageUnsendable(error.value))
+        ) {
+          const unsendable = error.value
+          const found = pending.find((p) => p.message.eventId === unsendable.messageId)
           if (found !== undefined) {
-            parks.push({ event: found.event, reason: tooLarge.message })
+            parks.push({ event: found.event, reason: unsendable.message })
             pending = pending.filter((p) => p !== found)
             continue
           }

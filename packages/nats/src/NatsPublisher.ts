@@ -4,8 +4,9 @@
  * window drops an event published again) and the event's envelope in headers; the publisher waits for every
  * publish acknowledgement. The messages of a call are written to the connection together, each with a reply subject
  * of the call's own inbox, and their acknowledgements are collected as they come (a JetStream asynchronous
- * publish): no request, timer or promise per message. A message larger than the server's `max_payload` fails with `MessageTooLarge` before
- * anything of the call is sent.
+ * publish): no request, timer or promise per message. A message larger than the server's `max_payload` fails with
+ * `MessageTooLarge`, and one whose type, correlation or causation id holds a line break (which a header cannot carry)
+ * with `MessageUnsendable`, before anything of the call is sent.
  *
  * @since 0.1.0
  */
@@ -88,16 +89,25 @@ const sizeOf = (body: Uint8Array, hdrs: MsgHdrs): number => {
   return size
 }
 
+/** The header whose value would hold a line break (those of the event's own strings), if any. */
+const lineBreakHeader = (event: IntegrationEvent.IntegrationEvent): string | undefined => {
+  if (/[\r\n]/.test(event.type)) return Headers.type
+  if (event.correlationId !== undefined && /[\r\n]/.test(event.correlationId)) return Headers.correlationId
+  if (event.causationId !== undefined && /[\r\n]/.test(event.causationId)) return Headers.causationId
+  return undefined
+}
+
+// a fresh set of headers: `append` skips `set`'s search for an earlier value of the same name
 const headersOf = (event: IntegrationEvent.IntegrationEvent): MsgHdrs => {
   const h = makeHeaders()
-  h.set(Headers.messageId, event.eventId)
-  h.set(Headers.streamId, event.streamId)
-  h.set(Headers.version, String(event.version))
-  h.set(Headers.position, event.position)
-  h.set(Headers.type, event.type)
-  h.set(Headers.schemaVersion, String(event.schemaVersion))
-  if (event.correlationId !== undefined) h.set(Headers.correlationId, event.correlationId)
-  if (event.causationId !== undefined) h.set(Headers.causationId, event.causationId)
+  h.append(Headers.messageId, event.eventId)
+  h.append(Headers.streamId, event.streamId)
+  h.append(Headers.version, String(event.version))
+  h.append(Headers.position, event.position)
+  h.append(Headers.type, event.type)
+  h.append(Headers.schemaVersion, String(event.schemaVersion))
+  if (event.correlationId !== undefined) h.append(Headers.correlationId, event.correlationId)
+  if (event.causationId !== undefined) h.append(Headers.causationId, event.causationId)
   return h
 }
 
@@ -197,6 +207,14 @@ export const make = Effect.fn("NatsPublisher.make")(function* (options?: Options
     events: ReadonlyArray<IntegrationEvent.IntegrationEvent>
   ) {
     const limit = client.connection.info?.max_payload ?? client.maxPayload
+    const unsendable = events.find((event) => lineBreakHeader(event) !== undefined)
+    if (unsendable !== undefined) {
+      return yield* new IntegrationEvent.MessageUnsendable({
+        broker: "nats",
+        messageId: unsendable.eventId,
+        reason: `its ${lineBreakHeader(unsendable)} header would hold a line break, which NATS headers cannot carry`
+      })
+    }
     const messages = events.map((event): Outgoing => {
       const body = encoder.encode(JSON.stringify(event))
       const hdrs = headersOf(event)
