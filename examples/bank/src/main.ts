@@ -200,7 +200,11 @@ const program = Effect.gen(function* () {
       ""
     ].join("\n")
   )
-  yield* Effect.addFinalizer(() => Console.error("\nbank: stopping the server, the projections and the database"))
+  yield* Effect.addFinalizer(() =>
+    Console.error(
+      `\nbank: stopping the server${Option.isSome(broker) ? ", the risk watch, the relay" : ""}, the projections and the database`
+    )
+  )
   return yield* Effect.never
 })
 
