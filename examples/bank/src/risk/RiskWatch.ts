@@ -17,7 +17,7 @@ import { Inbox } from "@facta/core"
 import { NatsClient, NatsInbox } from "@facta/nats"
 import { PgInboxStore } from "@facta/postgres"
 import { RedisClient, RedisInbox } from "@facta/redis"
-import { Effect, Layer } from "effect"
+import { type Duration, Effect, Layer } from "effect"
 import { HttpRouter, HttpServerRequest, HttpServerRespondable, HttpServerResponse } from "effect/http"
 import type { SqlClient } from "effect/sql"
 import { BadRequest, ServiceUnavailable } from "../api/Problems.ts"
@@ -47,6 +47,11 @@ export interface Options {
   readonly broker: Broker.Broker
   /** The durable consumer (NATS) or consumer group (Redis) name (default `risk-watch`). */
   readonly durable?: string | undefined
+  /**
+   * How long the broker waits for an acknowledgement before it delivers a message again (default 30 seconds): what
+   * a killed watch's messages in flight wait before its next run gets them. Set when the consumer is created.
+   */
+  readonly ackWait?: Duration.Input | undefined
 }
 
 const isBrokerError = (error: unknown): boolean => NatsClient.isNatsError(error) || RedisClient.isRedisError(error)
@@ -69,15 +74,19 @@ export const consume = (options: Options) => {
             NatsInbox.run(inbox, {
               stream: broker.stream,
               durable,
-              filterSubjects: [Broker.natsSubjects(broker.prefix)]
+              filterSubjects: [Broker.natsSubjects(broker.prefix)],
+              ackWait: options.ackWait
             }).pipe(Effect.provideService(NatsClient.NatsClient, client))
           )
         )
       : Effect.scoped(
           Effect.flatMap(RedisClient.make({ url: broker.url, name: "risk-watch" }), (client) =>
-            RedisInbox.run(inbox, { key: Broker.redisKey(broker.prefix), group: durable, consumer: "risk-watch" }).pipe(
-              Effect.provideService(RedisClient.RedisClient, client)
-            )
+            RedisInbox.run(inbox, {
+              key: Broker.redisKey(broker.prefix),
+              group: durable,
+              consumer: "risk-watch",
+              claimIdle: options.ackWait
+            }).pipe(Effect.provideService(RedisClient.RedisClient, client))
           )
         )
   return once.pipe(

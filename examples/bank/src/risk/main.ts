@@ -11,6 +11,7 @@ import { NodeRuntime } from "@effect/platform-node"
  * | `RISK_PORT`             | the HTTP port (`0`: a free one)                                          | `3100`       |
  * | `RISK_SCHEMA`           | its PostgreSQL schema (read model and inbox)                             | `risk`       |
  * | `RISK_DURABLE`          | the durable consumer (NATS) or consumer group (Redis)                    | `risk-watch` |
+ * | `RISK_ACK_WAIT`         | how long an unacknowledged fact waits before it comes again              | `30 seconds` |
  * | `RISK_LARGE_THRESHOLDS` | the large-transfer thresholds, `USD=2500.00,EUR=2500.00`                 | `Rules.ts`   |
  *
  * Once it serves, it prints one line on stdout, `risk watch: listening on http://127.0.0.1:<port>` (the demo reads
@@ -18,7 +19,7 @@ import { NodeRuntime } from "@effect/platform-node"
  * again and its inbox applies it once.
  */
 import { PgClient } from "@effect/sql-pg"
-import { Config, Console, Effect, Layer, Logger, Option } from "effect"
+import { Config, Console, Duration, Effect, Layer, Logger, Option } from "effect"
 import { HttpServer } from "effect/http"
 import * as Broker from "../integration/Broker.ts"
 import * as RiskWatch from "./RiskWatch.ts"
@@ -42,6 +43,7 @@ const program = Effect.gen(function* () {
   }
   const schema = yield* Config.String("RISK_SCHEMA").pipe(Config.withDefault("risk"))
   const durable = yield* Config.String("RISK_DURABLE").pipe(Config.withDefault("risk-watch"))
+  const ackWait = yield* Config.Duration("RISK_ACK_WAIT").pipe(Config.withDefault(Duration.seconds(30)))
   const thresholds = yield* Config.option(Config.String("RISK_LARGE_THRESHOLDS"))
   const largeThresholds = Option.isNone(thresholds)
     ? Rules.defaultLargeThresholds
@@ -56,6 +58,7 @@ const program = Effect.gen(function* () {
   const service = RiskWatch.layer({
     broker: broker.value,
     durable,
+    ackWait,
     schema,
     port,
     settings: { ...Rules.defaults, largeThresholds }
