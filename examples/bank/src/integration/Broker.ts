@@ -26,7 +26,9 @@ export const redisKey = (prefix: string): string => `${prefix}:Transfer`
 /** The NATS subjects of the transfer facts (`<prefix>.Transfer.>`). */
 export const natsSubjects = (prefix: string): string => `${prefix}.Transfer.>`
 
-const optional = (name: string) => Config.option(Config.NonEmptyString(name))
+/** A variable that is unset or empty is no broker (`NATS_URL= pnpm demo` runs without one). */
+const optional = (name: string) =>
+  Config.option(Config.String(name)).pipe(Config.map(Option.filter((value) => value.trim() !== "")))
 
 /**
  * The broker from the environment (see the module's table), `None` when neither `NATS_URL` nor `REDIS_URL` is set.

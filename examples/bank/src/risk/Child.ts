@@ -66,12 +66,21 @@ export const start = Effect.fn("RiskWatch.start")(function* (
   }
   // the broker is the one of the options, not whichever the parent's environment names first
   if (options.broker._tag === "Redis") delete env.NATS_URL
+  let stopping = false
   const child = yield* Effect.acquireRelease(
     Effect.sync(() =>
       spawn(process.execPath, ["--conditions=@facta/source", mainPath], { env, stdio: ["ignore", "pipe", "pipe"] })
     ),
-    (child) => stop(child)
+    (child) =>
+      Effect.suspend(() => {
+        stopping = true
+        return stop(child)
+      })
   )
+  // a watch that ends while it should run is said once: the bank goes on, its risk card says the watch does not answer
+  child.once("exit", (code, signal) => {
+    if (!stopping && (options.echo ?? true)) process.stderr.write(`risk | the risk watch exited (${signal ?? code})\n`)
+  })
   const echo = options.echo ?? true
   const url = yield* Effect.callback<string, RiskWatchDidNotStart>((resume) => {
     let found = false
