@@ -270,6 +270,8 @@ describe("the bank on a stalled database", () => {
             as: "admin",
             ok: 409
           },
+          // no risk watch runs beside this bank: a 503 problem (RiskWatchOff) with Retry-After, stalled or not
+          "risk.alerts": { method: "GET", path: "/risk/alerts", as: "dave", ok: 503 },
           // with an Idempotency-Key: its transaction has a deadline too, and the same key is retried after the stall
           "accounts.open": {
             method: "POST",
