@@ -29,7 +29,8 @@ import * as Subscription from "./Subscription.ts"
  * hands two events of one stream to the same call); a failure may have stored some of them, so a publisher should
  * let the broker drop a republished event (by its `eventId`). Fails with a retryable `PublishError` when trying
  * again may help, and with `MessageTooLarge` or `MessageUnsendable` (before publishing anything) when an event could
- * never be sent.
+ * never be sent. The relay runs the effect `publish` returns again to retry it, so the publish must happen when the
+ * effect runs, not when `publish` is called.
  *
  * @example
  * ```ts
@@ -246,50 +247,46 @@ const runLeased = Effect.fnUntraced(function* (relay: Relay, lease: Lease, optio
   let commitFailure: Cause.Cause<StorageError.StorageError | LeaseLost> | undefined
 
   /** Commits what was published, again as long as more was published meanwhile. */
-  const commitPublished: Effect.Effect<void, StorageError.StorageError | LeaseLost> = Effect.suspend(() => {
-    const to = published
-    const parks = unparked
-    // decided in the same step as the check, so that a page published after it starts a commit of its own
-    if (to === undefined) {
-      commitRunning = false
-      return Effect.void
-    }
-    published = undefined
-    unparked = []
-    const parking = Effect.forEach(parks, (p) => store.park(lease.key, p.event, p.reason), { discard: true })
-    // a started commit finishes before an interruption stops the run; publishes are interruptible (what they sent
-    // is published again by the next holder, and the broker drops what it stored already)
-    return retryStorage(
-      Effect.uninterruptible(
-        Effect.suspend(() =>
-          Effect.tap(
-            store.commit(lease, checkpoint, to, parking),
-            Effect.sync(() => {
-              checkpoint = to
-            })
+  const commitPublished: Effect.Effect<void, StorageError.StorageError | LeaseLost> = Effect.gen(function* () {
+    while (true) {
+      const to = published
+      const parks = unparked
+      // decided in the same step as the check, so that a page published after it starts a commit of its own
+      if (to === undefined) {
+        commitRunning = false
+        return
+      }
+      published = undefined
+      unparked = []
+      const parking = Effect.forEach(parks, (p) => store.park(lease.key, p.event, p.reason), { discard: true })
+      // a started commit finishes before an interruption stops the run; publishes are interruptible (what they sent
+      // is published again by the next holder, and the broker drops what it stored already)
+      yield* retryStorage(
+        Effect.uninterruptible(
+          Effect.suspend(() =>
+            Effect.tap(
+              store.commit(lease, checkpoint, to, parking),
+              Effect.sync(() => {
+                checkpoint = to
+              })
+            )
           )
         )
       )
-    ).pipe(
-      Effect.andThen(
-        Effect.forEach(
-          parks,
-          (p) =>
-            Effect.logWarning("relay parked an event").pipe(
-              Effect.annotateLogs({ ...annotations, eventId: p.event.eventId, error: p.reason })
-            ),
-          { discard: true }
+      for (const p of parks) {
+        yield* Effect.logWarning("relay parked an event").pipe(
+          Effect.annotateLogs({ ...annotations, eventId: p.event.eventId, error: p.reason })
         )
-      ),
-      Effect.andThen(Effect.suspend(() => commitPublished)),
-      Effect.onError((cause) =>
-        Effect.sync(() => {
-          commitFailure = cause
-          commitRunning = false
-        })
-      )
+      }
+    }
+  }).pipe(
+    Effect.onError((cause) =>
+      Effect.sync(() => {
+        commitFailure = cause
+        commitRunning = false
+      })
     )
-  })
+  )
   yield* store.setState(lease, "running")
 
   const retryStorage = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
@@ -418,9 +415,16 @@ const runLeased = Effect.fnUntraced(function* (relay: Relay, lease: Lease, optio
       ? Stream.takeUntil((page: Subscription.Page) => page.caughtUp && !Position.isBefore(page.checkpoint, target))
       : (s) => s
   )
-  yield* Stream.runForEach(pages, process)
-  if (committing !== undefined) yield* Fiber.join(committing)
-  if (commitFailure !== undefined) return yield* Effect.failCause(commitFailure)
+  // however the run ends, a commit under way finishes before the lease is released
+  const stopCommitting = Effect.suspend(() => (committing === undefined ? Effect.void : Fiber.interrupt(committing)))
+  yield* Effect.ensuring(
+    Effect.gen(function* () {
+      yield* Stream.runForEach(pages, process)
+      if (committing !== undefined) yield* Fiber.join(committing)
+      if (commitFailure !== undefined) return yield* Effect.failCause(commitFailure)
+    }),
+    stopCommitting
+  )
 })
 
 /**
