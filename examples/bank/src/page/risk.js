@@ -9,6 +9,13 @@ import { when } from "./format.js"
 
 const pollEvery = 3000
 
+/** A decimal amount as the other cards write theirs: with thousands separators ("3000.00" is "3,000.00"). */
+const grouped = (decimal) => {
+  const [whole, fraction] = decimal.split(".")
+  const withCommas = whole.replace(/\B(?=(\d{3})+(?!\d))/g, ",")
+  return fraction === undefined ? withCommas : `${withCommas}.${fraction}`
+}
+
 const rules = { large: "Large", "near-threshold": "Just below approval, again" }
 
 export const riskCard = (ctx) => {
@@ -62,7 +69,7 @@ export const riskCard = (ctx) => {
                 flag.transferId
               ),
               el("span", { class: `badge rule-${flag.rule}` }, rules[flag.rule] ?? flag.rule),
-              `${flag.amount} ${flag.currency}`,
+              `${grouped(flag.amount)} ${flag.currency}`,
               `${flag.fromAccount} → ${flag.toAccount}`,
               badge(flag.status),
               el("span", { class: "small" }, flag.reason)

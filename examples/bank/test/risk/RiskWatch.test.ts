@@ -11,9 +11,13 @@
  *
  * Without NATS the broker tests are skipped with one line (under CI=true they fail).
  */
+import { existsSync, mkdtempSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
 import { assert, describe, layer } from "@effect/vitest"
 import { NatsClient } from "@facta/nats"
 import { Effect, Fiber, Layer, Option } from "effect"
+import { type Browser, chromium } from "playwright-core"
 import * as Nats from "../../../../test/integration/support/nats.ts"
 import * as Database from "../../../../test/support/database.ts"
 import { RiskWatchUrl } from "../../src/api/Risk.ts"
@@ -21,10 +25,13 @@ import * as TransferRelay from "../../src/app/TransferRelay.ts"
 import type * as Broker from "../../src/integration/Broker.ts"
 import * as RiskChild from "../../src/risk/Child.ts"
 import * as RiskModel from "../../src/risk/RiskModel.ts"
-import { app, call, openFunded } from "../api/harness.ts"
+import { app, baseUrl, call, openFunded } from "../api/harness.ts"
 import { eventually, InProcessWatch, inProcessWatch, LostAcks, publishedFacts, transfer } from "./support.ts"
 
 const available = await Nats.natsAvailable()
+
+const chromiumPath = "/usr/bin/chromium"
+const hasChromium = existsSync(chromiumPath)
 
 const stream = Nats.unique("BANKRISK")
 const prefix = Nats.unique("bank")
@@ -35,7 +42,7 @@ const environment = TransferRelay.layer(broker, { pollInterval: "20 millis" }).p
   Layer.provideMerge(
     Layer.unwrap(
       Effect.map(Effect.service(InProcessWatch), (watch) =>
-        app("risk").pipe(Layer.provide(Layer.succeed(RiskWatchUrl, Option.some(watch.url))))
+        app("risk", { demo: true }).pipe(Layer.provide(Layer.succeed(RiskWatchUrl, Option.some(watch.url))))
       )
     )
   ),
@@ -102,6 +109,47 @@ describe.skipIf(!available)("Risk watch on NATS JetStream (issue 23)", () => {
           assert.strictEqual(relay.relay, TransferRelay.relayName)
           assert.strictEqual(relay.state, "running")
         })
+    )
+
+    it.effect.skipIf(!hasChromium)("the auditor's Risk watch card lists the flags", () =>
+      Effect.gen(function* () {
+        const url = `${yield* baseUrl}/`
+        const dir = mkdtempSync(join(tmpdir(), "facta-risk-page-"))
+        const seen = yield* Effect.acquireUseRelease(
+          Effect.promise(() => chromium.launch({ executablePath: chromiumPath, args: ["--no-sandbox"] })),
+          (browser: Browser) =>
+            Effect.promise(async () => {
+              const page = await browser.newPage({ viewport: { width: 1280, height: 900 } })
+              const errors: Array<string> = []
+              page.on("pageerror", (error) => errors.push(String(error)))
+              await page.goto(url)
+              await page.selectOption("#user", "dave")
+              await page.click("#sign-in button[type=submit]")
+              await page.locator('#risk-card[data-state="on"] #risk-flags tbody tr').nth(1).waitFor()
+              const rows = await page
+                .locator("#risk-flags tbody tr")
+                .evaluateAll((items) => items.map((item) => item.getAttribute("data-flag")))
+              // biome-ignore lint/performance/useDomNodeTextContent: Playwright's innerText is the rendered text
+              const summary = await page.locator("#risk-summary").innerText()
+              await page.screenshot({ path: join(dir, "risk-1280.png"), fullPage: true })
+              await page.setViewportSize({ width: 390, height: 900 })
+              await page.waitForTimeout(100)
+              await page.screenshot({ path: join(dir, "risk-390.png"), fullPage: true })
+              const widths = (await page.evaluate(
+                "({ scroll: document.documentElement.scrollWidth, inner: window.innerWidth })"
+              )) as { scroll: number; inner: number }
+              return { rows, summary, widths, errors }
+            }),
+          (browser) => Effect.promise(() => browser.close())
+        )
+        console.log(`RiskWatch.test.ts: screenshots in ${dir}`)
+        assert.strictEqual(seen.rows.length, 2)
+        assert.match(seen.rows[0] ?? "", /\/near-threshold$/)
+        assert.match(seen.rows[1] ?? "", /\/large$/)
+        assert.match(seen.summary, /^1 large and 1 near-threshold flag\(s\) among 5 transfer\(s\) seen\./)
+        assert.isAtMost(seen.widths.scroll, seen.widths.inner, JSON.stringify(seen.widths))
+        assert.deepStrictEqual(seen.errors, [])
+      })
     )
 
     it.effect("a fact of another schema version is parked with the reason, not misread", () =>
