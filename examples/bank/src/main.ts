@@ -128,7 +128,7 @@ const startRiskWatch = (database: EmbeddedPostgres.Database["Service"], broker: 
     return Option.some(running.url)
   }).pipe(
     Effect.catchTag("RiskWatchDidNotStart", (error) =>
-      Console.error(`bank: ${error.message}; the page's risk panel says it is unavailable`).pipe(
+      Console.error(`bank: ${error.message}; the page's risk card says it is off`).pipe(
         Effect.as(Option.none<string>())
       )
     )

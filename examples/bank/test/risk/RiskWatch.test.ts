@@ -7,6 +7,8 @@
  *   message again): the non-idempotent `facts` count of each transfer equals what the bank published, each flag once;
  * - the risk watch as a real child process, killed with SIGKILL while transfers keep coming and started again: every
  *   fact applied once, every flag once;
+ * - the auditor's Risk watch card in Chromium lists the flags (skipped without Chromium);
+ * - a fact of another schema version is parked, not misread;
  * - with no risk watch, `GET /risk/alerts` is a 503 problem saying it is off.
  *
  * Without NATS the broker tests are skipped with one line (under CI=true they fail).
