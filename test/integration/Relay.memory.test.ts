@@ -5,9 +5,9 @@
  * conformance suite (the cases NATS and Redis pass too) on an in-memory broker.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { CheckpointStore, Event, EventStore, Inbox, IntegrationEvent, Position, Relay } from "@facta/core"
+import { CheckpointStore, Event, EventStore, Inbox, IntegrationEvent, Position, Relay, StorageError } from "@facta/core"
 import { RelayConformance } from "@facta/testing"
-import { Effect, Fiber, Layer, Option, Ref, Schema } from "effect"
+import { Cause, Effect, Exit, Fiber, Layer, Option, Ref, Schema } from "effect"
 
 // fresh stores for every test (layers are memoized across provides otherwise)
 const stores = () =>
@@ -124,6 +124,33 @@ describe("Relay (memory)", () => {
       assert.isTrue(Option.isNone(moved.error))
       assert.strictEqual((yield* Ref.get(calls)).flat().length, 1)
       yield* Fiber.interrupt(fiber)
+    }).pipe(Effect.provide(stores()))
+  )
+
+  it.live("a checkpoint commit that fails for good ends the run at once, though the log is idle", () =>
+    Effect.gen(function* () {
+      const { calls, publisher } = yield* recording
+      const real = yield* CheckpointStore.CheckpointStore
+      const refused = new StorageError.StorageError({
+        store: "CheckpointStore",
+        operation: "commit",
+        retryable: false,
+        cause: "checkpoint table dropped"
+      })
+      const failing = CheckpointStore.CheckpointStore.of({ ...real, commit: () => Effect.fail(refused) })
+      yield* append("Account-1", "Deposited", { amount: 1 })
+      const relay = Relay.make({ name: "out", publisher })
+      // tailing an idle log: no page after this one would ever notice a failure held back for the next
+      const exit = yield* Relay.run(relay, { pollInterval: "20 millis" }).pipe(
+        Effect.provideService(CheckpointStore.CheckpointStore, failing),
+        Effect.timeout("2 seconds"),
+        Effect.exit
+      )
+      assert.strictEqual((yield* Ref.get(calls)).flat().length, 1)
+      assert.isTrue(Exit.isFailure(exit))
+      if (Exit.isFailure(exit)) assert.deepStrictEqual(Cause.findErrorOption(exit.cause), Option.some(refused))
+      const status = Option.getOrThrow(yield* Relay.status(relay))
+      assert.strictEqual(status.state, "failed")
     }).pipe(Effect.provide(stores()))
   )
 

@@ -11,7 +11,7 @@
  *
  * @since 0.1.0
  */
-import { Cause, DateTime, Duration, Effect, Exit, Fiber, Option, Schedule, Schema, Stream } from "effect"
+import { Array as Arr, Cause, DateTime, Duration, Effect, Exit, Option, Queue, Schedule, Schema, Stream } from "effect"
 import type { Key, Lease, LeaseLost, Parked, Status } from "./CheckpointStore.ts"
 import { CheckpointStore } from "./CheckpointStore.ts"
 import type { RecordedEvent } from "./Event.ts"
@@ -203,13 +203,6 @@ const backoff: Schedule.Schedule<unknown, unknown> = Schedule.exponential("100 m
 const isRetryablePublish = (u: unknown): u is IntegrationEvent.PublishError =>
   IntegrationEvent.isPublishError(u) && u.retryable
 
-/** A batch cut in calls of at most `size` events, in order: for an `ordered` publisher. */
-const chunks = <A>(events: ReadonlyArray<A>, size: number): ReadonlyArray<ReadonlyArray<A>> => {
-  const out: Array<ReadonlyArray<A>> = []
-  for (let i = 0; i < events.length; i += size) out.push(events.slice(i, i + size))
-  return out
-}
-
 /**
  * The waves of a batch: the first event of every stream, then the second..., each at most `size` events, so that
  * an event is published only after the one before it in its stream was acknowledged.
@@ -227,9 +220,12 @@ const waves = <A extends { readonly streamId: string }>(
     if (wave === undefined) byRank[r] = [event]
     else wave.push(event)
   }
-  const out: Array<ReadonlyArray<A>> = []
-  for (const wave of byRank) for (let i = 0; i < wave.length; i += size) out.push(wave.slice(i, i + size))
-  return out
+  return byRank.flatMap((wave) => Arr.chunksOf(wave, size))
+}
+
+interface Published {
+  readonly position: Position.Position
+  readonly parks: ReadonlyArray<{ readonly event: RecordedEvent; readonly reason: string }>
 }
 
 const runLeased = Effect.fnUntraced(function* (relay: Relay, lease: Lease, options: RunOptions) {
@@ -239,25 +235,17 @@ const runLeased = Effect.fnUntraced(function* (relay: Relay, lease: Lease, optio
   const maxInFlight = Math.max(1, Math.floor(options.maxInFlight ?? 1000))
   let checkpoint = lease.checkpoint
   let retrying = false
-  // published but not committed yet: the position, and the events parked on the way
-  let published: Position.Position | undefined
-  let unparked: Array<{ readonly event: RecordedEvent; readonly reason: string }> = []
-  let committing: Fiber.Fiber<void, StorageError.StorageError | LeaseLost> | undefined
-  let commitRunning = false
-  let commitFailure: Cause.Cause<StorageError.StorageError | LeaseLost> | undefined
+  // what was published and awaits its commit: a page's position and the events parked on the way. A few pages may
+  // wait (a full queue holds the publishing back), and the committer takes all that waits in one commit
+  const acknowledged = yield* Queue.bounded<Published, Cause.Done>(4)
 
-  /** Commits what was published, again as long as more was published meanwhile. */
-  const commitPublished: Effect.Effect<void, StorageError.StorageError | LeaseLost> = Effect.gen(function* () {
+  /** Commits what was published, one commit at a time, until the publishing ends and everything is committed. */
+  const committer = Effect.gen(function* () {
     while (true) {
-      const to = published
-      const parks = unparked
-      // decided in the same step as the check, so that a page published after it starts a commit of its own
-      if (to === undefined) {
-        commitRunning = false
-        return
-      }
-      published = undefined
-      unparked = []
+      const taken = yield* Effect.catchTag(Queue.takeAll(acknowledged), "Done", () => Effect.succeed(undefined))
+      if (taken === undefined) return
+      const to = taken[taken.length - 1]!.position
+      const parks = taken.flatMap((p) => p.parks)
       const parking = Effect.forEach(parks, (p) => store.park(lease.key, p.event, p.reason), { discard: true })
       // a started commit finishes before an interruption stops the run; publishes are interruptible (what they sent
       // is published again by the next holder, and the broker drops what it stored already)
@@ -279,14 +267,7 @@ const runLeased = Effect.fnUntraced(function* (relay: Relay, lease: Lease, optio
         )
       }
     }
-  }).pipe(
-    Effect.onError((cause) =>
-      Effect.sync(() => {
-        commitFailure = cause
-        commitRunning = false
-      })
-    )
-  )
+  })
   yield* store.setState(lease, "running")
 
   const retryStorage = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
@@ -371,7 +352,7 @@ const runLeased = Effect.fnUntraced(function* (relay: Relay, lease: Lease, optio
         outgoing.push({ event, message: mapped.value, streamId: event.streamId })
       }
     }
-    const calls = relay.publisher.ordered === true ? chunks(outgoing, maxInFlight) : waves(outgoing, maxInFlight)
+    const calls = relay.publisher.ordered === true ? Arr.chunksOf(outgoing, maxInFlight) : waves(outgoing, maxInFlight)
     for (const call of calls) yield* publish(call, parks)
     if (page.corrupted !== undefined) {
       const unreadable = page.corrupted
@@ -390,15 +371,8 @@ const runLeased = Effect.fnUntraced(function* (relay: Relay, lease: Lease, optio
         reason: unreadable.message
       })
     }
-    // the checkpoint is committed behind the publishes: one commit at a time, each taking all that was published
-    // meanwhile, so that a slow commit never holds the next pages back
-    published = page.checkpoint
-    unparked.push(...parks)
-    if (commitFailure !== undefined) return yield* Effect.failCause(commitFailure)
-    if (!commitRunning) {
-      commitRunning = true
-      committing = yield* Effect.forkChild(commitPublished)
-    }
+    // the checkpoint is committed behind the publishes, so that a slow commit does not hold the next pages back
+    yield* Queue.offer(acknowledged, { position: page.checkpoint, parks })
   })
 
   const target = options.untilCaughtUp === true ? yield* events.lastCommitted : Position.start
@@ -415,16 +389,9 @@ const runLeased = Effect.fnUntraced(function* (relay: Relay, lease: Lease, optio
       ? Stream.takeUntil((page: Subscription.Page) => page.caughtUp && !Position.isBefore(page.checkpoint, target))
       : (s) => s
   )
-  // however the run ends, a commit under way finishes before the lease is released
-  const stopCommitting = Effect.suspend(() => (committing === undefined ? Effect.void : Fiber.interrupt(committing)))
-  yield* Effect.ensuring(
-    Effect.gen(function* () {
-      yield* Stream.runForEach(pages, process)
-      if (committing !== undefined) yield* Fiber.join(committing)
-      if (commitFailure !== undefined) return yield* Effect.failCause(commitFailure)
-    }),
-    stopCommitting
-  )
+  const publishing = Effect.andThen(Stream.runForEach(pages, process), Queue.end(acknowledged))
+  // the first to fail stops the other (a commit under way finishes first); the run ends when both did
+  yield* Effect.all([publishing, committer], { concurrency: 2, discard: true })
 })
 
 /**
