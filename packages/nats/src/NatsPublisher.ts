@@ -5,20 +5,22 @@
  * publish acknowledgement. The messages of a call are written to the connection together, each with a reply subject
  * of the call's own inbox, and their acknowledgements are collected as they come (a JetStream asynchronous
  * publish): no request, timer or promise per message. A message larger than the server's `max_payload` fails with
- * `MessageTooLarge`, and one whose type, correlation or causation id holds a line break (which a header cannot carry)
- * with `MessageUnsendable`, before anything of the call is sent.
+ * `MessageTooLarge`, and one NATS cannot carry (a header value with a line break, a subject that is not one) with
+ * `MessageUnsendable`, before anything of the call is sent; a message the stream refuses as larger than its
+ * `max_msg_size` is `MessageUnsendable` too.
  *
  * @since 0.1.0
  */
 import { IntegrationEvent, type Relay } from "@facta/core"
 import {
   createInbox,
+  type Msg,
   type MsgHdrs,
   headers as makeHeaders,
   type NatsConnection,
   type Subscription
 } from "@nats-io/transport-node"
-import { Context, Effect, Layer } from "effect"
+import { Array as Arr, Context, Effect, Layer } from "effect"
 import { NatsClient } from "./NatsClient.ts"
 
 /**
@@ -68,8 +70,8 @@ export const subject =
     `${prefix}.${token(event.category)}.${token(event.type)}`
 
 /**
- * How to publish: the subject of an event (default {@link subject}`()`), and how many publishes of one call wait for
- * their acknowledgements at once (default 1024).
+ * How to publish: the subject of an event (default {@link subject}`()`), and how many messages are written at once
+ * before their acknowledgements are awaited (default 1024; a call of more is published in windows of that many).
  *
  * @category models
  * @since 0.1.0
@@ -89,13 +91,26 @@ const sizeOf = (body: Uint8Array, hdrs: MsgHdrs): number => {
   return size
 }
 
-/** The header whose value would hold a line break (those of the event's own strings), if any. */
+/** The first header whose value would hold a line break, which a NATS header cannot carry, if any. */
 const lineBreakHeader = (event: IntegrationEvent.IntegrationEvent): string | undefined => {
-  if (/[\r\n]/.test(event.type)) return Headers.type
-  if (event.correlationId !== undefined && /[\r\n]/.test(event.correlationId)) return Headers.correlationId
-  if (event.causationId !== undefined && /[\r\n]/.test(event.causationId)) return Headers.causationId
-  return undefined
+  const values: ReadonlyArray<readonly [string, string | undefined]> = [
+    [Headers.messageId, event.eventId],
+    [Headers.streamId, event.streamId],
+    [Headers.position, event.position],
+    [Headers.type, event.type],
+    [Headers.correlationId, event.correlationId],
+    [Headers.causationId, event.causationId]
+  ]
+  return values.find(([, value]) => value !== undefined && /[\r\n]/.test(value))?.[0]
 }
+
+/** Why a subject cannot be published to (empty, white space, an empty token, a wildcard), if it cannot. */
+const invalidSubject = (subject: string): string | undefined =>
+  subject.length === 0 || /\s/.test(subject)
+    ? "it is empty or holds white space"
+    : subject.split(".").some((t) => t === "" || t === "*" || t === ">")
+      ? "it has an empty or wildcard token"
+      : undefined
 
 // a fresh set of headers: `append` skips `set`'s search for an earlier value of the same name
 const headersOf = (event: IntegrationEvent.IntegrationEvent): MsgHdrs => {
@@ -123,14 +138,22 @@ const decoder = new TextDecoder()
 
 const publishError = (cause: unknown) => new IntegrationEvent.PublishError({ broker: "nats", retryable: true, cause })
 
+/** JetStream's error code for a message larger than the stream's `max_msg_size`: sending it again never helps. */
+const messageSizeExceeded = 10054
+
+interface PubAck {
+  readonly error?: { readonly code: number; readonly err_code?: number; readonly description: string }
+}
+
 /**
  * Publishes the messages with reply subjects `<inbox>.<index>` under an inbox of the call's own, in one write to
  * the connection, and succeeds once JetStream acknowledged each (a duplicate's acknowledgement counts: the stream
- * holds it). An error acknowledgement, a "no responders" status (no stream takes the subject) or silence past
- * `timeout` fails the call; any of the messages may have been stored then, and the relay publishes them again.
+ * holds it). An error acknowledgement, a "no responders" status (no stream takes the subject) or no acknowledgement
+ * for `timeout` (silence, however long the whole call takes) fails the call; any of the messages may have been
+ * stored then, and the relay publishes them again. A message the stream finds too large is `MessageUnsendable`.
  */
 const publishAcknowledged = (connection: NatsConnection, messages: ReadonlyArray<Outgoing>, timeout: number) =>
-  Effect.callback<void, IntegrationEvent.PublishError>((resume) => {
+  Effect.callback<void, IntegrationEvent.PublishError | IntegrationEvent.MessageUnsendable>((resume) => {
     const inbox = createInbox()
     const acknowledged = new Uint8Array(messages.length)
     let pending = messages.length
@@ -145,25 +168,54 @@ const publishAcknowledged = (connection: NatsConnection, messages: ReadonlyArray
     const settle = (failure?: unknown) => {
       if (settled) return
       cleanUp()
-      resume(failure === undefined ? Effect.void : Effect.fail(publishError(failure)))
+      resume(
+        failure === undefined
+          ? Effect.void
+          : IntegrationEvent.isMessageUnsendable(failure)
+            ? Effect.fail(failure)
+            : Effect.fail(publishError(failure))
+      )
+    }
+    const onReply = (reply: Msg) => {
+      if (reply.data.length === 0) {
+        const code = reply.headers?.code
+        return settle(code === 503 ? "no stream takes the subject (no responders)" : `status ${code ?? "unknown"}`)
+      }
+      const index = Number(reply.subject.slice(inbox.length + 1))
+      const ack = JSON.parse(decoder.decode(reply.data)) as PubAck
+      if (ack.error !== undefined) {
+        const refused = messages[index]
+        return settle(
+          ack.error.err_code === messageSizeExceeded && refused !== undefined
+            ? new IntegrationEvent.MessageUnsendable({
+                broker: "nats",
+                messageId: refused.event.eventId,
+                reason: `the stream refused its ${refused.size} bytes: ${ack.error.description}`
+              })
+            : `JetStream refused a message: ${ack.error.description} (${ack.error.code})`
+        )
+      }
+      if (acknowledged[index] === 0) {
+        acknowledged[index] = 1
+        if (--pending === 0) settle()
+      }
+    }
+    /** Fails the call after `timeout` without an acknowledgement; waits again while they keep coming. */
+    const watch = (pendingBefore: number) => {
+      timer = setTimeout(() => {
+        if (pending < pendingBefore) return watch(pending)
+        settle(`${pending} of ${messages.length} acknowledgements missing, none for ${timeout} ms`)
+      }, timeout)
     }
     try {
       subscription = connection.subscribe(`${inbox}.*`, {
+        // the client's read loop stops for good on an exception from a callback: none may escape
         callback: (error, reply) => {
-          if (error !== null) return settle(error)
-          if (reply.data.length === 0) {
-            const code = reply.headers?.code
-            return settle(code === 503 ? "no stream takes the subject (no responders)" : `status ${code ?? "unknown"}`)
-          }
-          const ack = JSON.parse(decoder.decode(reply.data)) as {
-            readonly error?: { readonly code: number; readonly description: string }
-          }
-          if (ack.error !== undefined)
-            return settle(`JetStream refused a message: ${ack.error.description} (${ack.error.code})`)
-          const index = Number(reply.subject.slice(inbox.length + 1))
-          if (acknowledged[index] === 0) {
-            acknowledged[index] = 1
-            if (--pending === 0) settle()
+          try {
+            if (error !== null) settle(error)
+            else onReply(reply)
+          } catch (failure) {
+            settle(failure)
           }
         }
       })
@@ -172,10 +224,7 @@ const publishAcknowledged = (connection: NatsConnection, messages: ReadonlyArray
         const m = messages[i]!
         connection.publish(m.subject, m.body, { reply: `${inbox}.${i}`, headers: m.hdrs })
       }
-      timer = setTimeout(
-        () => settle(`${pending} of ${messages.length} acknowledgements not received within ${timeout} ms`),
-        timeout
-      )
+      watch(pending)
     } catch (error) {
       settle(error)
     }
@@ -203,34 +252,48 @@ export const make = Effect.fn("NatsPublisher.make")(function* (options?: Options
   const client = yield* NatsClient
   const subjectOf = options?.subject ?? subject()
   const concurrency = Math.max(1, options?.concurrency ?? 1024)
+  /** The message of an event, or why it cannot be sent (a subject function's failure is the event's). */
+  const prepare = (event: IntegrationEvent.IntegrationEvent): Outgoing | string => {
+    const header = lineBreakHeader(event)
+    if (header !== undefined) return `its ${header} header would hold a line break, which NATS headers cannot carry`
+    let subjectName: string
+    try {
+      subjectName = subjectOf(event)
+    } catch (error) {
+      return `its subject could not be made: ${error instanceof Error ? error.message : String(error)}`
+    }
+    const invalid = invalidSubject(subjectName)
+    if (invalid !== undefined) return `its subject "${subjectName}" is not a NATS subject: ${invalid}`
+    const body = encoder.encode(JSON.stringify(event))
+    const hdrs = headersOf(event)
+    return { event, subject: subjectName, body, hdrs, size: sizeOf(body, hdrs) }
+  }
   const publish = Effect.fn("NatsPublisher.publish")(function* (
     events: ReadonlyArray<IntegrationEvent.IntegrationEvent>
   ) {
     const limit = client.connection.info?.max_payload ?? client.maxPayload
-    const unsendable = events.find((event) => lineBreakHeader(event) !== undefined)
-    if (unsendable !== undefined) {
-      return yield* new IntegrationEvent.MessageUnsendable({
-        broker: "nats",
-        messageId: unsendable.eventId,
-        reason: `its ${lineBreakHeader(unsendable)} header would hold a line break, which NATS headers cannot carry`
-      })
+    const messages: Array<Outgoing> = []
+    for (const event of events) {
+      const message = prepare(event)
+      if (typeof message === "string") {
+        return yield* new IntegrationEvent.MessageUnsendable({
+          broker: "nats",
+          messageId: event.eventId,
+          reason: message
+        })
+      }
+      if (message.size > limit) {
+        return yield* new IntegrationEvent.MessageTooLarge({
+          broker: "nats",
+          messageId: event.eventId,
+          size: message.size,
+          limit
+        })
+      }
+      messages.push(message)
     }
-    const messages = events.map((event): Outgoing => {
-      const body = encoder.encode(JSON.stringify(event))
-      const hdrs = headersOf(event)
-      return { event, subject: subjectOf(event), body, hdrs, size: sizeOf(body, hdrs) }
-    })
-    const tooLarge = messages.find((m) => m.size > limit)
-    if (tooLarge !== undefined) {
-      return yield* new IntegrationEvent.MessageTooLarge({
-        broker: "nats",
-        messageId: tooLarge.event.eventId,
-        size: tooLarge.size,
-        limit
-      })
-    }
-    for (let i = 0; i < messages.length; i += concurrency) {
-      yield* publishAcknowledged(client.connection, messages.slice(i, i + concurrency), client.timeout)
+    for (const window of Arr.chunksOf(messages, concurrency)) {
+      yield* publishAcknowledged(client.connection, window, client.timeout)
     }
   })
   const publisher: Relay.Publisher = { broker: "nats", publish }

@@ -22,6 +22,8 @@ export interface Options {
   readonly duplicateWindow?: Duration.Input | undefined
   readonly maxAge?: Duration.Input | undefined
   readonly maxBytes?: number | undefined
+  /** The largest message the stream stores, in bytes (default: the server's `max_payload`). */
+  readonly maxMessageBytes?: number | undefined
   /** Keep the stream in memory instead of files (default false). */
   readonly memory?: boolean | undefined
 }
@@ -46,7 +48,8 @@ export const ensure = Effect.fn("NatsStream.ensure")(function* (options: Options
     subjects: [...(options.subjects ?? ["facta.>"])],
     duplicate_window: nanos(Duration.toMillis(options.duplicateWindow ?? "2 minutes")),
     ...(options.maxAge === undefined ? {} : { max_age: nanos(Duration.toMillis(options.maxAge)) }),
-    ...(options.maxBytes === undefined ? {} : { max_bytes: options.maxBytes })
+    ...(options.maxBytes === undefined ? {} : { max_bytes: options.maxBytes }),
+    ...(options.maxMessageBytes === undefined ? {} : { max_msg_size: options.maxMessageBytes })
   }
   yield* Effect.tryPromise({
     try: async () => {
