@@ -264,8 +264,10 @@ export const receive = Effect.fn("Inbox.receive")(function* <A, R>(
  * Receives a batch of delivered messages, as {@link receive} would one after the other, but with the handlers of all
  * of them and their records in one commit of the {@link InboxStore} (on SQL, one transaction for the batch): the
  * outcome of each message, in order. When a handler fails, the batch is rolled back and its messages are received
- * one by one instead, so that only the failing message is retried and parked. Fails only with a retryable
- * `StorageError`: the messages not yet acknowledged are then left for the broker to deliver again.
+ * one by one instead, so that only the failing message is retried and parked: the other messages' handlers then run
+ * a second time (their SQL of the first run was rolled back with the batch, but an effect outside the transaction
+ * happens twice). Fails only with a retryable `StorageError`: the messages not yet acknowledged are then left for the
+ * broker to deliver again.
  *
  * @example
  * ```ts
@@ -294,6 +296,12 @@ export const receiveAll = Effect.fn("Inbox.receiveAll")(function* <A, R>(
     else decoded.push({ index, message: exit.value })
   }
   if (decoded.length === 0) return outcomes
+  if (decoded.length === 1) {
+    // alone, it needs no batch: its failure is retried and parked as is
+    const { index, message } = decoded[0]!
+    outcomes[index] = yield* applyOne(store, inbox, deliveries[index]!, message)
+    return outcomes
+  }
   const batch = yield* Effect.exit(
     store.applyAll(
       inbox.name,

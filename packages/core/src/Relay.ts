@@ -4,8 +4,8 @@
  * after its checkpoint, maps each event to an {@link IntegrationEvent.IntegrationEvent}, publishes, and moves its
  * checkpoint only once the broker acknowledged. Only the holder of the relay's lease publishes (a standby takes over
  * when it expires, and a checkpoint write from a stale holder is refused); a broker or database outage is waited out
- * with backoff, never counted against an event; an event the mapping cannot encode, or too large for the broker, is
- * parked with its reason and the relay goes on.
+ * with backoff, never counted against an event; an event the mapping cannot encode, or the broker could never take
+ * (`MessageTooLarge`, `MessageUnsendable`), is parked with its reason and the relay goes on.
  *
  * The broker side is a {@link Publisher}: `@facta/nats` has one for NATS JetStream.
  *
@@ -51,9 +51,10 @@ export interface Publisher {
   /** The broker's name, for logs and errors. */
   readonly broker: string
   /**
-   * Whether the publisher stores the events of one call in the order given, and a stream's events of one call all or
-   * none (Redis: one `MULTI`); the relay then hands it several events of one stream at once, instead of waiting for
-   * each event's acknowledgement before the next of its stream.
+   * Whether the publisher stores the events of one call in the order given, and the events of one call that go to
+   * one place (a Redis key) all or none (Redis: one `MULTI`); the relay then hands it several events of one stream
+   * at once, instead of waiting for each event's acknowledgement before the next of its stream. It keeps a stream in
+   * order as long as a stream's events all go to one place.
    */
   readonly ordered?: boolean | undefined
   readonly publish: (
@@ -185,7 +186,7 @@ export interface RunOptions {
   readonly leaseTtl?: Duration.Input | undefined
   /** Events read per page (default 1000); the next page is read while one is published. */
   readonly batchSize?: number | undefined
-  /** Events handed to the publisher at once, at most (default 1000); never two of one stream. */
+  /** Events handed to the publisher at once, at most (default 1000); one per stream, unless it is `ordered`. */
   readonly maxInFlight?: number | undefined
   readonly pollInterval?: Duration.Input | undefined
   /** Stop once everything appended before the run started was published (default false: tail the log). */

@@ -1,8 +1,8 @@
 /**
  * The inbox store on PostgreSQL: a message's record and its handler's SQL commit in one transaction (a batch of
- * messages, one transaction for all), so that a message redelivered after a lost acknowledgement is applied once, whatever the broker (`@facta/nats`,
- * `@facta/redis`). Its tables (`inbox`: applied message ids, `inbox_parked`) are created in `schema` by versioned
- * migrations (`Migrations.apply`, table `inbox_migrations`) when the store is built.
+ * messages, one transaction for all), so that a message redelivered after a lost acknowledgement is applied once,
+ * whatever the broker (`@facta/nats`, `@facta/redis`). Its tables (`inbox`: applied message ids, `inbox_parked`) are
+ * created in `schema` by versioned migrations (`Migrations.apply`, table `inbox_migrations`) when the store is built.
  *
  * @since 0.1.0
  */
@@ -73,10 +73,11 @@ export const make = Effect.fn("PgInboxStore.make")(function* (options?: { readon
     sql
       .withTransaction(
         Effect.gen(function* () {
-          // one statement claims the whole batch; ids applied before (or twice in it) are not returned
+          // one statement claims the whole batch; ids applied before (or twice in it) are not returned. In id order, so
+          // that two consumers claiming overlapping batches lock the same rows in the same order (no deadlock)
           const claimed = yield* sql<{ readonly message_id: string }>`
             INSERT INTO ${inbox} (inbox, message_id)
-            SELECT ${name}, id FROM unnest(${messages.map((m) => m.messageId)}::text[]) AS id
+            SELECT ${name}, id FROM unnest(${messages.map((m) => m.messageId)}::text[]) AS id ORDER BY id
             ON CONFLICT DO NOTHING RETURNING message_id`
           const fresh = new Set(claimed.map((row) => row.message_id))
           const applied: Array<boolean> = []
@@ -88,7 +89,7 @@ export const make = Effect.fn("PgInboxStore.make")(function* (options?: { readon
           return applied
         })
       )
-      .pipe(PgStorage.mapErrors("InboxStore", "apply")) as Effect.Effect<
+      .pipe(PgStorage.mapErrors("InboxStore", "applyAll")) as Effect.Effect<
       ReadonlyArray<boolean>,
       E | StorageError.StorageError,
       R

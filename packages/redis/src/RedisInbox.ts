@@ -1,11 +1,11 @@
 /**
  * The inbox's consumer for Redis Streams: a member of a consumer group reads a stream (`count` entries at most at a
  * time), hands what it read to `Inbox.receiveAll` (the handlers' writes and the messages' records in one commit) and
- * acknowledges them (`XACK`) after that commit; a parked message is acknowledged too (it is in the inbox's parked table, with the
- * reason). An entry whose commit failed stays pending and is read again (with every entry after it, in order) after
- * a delay. On start the consumer first reads its own pending entries (those a previous run of the same consumer
- * took and never acknowledged), and it claims (`XAUTOCLAIM`) the entries other consumers of the group left pending
- * for longer than `claimIdle` (a consumer that died). A redelivered entry whose record committed already is
+ * acknowledges them (`XACK`) after that commit; a parked message is acknowledged too (it is in the inbox's parked
+ * table, with the reason). An entry whose commit failed stays pending and is read again (with every entry after it, in
+ * order) after a delay. On start the consumer first reads its own pending entries (those a previous run of the same
+ * consumer took and never acknowledged), and it claims (`XAUTOCLAIM`) the entries other consumers of the group left
+ * pending for longer than `claimIdle` (a consumer that died). A redelivered entry whose record committed already is
  * acknowledged without being applied again.
  *
  * @since 0.1.0
@@ -129,8 +129,9 @@ const entriesOf = (reply: unknown): ReadonlyArray<Entry> => {
  * Runs an inbox on a consumer group until interrupted: the entries of each read are received together by
  * `Inbox.receiveAll` (one commit), then acknowledged (applied, applied before, or parked), or left pending (the
  * commit failed for a retryable reason: read again after `retryDelay`, or by another consumer once it was idle for
- * `claimIdle`). Entries are handled in the stream's order. A Redis failure while consuming (a lost connection, a restarting server) is retried with
- * backoff for as long as it lasts; fails with a `RedisError` only when the group cannot be created at the start.
+ * `claimIdle`). Entries are handled in the stream's order. A Redis failure while consuming (a lost connection, a
+ * restarting server) is retried with backoff for as long as it lasts; fails with a `RedisError` only when the group
+ * cannot be created at the start.
  *
  * @example
  * ```ts

@@ -71,7 +71,9 @@ export const streamKey =
 export type Retention = { readonly maxLen: number } | { readonly maxAge: Duration.Input } | { readonly keepAll: true }
 
 /**
- * How to publish: the stream key of an event (default {@link streamKey}`()`), the retention (default
+ * How to publish: the stream key of an event (default {@link streamKey}`()`; keep a stream's events on one key, as
+ * any function of the category does, or a failing key could store a stream's later events before its earlier ones:
+ * the relay hands this publisher several events of one stream at once), the retention (default
  * `{ maxLen: 1_000_000 }`), the largest entry accepted (default 1 MiB, counting field names and values), and
  * whether to announce each entry with `PUBLISH` (`true`: on the stream's key as channel; or a channel per event).
  *
