@@ -7,7 +7,7 @@
  */
 import { fileURLToPath } from "node:url"
 import { assert, describe, it } from "@effect/vitest"
-import { Event, EventStore, Inbox, Relay } from "@facta/core"
+import { EventStore, Inbox, Relay } from "@facta/core"
 import { NatsInbox } from "@facta/nats"
 import { PgInboxStore } from "@facta/postgres"
 import { Effect, Fiber, Layer, Option, Schedule, Stream } from "effect"
@@ -15,6 +15,7 @@ import { SqlClient } from "effect/sql"
 import * as Database from "../support/database.ts"
 import { type Child, killNow, spawnNode } from "../support/faults.ts"
 import * as Nats from "./support/nats.ts"
+import { appendForever } from "./support/writer.ts"
 
 const available = await Nats.natsAvailable()
 const script = fileURLToPath(new URL("./fixtures/relayProcess.ts", import.meta.url))
@@ -28,18 +29,7 @@ describe.skipIf(!available)("Relay process killed with SIGKILL", () => {
       const prefix = Nats.unique("t")
       return Effect.gen(function* () {
         const store = yield* EventStore.EventStore
-        const writing = yield* Effect.forkChild(
-          Effect.forever(
-            Effect.andThen(
-              Effect.suspend(() =>
-                store.append(`Account-${Math.floor(Math.random() * 8)}`, [
-                  { eventId: Event.makeEventIdUnsafe(), type: "Deposited", schemaVersion: 1, data: { at: Date.now() } }
-                ])
-              ),
-              Effect.sleep("5 millis")
-            )
-          )
-        )
+        const writing = yield* Effect.forkChild(appendForever("5 millis"))
         const spawn = () =>
           spawnNode(script, {
             FACTA_RELAY_URL: Database.databaseUrl(),

@@ -15,11 +15,12 @@
  */
 import { fileURLToPath } from "node:url"
 import { assert, describe, it } from "@effect/vitest"
-import { Event, EventStore, Relay } from "@facta/core"
+import { EventStore, Relay } from "@facta/core"
 import { Effect, Fiber, Layer, Option, Schedule, Stream } from "effect"
 import * as Database from "../support/database.ts"
 import { killNow, spawnNode } from "../support/faults.ts"
 import * as Nats from "./support/nats.ts"
+import { appendForever } from "./support/writer.ts"
 
 const available = await Nats.natsAvailable()
 const script = fileURLToPath(new URL("./fixtures/relayProcess.ts", import.meta.url))
@@ -35,18 +36,7 @@ describe.skipIf(!available)("Two relay processes of one name on PostgreSQL and N
       const prefix = Nats.unique("t")
       return Effect.gen(function* () {
         const store = yield* EventStore.EventStore
-        const writing = yield* Effect.forkChild(
-          Effect.forever(
-            Effect.andThen(
-              Effect.suspend(() =>
-                store.append(`Account-${Math.floor(Math.random() * 8)}`, [
-                  { eventId: Event.makeEventIdUnsafe(), type: "Deposited", schemaVersion: 1, data: { at: Date.now() } }
-                ])
-              ),
-              Effect.sleep("10 millis")
-            )
-          )
-        )
+        const writing = yield* Effect.forkChild(appendForever("10 millis"))
         const spawn = (tag: string) =>
           spawnNode(script, {
             FACTA_RELAY_URL: Database.databaseUrl(),

@@ -236,6 +236,20 @@ const runLeased = Effect.fnUntraced(function* (relay: Relay, lease: Lease, optio
   const maxInFlight = Math.max(1, Math.floor(options.maxInFlight ?? 1000))
   let checkpoint = lease.checkpoint
   let retrying = false
+  yield* store.setState(lease, "running")
+
+  const retryStorage = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
+    effect.pipe(
+      Effect.tapError((error) =>
+        StorageError.isRetryable(error)
+          ? Effect.logWarning("relay storage failed; retrying").pipe(
+              Effect.annotateLogs({ ...annotations, error: error.message })
+            )
+          : Effect.void
+      ),
+      Effect.retry({ schedule: backoff, while: StorageError.isRetryable })
+    )
+
   // what was published and awaits its commit: a page's position and the events parked on the way. A few pages may
   // wait (a full queue holds the publishing back), and the committer takes all that waits in one commit
   const acknowledged = yield* Queue.bounded<Published, Cause.Done>(4)
@@ -269,19 +283,6 @@ const runLeased = Effect.fnUntraced(function* (relay: Relay, lease: Lease, optio
       }
     }
   })
-  yield* store.setState(lease, "running")
-
-  const retryStorage = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
-    effect.pipe(
-      Effect.tapError((error) =>
-        StorageError.isRetryable(error)
-          ? Effect.logWarning("relay storage failed; retrying").pipe(
-              Effect.annotateLogs({ ...annotations, error: error.message })
-            )
-          : Effect.void
-      ),
-      Effect.retry({ schedule: backoff, while: StorageError.isRetryable })
-    )
 
   /** Publishes a wave, waiting out retryable broker failures; an event too large is parked instead. */
   const publish = (

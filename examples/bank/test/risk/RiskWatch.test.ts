@@ -28,7 +28,7 @@ import type * as Broker from "../../src/integration/Broker.ts"
 import * as RiskChild from "../../src/risk/Child.ts"
 import * as RiskModel from "../../src/risk/RiskModel.ts"
 import { app, baseUrl, call, openFunded } from "../api/harness.ts"
-import { eventually, InProcessWatch, inProcessWatch, LostAcks, publishedFacts, transfer } from "./support.ts"
+import { eventually, everyFactApplied, InProcessWatch, inProcessWatch, LostAcks, transfer } from "./support.ts"
 
 const available = await Nats.natsAvailable()
 
@@ -73,16 +73,7 @@ describe.skipIf(!available)("Risk watch on NATS JetStream (issue 23)", () => {
           const small = yield* transfer(alice, bob, "12.00", "coffee")
           const all = [large, ...near, small]
           // every transfer ends (completed), and the watch has applied every fact the bank published
-          yield* eventually(
-            "every fact applied",
-            Effect.gen(function* () {
-              for (const id of all) {
-                const expected = yield* publishedFacts(id)
-                if (expected < 2 || (yield* watch.model.factsOf(id)) !== expected) return false
-              }
-              return true
-            })
-          )
+          yield* eventually("every fact applied", everyFactApplied(watch.model, all, { settled: true }))
           const flags = yield* watch.model.flags(50)
           assert.deepStrictEqual(
             flags.flags.map((flag) => [flag.transferId, flag.rule, flag.status]),
@@ -237,16 +228,7 @@ describe.skipIf(!available)("Risk watch on NATS JetStream (issue 23)", () => {
               yield* Fiber.join(writer)
               assert.isBelow(atKill, ids.length, "killed while transfers were still coming")
               const model = yield* RiskModel.make({ schema })
-              yield* eventually(
-                "the restarted child applied every fact",
-                Effect.gen(function* () {
-                  for (const id of ids) {
-                    const expected = yield* publishedFacts(id)
-                    if ((yield* model.factsOf(id)) !== expected) return false
-                  }
-                  return true
-                })
-              )
+              yield* eventually("the restarted child applied every fact", everyFactApplied(model, ids))
               const flags = yield* model.flags(500)
               const flagged = flags.flags.filter((flag) => ids.includes(flag.transferId))
               const keys = flagged.map((flag) => `${flag.transferId}/${flag.rule}`)

@@ -11,7 +11,7 @@ import * as Database from "../../../../test/support/database.ts"
 import * as TransferRelay from "../../src/app/TransferRelay.ts"
 import type * as Broker from "../../src/integration/Broker.ts"
 import { app, call, openFunded } from "../api/harness.ts"
-import { eventually, InProcessWatch, inProcessWatch, publishedFacts, transfer } from "./support.ts"
+import { eventually, everyFactApplied, InProcessWatch, inProcessWatch, transfer } from "./support.ts"
 
 const available = await Redis.redisAvailable()
 
@@ -40,16 +40,7 @@ describe.skipIf(!available)("Risk watch on Redis Streams (issue 23)", () => {
           yield* transfer(alice, bob, "900.00", "three")
         ]
         const all = [large, ...near]
-        yield* eventually(
-          "every fact applied",
-          Effect.gen(function* () {
-            for (const id of all) {
-              const expected = yield* publishedFacts(id)
-              if (expected < 2 || (yield* watch.model.factsOf(id)) !== expected) return false
-            }
-            return true
-          })
-        )
+        yield* eventually("every fact applied", everyFactApplied(watch.model, all, { settled: true }))
         const flags = yield* watch.model.flags(10)
         assert.deepStrictEqual(
           flags.flags.map((flag) => [flag.transferId, flag.rule, flag.status]),

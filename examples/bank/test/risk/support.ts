@@ -101,6 +101,23 @@ export const publishedFacts = (transferId: string) =>
     )
   )
 
+/**
+ * Whether the model applied every fact the bank published for each of the transfers (`settled`: only once each has
+ * at least two, its request and its outcome).
+ */
+export const everyFactApplied = (
+  model: Pick<RiskModel.RiskModel["Service"], "factsOf">,
+  transferIds: ReadonlyArray<string>,
+  options?: { readonly settled?: boolean }
+) =>
+  Effect.gen(function* () {
+    for (const id of transferIds) {
+      const expected = yield* publishedFacts(id)
+      if ((options?.settled === true && expected < 2) || (yield* model.factsOf(id)) !== expected) return false
+    }
+    return true
+  })
+
 export const transfer = (from: string, to: string, amount: string, reference: string) =>
   Effect.map(call("POST", "/transfers", { as: "alice", body: { from, to, amount, reference } }), (reply) => {
     assert.strictEqual(reply.status, 201, reply.text)
