@@ -12,39 +12,17 @@
  *   message is delivered again), and after its consumer is stopped and started again; a poison message is parked.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { CheckpointStore, Event, EventStore, Inbox, Relay } from "@facta/core"
+import { CheckpointStore, EventStore, Inbox, Relay } from "@facta/core"
 import { NatsClient, NatsInbox, NatsPublisher } from "@facta/nats"
 import { RelayConformance } from "@facta/testing"
-import { Duration, Effect, Fiber, Layer, Schedule, Schema } from "effect"
+import { Effect, Fiber, Layer, Schema } from "effect"
 import { SqlClient } from "effect/sql"
 import * as Database from "../support/database.ts"
 import { lossyRecordingInbox } from "./support/inbox.ts"
+import { append, eventually } from "./support/log.ts"
 import * as Nats from "./support/nats.ts"
 
 const available = await Nats.natsAvailable()
-
-/** Appends one event; its id. */
-const append = (streamId: string, type: string, data: Schema.Json, metadata?: Event.EventMetadata) => {
-  const eventId = Event.makeEventIdUnsafe()
-  return EventStore.EventStore.use((store) =>
-    Effect.as(
-      store.append(streamId, [
-        { eventId, type, schemaVersion: 1, data, ...(metadata === undefined ? {} : { metadata }) }
-      ]),
-      eventId as string
-    )
-  )
-}
-
-/** Polls `check` until it holds, for at most `timeout`. */
-const eventually = <E, R>(check: Effect.Effect<boolean, E, R>, timeout: Duration.Input = "20 seconds") =>
-  check.pipe(
-    Effect.repeat({ schedule: Schedule.spaced("50 millis"), until: (done) => done }),
-    Effect.timeoutOrElse({
-      duration: timeout,
-      orElse: () => Effect.die(new Error(`not reached within ${Duration.format(Duration.fromInputUnsafe(timeout))}`))
-    })
-  )
 
 /** A stream and a prefix of the test's own, on a client of its own, and the given stores. */
 const broker = (name: string, prefix: string) => Nats.stream(name, prefix).pipe(Layer.provideMerge(Nats.client()))

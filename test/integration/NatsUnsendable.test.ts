@@ -11,26 +11,20 @@ import { assert, describe, it } from "@effect/vitest"
 import { CheckpointStore, Event, EventStore, IntegrationEvent, Relay } from "@facta/core"
 import { NatsPublisher } from "@facta/nats"
 import { Effect, Layer, Stream } from "effect"
+import { append } from "./support/log.ts"
 import * as Nats from "./support/nats.ts"
 
 const available = await Nats.natsAvailable()
-
-const append = (streamId: string, type: string, metadata: Event.EventMetadata) => {
-  const eventId = Event.makeEventIdUnsafe()
-  return EventStore.EventStore.use((store) =>
-    Effect.as(store.append(streamId, [{ eventId, type, schemaVersion: 1, data: {}, metadata }]), eventId as string)
-  )
-}
 
 describe.skipIf(!available)("Events NATS headers cannot carry", () => {
   it.live("are refused with MessageUnsendable before anything is sent, and parked by the relay", () => {
     const name = Nats.unique("UNSENT")
     const prefix = Nats.unique("t")
     return Effect.gen(function* () {
-      const before = yield* append("Account-1", "Opened", { correlationId: "c-1" })
-      const broken = yield* append("Account-1", "Deposited", { correlationId: "c-2\r\nInjected: yes" })
-      const caused = yield* append("Account-2", "Opened", { causationId: "k\n1" })
-      const after = yield* append("Account-1", "Closed", { correlationId: "c-3" })
+      const before = yield* append("Account-1", "Opened", {}, { correlationId: "c-1" })
+      const broken = yield* append("Account-1", "Deposited", {}, { correlationId: "c-2\r\nInjected: yes" })
+      const caused = yield* append("Account-2", "Opened", {}, { causationId: "k\n1" })
+      const after = yield* append("Account-1", "Closed", {}, { correlationId: "c-3" })
       const publisher = yield* NatsPublisher.make({ subject: NatsPublisher.subject(prefix) })
 
       // the publisher alone: a typed error naming the event and the header, and nothing of the call sent

@@ -19,36 +19,14 @@ import { CheckpointStore, Event, EventStore, Inbox, type IntegrationEvent, Relay
 import { PgInboxStore } from "@facta/postgres"
 import { RedisClient, RedisInbox, RedisPublisher } from "@facta/redis"
 import { RelayConformance } from "@facta/testing"
-import { Deferred, Duration, Effect, Fiber, Layer, Schedule, Schema } from "effect"
+import { Deferred, Effect, Fiber, Layer, Schema } from "effect"
 import { SqlClient } from "effect/sql"
 import * as Database from "../support/database.ts"
 import { lossyRecordingInbox } from "./support/inbox.ts"
+import { append, eventually } from "./support/log.ts"
 import * as Redis from "./support/redis.ts"
 
 const available = await Redis.redisAvailable()
-
-/** Appends one event; its id. */
-const append = (streamId: string, type: string, data: Schema.Json, metadata?: Event.EventMetadata) => {
-  const eventId = Event.makeEventIdUnsafe()
-  return EventStore.EventStore.use((store) =>
-    Effect.as(
-      store.append(streamId, [
-        { eventId, type, schemaVersion: 1, data, ...(metadata === undefined ? {} : { metadata }) }
-      ]),
-      eventId as string
-    )
-  )
-}
-
-/** Polls `check` until it holds, for at most `timeout`. */
-const eventually = <E, R>(check: Effect.Effect<boolean, E, R>, timeout: Duration.Input = "20 seconds") =>
-  check.pipe(
-    Effect.repeat({ schedule: Schedule.spaced("50 millis"), until: (done) => done }),
-    Effect.timeoutOrElse({
-      duration: timeout,
-      orElse: () => Effect.die(new Error(`not reached within ${Duration.format(Duration.fromInputUnsafe(timeout))}`))
-    })
-  )
 
 const memoryStores = () => Layer.mergeAll(Layer.fresh(EventStore.layerMemory), Layer.fresh(CheckpointStore.layerMemory))
 

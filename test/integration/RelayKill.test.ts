@@ -14,8 +14,8 @@ import { Effect, Fiber, Layer, Option, Schedule, Stream } from "effect"
 import { SqlClient } from "effect/sql"
 import * as Database from "../support/database.ts"
 import { type Child, killNow, spawnNode } from "../support/faults.ts"
+import { appendForever } from "./support/log.ts"
 import * as Nats from "./support/nats.ts"
-import { appendForever } from "./support/writer.ts"
 
 const available = await Nats.natsAvailable()
 const script = fileURLToPath(new URL("./fixtures/relayProcess.ts", import.meta.url))

@@ -19,8 +19,8 @@ import { EventStore, Relay } from "@facta/core"
 import { Effect, Fiber, Layer, Option, Schedule, Stream } from "effect"
 import * as Database from "../support/database.ts"
 import { killNow, spawnNode } from "../support/faults.ts"
+import { appendForever } from "./support/log.ts"
 import * as Nats from "./support/nats.ts"
-import { appendForever } from "./support/writer.ts"
 
 const available = await Nats.natsAvailable()
 const script = fileURLToPath(new URL("./fixtures/relayProcess.ts", import.meta.url))
