@@ -4,73 +4,28 @@
  * out and nothing is lost: the stream ends up with every event of the log, once. Skipped with one line when
  * `/usr/sbin/nats-server` is missing (under CI=true it fails).
  */
-import { type ChildProcess, spawn } from "node:child_process"
-import * as fs from "node:fs"
-import * as net from "node:net"
-import * as os from "node:os"
-import * as path from "node:path"
 import { assert, describe, it } from "@effect/vitest"
 import { CheckpointStore, Event, EventStore, Relay } from "@facta/core"
 import { NatsClient, NatsPublisher, NatsStream } from "@facta/nats"
 import { Effect, Fiber, Layer, Option, Schedule, Stream } from "effect"
+import * as BrokerProcess from "./support/brokerProcess.ts"
 import * as Nats from "./support/nats.ts"
 
-const binary = process.env.NATS_SERVER_BIN ?? "/usr/sbin/nats-server"
-const installed = fs.existsSync(binary)
-if (!installed) {
-  const line = `${binary} is missing: the broker restart test is skipped`
-  if (process.env.CI === "true") throw new Error(`${line} (CI=true requires it)`)
-  console.log(line)
+const nats: BrokerProcess.Server = {
+  name: "nats-server",
+  binary: process.env.NATS_SERVER_BIN ?? "/usr/sbin/nats-server",
+  args: (port, dir) => ["-js", "-a", "127.0.0.1", "-p", String(port), "-sd", dir],
+  ready: (greeting) => greeting.startsWith("INFO")
 }
-
-const freePort = () =>
-  new Promise<number>((resolve, reject) => {
-    const server = net.createServer()
-    server.once("error", reject)
-    server.listen(0, "127.0.0.1", () => {
-      const port = (server.address() as net.AddressInfo).port
-      server.close(() => resolve(port))
-    })
-  })
-
-/** Starts the server and waits until it accepts connections. */
-const start = async (port: number, dir: string): Promise<ChildProcess> => {
-  const child = spawn(binary, ["-js", "-a", "127.0.0.1", "-p", String(port), "-sd", dir], { stdio: "ignore" })
-  for (let i = 0; i < 100; i++) {
-    const up = await new Promise<boolean>((resolve) => {
-      const socket = net.connect({ host: "127.0.0.1", port })
-      socket.once("data", () => {
-        socket.destroy()
-        resolve(true)
-      })
-      socket.once("error", () => resolve(false))
-    })
-    if (up) return child
-    await new Promise((r) => setTimeout(r, 50))
-  }
-  child.kill("SIGKILL")
-  throw new Error(`nats-server did not start on ${port}`)
-}
-
-const kill = (child: ChildProcess) =>
-  new Promise<void>((resolve) => {
-    if (child.exitCode !== null) return resolve()
-    child.once("exit", () => resolve())
-    child.kill("SIGKILL")
-  })
+const installed = BrokerProcess.installed(nats.binary, "the broker restart test")
 
 describe.skipIf(!installed)("Relay across a broker restart", () => {
   it.live(
     "loses nothing when the broker is killed and started again mid-stream",
     () =>
       Effect.gen(function* () {
-        const port = yield* Effect.promise(freePort)
-        const dir = fs.mkdtempSync(path.join(os.tmpdir(), "facta-nats-"))
-        let server: ChildProcess = yield* Effect.promise(() => start(port, dir))
-        yield* Effect.addFinalizer(() =>
-          Effect.promise(() => kill(server).then(() => fs.rmSync(dir, { recursive: true, force: true })))
-        )
-        const servers = `127.0.0.1:${port}`
+        const server = yield* BrokerProcess.own(nats)
+        const servers = `127.0.0.1:${server.port}`
         const run = Effect.gen(function* () {
           yield* NatsStream.ensure({ name: "RESTART", subjects: ["facta.>"] })
           const publisher = yield* NatsPublisher.make()
@@ -90,9 +45,9 @@ describe.skipIf(!installed)("Relay across a broker restart", () => {
             Effect.repeat(Effect.andThen(write(5), Effect.sleep("20 millis")), { times: 39 })
           )
           yield* Effect.sleep("300 millis")
-          yield* Effect.promise(() => kill(server))
+          yield* server.kill
           yield* Effect.sleep("1 second")
-          server = yield* Effect.promise(() => start(port, dir))
+          yield* server.restart
           yield* Fiber.join(writing)
           const total = Array.from(yield* Stream.runCollect(store.readAll())).length
           assert.strictEqual(total, 200)

@@ -5,11 +5,6 @@
  * with every event of the log (at least once: Redis does not de-duplicate), and the inbox applies each exactly once.
  * Skipped with one line when `/usr/bin/redis-server` is missing (under CI=true it fails).
  */
-import { type ChildProcess, spawn } from "node:child_process"
-import * as fs from "node:fs"
-import * as net from "node:net"
-import * as os from "node:os"
-import * as path from "node:path"
 import { assert, describe, it } from "@effect/vitest"
 import { CheckpointStore, Event, EventStore, Inbox, Relay } from "@facta/core"
 import { PgInboxStore } from "@facta/postgres"
@@ -17,83 +12,39 @@ import { RedisClient, RedisInbox, RedisPublisher } from "@facta/redis"
 import { Effect, Fiber, Layer, Schedule, Stream } from "effect"
 import { SqlClient } from "effect/sql"
 import * as Database from "../support/database.ts"
+import * as BrokerProcess from "./support/brokerProcess.ts"
 import * as Redis from "./support/redis.ts"
 
-const binary = process.env.REDIS_SERVER_BIN ?? "/usr/bin/redis-server"
-const installed = fs.existsSync(binary)
-if (!installed) {
-  const line = `${binary} is missing: the broker restart test is skipped`
-  if (process.env.CI === "true") throw new Error(`${line} (CI=true requires it)`)
-  console.log(line)
+const redis: BrokerProcess.Server = {
+  name: "redis-server",
+  binary: process.env.REDIS_SERVER_BIN ?? "/usr/bin/redis-server",
+  args: (port, dir) => [
+    "--port",
+    String(port),
+    "--bind",
+    "127.0.0.1",
+    "--dir",
+    dir,
+    "--appendonly",
+    "yes",
+    "--appendfsync",
+    "always",
+    "--save",
+    "",
+    "--protected-mode",
+    "no"
+  ],
+  hello: "PING\r\n",
+  ready: (greeting) => greeting.startsWith("+PONG")
 }
-
-const freePort = () =>
-  new Promise<number>((resolve, reject) => {
-    const server = net.createServer()
-    server.once("error", reject)
-    server.listen(0, "127.0.0.1", () => {
-      const port = (server.address() as net.AddressInfo).port
-      server.close(() => resolve(port))
-    })
-  })
-
-/** Starts the server and waits until it answers PING. */
-const start = async (port: number, dir: string): Promise<ChildProcess> => {
-  const child = spawn(
-    binary,
-    [
-      "--port",
-      String(port),
-      "--bind",
-      "127.0.0.1",
-      "--dir",
-      dir,
-      "--appendonly",
-      "yes",
-      "--appendfsync",
-      "always",
-      "--save",
-      "",
-      "--protected-mode",
-      "no"
-    ],
-    { stdio: "ignore" }
-  )
-  for (let i = 0; i < 200; i++) {
-    const up = await new Promise<boolean>((resolve) => {
-      const socket = net.connect({ host: "127.0.0.1", port })
-      socket.once("connect", () => socket.write("PING\r\n"))
-      socket.once("data", (data) => {
-        socket.destroy()
-        resolve(data.toString().startsWith("+PONG"))
-      })
-      socket.once("error", () => resolve(false))
-    })
-    if (up) return child
-    await new Promise((r) => setTimeout(r, 50))
-  }
-  child.kill("SIGKILL")
-  throw new Error(`redis-server did not start on ${port}`)
-}
-
-const kill = (child: ChildProcess) =>
-  new Promise<void>((resolve) => {
-    if (child.exitCode !== null) return resolve()
-    child.once("exit", () => resolve())
-    child.kill("SIGKILL")
-  })
+const installed = BrokerProcess.installed(redis.binary, "the broker restart test")
 
 describe.skipIf(!installed)("Relay and inbox across a Redis restart", () => {
   it.live(
     "lose nothing when the broker is killed and started again mid-stream",
     () =>
       Effect.gen(function* () {
-        const port = yield* Effect.promise(freePort)
-        const dir = fs.mkdtempSync(path.join(os.tmpdir(), "facta-redis-"))
-        let server: ChildProcess = yield* Effect.promise(() => start(port, dir))
-        yield* Effect.addFinalizer(() =>
-          Effect.promise(() => kill(server).then(() => fs.rmSync(dir, { recursive: true, force: true })))
-        )
+        const server = yield* BrokerProcess.own(redis)
         const schema = Database.uniqueSchema("redisrestart")
         const key = "facta:Account"
         const run = Effect.gen(function* () {
@@ -126,9 +77,9 @@ describe.skipIf(!installed)("Relay and inbox across a Redis restart", () => {
             Effect.repeat(Effect.andThen(write(5), Effect.sleep("20 millis")), { times: 39 })
           )
           yield* Effect.sleep("300 millis")
-          yield* Effect.promise(() => kill(server))
+          yield* server.kill
           yield* Effect.sleep("1 second")
-          server = yield* Effect.promise(() => start(port, dir))
+          yield* server.restart
           yield* Fiber.join(writing)
           const logged = Array.from(yield* Stream.runCollect(store.readAll())).map((e) => e.eventId as string)
           assert.strictEqual(logged.length, 200)
@@ -152,7 +103,7 @@ describe.skipIf(!installed)("Relay and inbox across a Redis restart", () => {
         yield* run.pipe(
           Effect.provide(
             Layer.mergeAll(
-              RedisClient.layer({ url: `redis://127.0.0.1:${port}`, name: "facta-restart-test" }),
+              RedisClient.layer({ url: `redis://127.0.0.1:${server.port}`, name: "facta-restart-test" }),
               Layer.fresh(EventStore.layerMemory),
               Layer.fresh(CheckpointStore.layerMemory),
               Layer.mergeAll(
