@@ -156,4 +156,48 @@ describe.skipIf(!available)("Relay and inbox on NATS JetStream", () => {
     },
     60_000
   )
+
+  it.live(
+    "a stopped consumer hands back what it had fetched: another takes nearly all of it at once, not after the ack wait",
+    () => {
+      const name = Nats.unique("HANDBACK")
+      const prefix = Nats.unique("t")
+      return Effect.gen(function* () {
+        const handled: Array<number> = []
+        const inbox = Inbox.make({
+          name: "handback",
+          // slow enough that most of the 300 are fetched, not handled, when the first consumer stops
+          handle: (event) =>
+            Effect.andThen(
+              Effect.sleep("2 millis"),
+              Effect.sync(() => void handled.push((event.data as { readonly i: number }).i))
+            )
+        })
+        const options = { stream: name, durable: "handback", ackWait: "6 seconds", prefetch: 200, batchSize: 5 }
+        const publisher = yield* NatsPublisher.make({ subject: NatsPublisher.subject(prefix) })
+        for (let i = 0; i < 300; i++) yield* append(`Transfer-${i % 10}`, "Sent", { i })
+        yield* Relay.run(Relay.make({ name: "handback", publisher }), { untilCaughtUp: true })
+        const first = yield* Effect.forkChild(NatsInbox.run(inbox, options))
+        yield* eventually(Effect.sync(() => handled.length >= 20))
+        yield* Fiber.interrupt(first)
+        const stoppedAt = handled.length
+        assert.isBelow(stoppedAt, 100)
+        const second = yield* Effect.forkChild(NatsInbox.run(inbox, options))
+        // what the first consumer had fetched comes back well before its ack wait of 6 s; only the few messages
+        // still on the wire when it stopped wait for it
+        yield* eventually(
+          Effect.sync(() => new Set(handled).size >= 290),
+          "3 seconds"
+        )
+        yield* eventually(
+          Effect.sync(() => new Set(handled).size === 300),
+          "20 seconds"
+        )
+        yield* Fiber.interrupt(second)
+        // the inbox store saw each message once: nothing handled twice
+        assert.strictEqual(handled.length, 300)
+      }).pipe(Effect.provide(Layer.mergeAll(broker(name, prefix), memoryStores(), Inbox.layerMemory)))
+    },
+    60_000
+  )
 })

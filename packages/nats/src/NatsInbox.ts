@@ -97,7 +97,9 @@ export const ensureConsumer = Effect.fn("NatsInbox.ensureConsumer")(function* (o
  * Runs an inbox on a durable consumer until interrupted: the messages that arrived are received together by
  * `Inbox.receiveAll` (one commit), then each is acknowledged (applied, or applied before), terminated (parked) or
  * negatively acknowledged with the rest of its batch (the commit failed for a retryable reason, or the process was
- * stopped in the middle). Messages are handled in the stream's order.
+ * stopped in the middle). Messages are handled in the stream's order. When it stops, the messages it had fetched and
+ * not handled are negatively acknowledged too, so that another consumer has them at once rather than after
+ * `ackWait` (all but those still on their way to it).
  *
  * @example
  * ```ts
@@ -169,6 +171,18 @@ export const run = Effect.fn("NatsInbox.run")(function* <A, R>(
           Stream.fromAsyncIterable(messages, (cause) => new NatsError({ operation: "consume", cause })),
           arrived
         )
+      )
+      // on stop, what was fetched and not handled goes back at once (for another consumer), not after `ackWait`:
+      // the consumer stops pulling, and its iterator hands over what it holds before it ends
+      yield* Effect.addFinalizer(() =>
+        Effect.gen(function* () {
+          // not awaited: it settles once the iterator handed over the rest, which the loop below takes
+          messages.close().catch(() => undefined)
+          while (true) {
+            const left = yield* Queue.takeAll(arrived)
+            for (const message of left) message.nak()
+          }
+        }).pipe(Effect.timeout("2 seconds"), Effect.ignore)
       )
       while (true) {
         const batch = yield* Queue.takeBetween(arrived, 1, batchSize).pipe(
