@@ -173,7 +173,7 @@ describe.skipIf(!available)("Relay and inbox on NATS JetStream", () => {
               Effect.sync(() => void handled.push((event.data as { readonly i: number }).i))
             )
         })
-        const options = { stream: name, durable: "handback", ackWait: "6 seconds", prefetch: 200, batchSize: 5 }
+        const options = { stream: name, durable: "handback", ackWait: "10 seconds", prefetch: 200, batchSize: 5 }
         const publisher = yield* NatsPublisher.make({ subject: NatsPublisher.subject(prefix) })
         for (let i = 0; i < 300; i++) yield* append(`Transfer-${i % 10}`, "Sent", { i })
         yield* Relay.run(Relay.make({ name: "handback", publisher }), { untilCaughtUp: true })
@@ -183,15 +183,15 @@ describe.skipIf(!available)("Relay and inbox on NATS JetStream", () => {
         const stoppedAt = handled.length
         assert.isBelow(stoppedAt, 100)
         const second = yield* Effect.forkChild(NatsInbox.run(inbox, options))
-        // what the first consumer had fetched comes back well before its ack wait of 6 s; only the few messages
+        // what the first consumer had fetched comes back well before its ack wait of 10 s; only the few messages
         // still on the wire when it stopped wait for it
         yield* eventually(
           Effect.sync(() => new Set(handled).size >= 290),
-          "3 seconds"
+          "5 seconds"
         )
         yield* eventually(
           Effect.sync(() => new Set(handled).size === 300),
-          "20 seconds"
+          "30 seconds"
         )
         yield* Fiber.interrupt(second)
         // the inbox store saw each message once: nothing handled twice
