@@ -173,7 +173,13 @@ describe.skipIf(!available)("Relay and inbox on NATS JetStream", () => {
               Effect.sync(() => void handled.push((event.data as { readonly i: number }).i))
             )
         })
-        const options = { stream: name, durable: "handback", ackWait: "10 seconds", prefetch: 200, batchSize: 5 } as const
+        const options = {
+          stream: name,
+          durable: "handback",
+          ackWait: "10 seconds",
+          prefetch: 200,
+          batchSize: 5
+        } as const
         const publisher = yield* NatsPublisher.make({ subject: NatsPublisher.subject(prefix) })
         for (let i = 0; i < 300; i++) yield* append(`Transfer-${i % 10}`, "Sent", { i })
         yield* Relay.run(Relay.make({ name: "handback", publisher }), { untilCaughtUp: true })
