@@ -18,7 +18,7 @@ import { RelayConformance } from "@facta/testing"
 import { Effect, Fiber, Layer, Schema } from "effect"
 import { SqlClient } from "effect/sql"
 import * as Database from "../support/database.ts"
-import { lossyRecordingInbox } from "./support/inbox.ts"
+import { appliedOnceAfterRestart, lossyRecordingInbox } from "./support/inbox.ts"
 import { append, eventually } from "./support/log.ts"
 import * as Nats from "./support/nats.ts"
 
@@ -132,25 +132,7 @@ describe.skipIf(!available)("Relay and inbox on NATS JetStream", () => {
         const parkedNow = yield* lossy.parked("risk")
         yield* eventually(Effect.map(lossy.parked("risk"), (p) => p.length === 1))
         // stop the consumer and start it again: nothing is applied twice
-        yield* Fiber.interrupt(consumer)
-        const again = yield* Effect.forkChild(consume)
-        yield* Effect.sleep("500 millis")
-        yield* Fiber.interrupt(again)
-        const rows = yield* sql<{ event_id: string; stream_id: string; version: number }>`
-          SELECT event_id, stream_id, version FROM ${sql(schema)}.applied ORDER BY n`
-        assert.strictEqual(rows.length, 40)
-        assert.strictEqual(new Set(rows.map((r) => r.event_id)).size, 40)
-        for (let s = 0; s < 4; s++) {
-          const versions = rows.filter((r) => r.stream_id === `Transfer-${s}`).map((r) => r.version)
-          assert.deepStrictEqual(
-            versions,
-            versions.map((_, i) => i + 1)
-          )
-        }
-        const parked = yield* lossy.parked("risk")
-        assert.strictEqual(parked.length, 1)
-        assert.strictEqual(parked[0]!.messageId, "poison-1")
-        assert.match(parked[0]!.error, /^undecodable/)
+        yield* appliedOnceAfterRestart({ schema, store: lossy, consumer, consume, total: 40, streams: 4 })
         assert.isAtMost(parkedNow.length, 1)
       }).pipe(Effect.provide(Layer.mergeAll(broker(name, prefix), Database.projectionStoresIn(schema))))
     },

@@ -5,9 +5,9 @@
  * `/usr/sbin/nats-server` is missing (under CI=true it fails).
  */
 import { assert, describe, it } from "@effect/vitest"
-import { CheckpointStore, Event, EventStore, Relay } from "@facta/core"
+import { CheckpointStore, EventStore, Relay } from "@facta/core"
 import { NatsClient, NatsPublisher, NatsStream } from "@facta/nats"
-import { Effect, Fiber, Layer, Option, Schedule, Stream } from "effect"
+import { Effect, Fiber, Layer, Option, Schedule } from "effect"
 import * as BrokerProcess from "./support/brokerProcess.ts"
 import * as Nats from "./support/nats.ts"
 
@@ -31,25 +31,7 @@ describe.skipIf(!installed)("Relay across a broker restart", () => {
           const publisher = yield* NatsPublisher.make()
           const relay = Relay.make({ name: "restart", publisher })
           const relaying = yield* Effect.forkChild(Relay.run(relay, { pollInterval: "50 millis" }))
-          const store = yield* EventStore.EventStore
-          const write = (n: number) =>
-            Effect.forEach(
-              Array.from({ length: n }, (_, i) => i),
-              (i) =>
-                store.append(`Account-${i % 5}`, [
-                  { eventId: Event.makeEventIdUnsafe(), type: "Deposited", schemaVersion: 1, data: { i } }
-                ]),
-              { discard: true }
-            )
-          const writing = yield* Effect.forkChild(
-            Effect.repeat(Effect.andThen(write(5), Effect.sleep("20 millis")), { times: 39 })
-          )
-          yield* Effect.sleep("300 millis")
-          yield* server.kill
-          yield* Effect.sleep("1 second")
-          yield* server.restart
-          yield* Fiber.join(writing)
-          const total = Array.from(yield* Stream.runCollect(store.readAll())).length
+          const total = (yield* BrokerProcess.appendAcrossRestart(server)).length
           assert.strictEqual(total, 200)
           const nats = yield* NatsClient.NatsClient
           // the server answers JetStream requests a moment after it accepts connections: a failed request is retried

@@ -6,10 +6,10 @@
  * Skipped with one line when `/usr/bin/redis-server` is missing (under CI=true it fails).
  */
 import { assert, describe, it } from "@effect/vitest"
-import { CheckpointStore, Event, EventStore, Inbox, Relay } from "@facta/core"
+import { CheckpointStore, EventStore, Inbox, Relay } from "@facta/core"
 import { PgInboxStore } from "@facta/postgres"
 import { RedisClient, RedisInbox, RedisPublisher } from "@facta/redis"
-import { Effect, Fiber, Layer, Schedule, Stream } from "effect"
+import { Effect, Fiber, Layer, Schedule } from "effect"
 import { SqlClient } from "effect/sql"
 import * as Database from "../support/database.ts"
 import * as BrokerProcess from "./support/brokerProcess.ts"
@@ -63,25 +63,7 @@ describe.skipIf(!installed)("Relay and inbox across a Redis restart", () => {
           const publisher = yield* RedisPublisher.make()
           const relay = Relay.make({ name: "restart", publisher })
           const relaying = yield* Effect.forkChild(Relay.run(relay, { pollInterval: "50 millis" }))
-          const store = yield* EventStore.EventStore
-          const write = (n: number) =>
-            Effect.forEach(
-              Array.from({ length: n }, (_, i) => i),
-              (i) =>
-                store.append(`Account-${i % 5}`, [
-                  { eventId: Event.makeEventIdUnsafe(), type: "Deposited", schemaVersion: 1, data: { i } }
-                ]),
-              { discard: true }
-            )
-          const writing = yield* Effect.forkChild(
-            Effect.repeat(Effect.andThen(write(5), Effect.sleep("20 millis")), { times: 39 })
-          )
-          yield* Effect.sleep("300 millis")
-          yield* server.kill
-          yield* Effect.sleep("1 second")
-          yield* server.restart
-          yield* Fiber.join(writing)
-          const logged = Array.from(yield* Stream.runCollect(store.readAll())).map((e) => e.eventId as string)
+          const logged = yield* BrokerProcess.appendAcrossRestart(server)
           assert.strictEqual(logged.length, 200)
           const count = sql<{ n: number }>`SELECT count(*)::int AS n FROM ${sql(schema)}.applied`.pipe(
             Effect.map((rows) => rows[0]!.n)

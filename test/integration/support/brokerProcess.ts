@@ -8,7 +8,8 @@ import * as fs from "node:fs"
 import * as net from "node:net"
 import * as os from "node:os"
 import * as path from "node:path"
-import { Effect } from "effect"
+import { Event, EventStore } from "@facta/core"
+import { Effect, Fiber, Stream } from "effect"
 
 /** Whether `binary` is installed; says why the test is skipped when it is not (and throws under CI=true). */
 export const installed = (binary: string, test: string): boolean => {
@@ -85,4 +86,33 @@ export const own = (server: Server) =>
         child = await start()
       })
     }
+  })
+
+/**
+ * Appends 200 events (40 bursts of 5 over streams `Account-0` … `Account-4`, 20 ms apart) while the server is killed
+ * after 300 ms and restarted a second later: the ids of the log once every burst is in.
+ */
+export const appendAcrossRestart = (server: {
+  readonly kill: Effect.Effect<void>
+  readonly restart: Effect.Effect<void>
+}) =>
+  Effect.gen(function* () {
+    const store = yield* EventStore.EventStore
+    const burst = Effect.forEach(
+      Array.from({ length: 5 }, (_, i) => i),
+      (i) =>
+        store.append(`Account-${i % 5}`, [
+          { eventId: Event.makeEventIdUnsafe(), type: "Deposited", schemaVersion: 1, data: { i } }
+        ]),
+      { discard: true }
+    )
+    const writing = yield* Effect.forkChild(
+      Effect.repeat(Effect.andThen(burst, Effect.sleep("20 millis")), { times: 39 })
+    )
+    yield* Effect.sleep("300 millis")
+    yield* server.kill
+    yield* Effect.sleep("1 second")
+    yield* server.restart
+    yield* Fiber.join(writing)
+    return Array.from(yield* Stream.runCollect(store.readAll())).map((event) => event.eventId as string)
   })

@@ -4,10 +4,11 @@
  * the bank published.
  */
 import { assert } from "@effect/vitest"
-import { Inbox, StorageError } from "@facta/core"
+import { Inbox } from "@facta/core"
 import { PgInboxStore } from "@facta/postgres"
 import { Context, Effect, Layer, References, Schedule, Stream } from "effect"
 import { HttpServer } from "effect/http"
+import { losingFirstAcks } from "../../../../test/integration/support/inbox.ts"
 import * as Database from "../../../../test/support/database.ts"
 import { Transfers } from "../../src/app/Aggregates.ts"
 import * as TransferRelay from "../../src/app/TransferRelay.ts"
@@ -33,33 +34,7 @@ export const lossyInboxStore = (schema: string, lost: Set<string>) =>
   Layer.effect(
     Inbox.InboxStore,
     Effect.gen(function* () {
-      const real = yield* PgInboxStore.make({ schema })
-      const failure = new StorageError.StorageError({
-        store: "InboxStore",
-        operation: "apply",
-        retryable: true,
-        cause: "connection lost after COMMIT"
-      })
-      const loseFirst = <A>(ids: ReadonlyArray<string>, result: A) =>
-        ids.every((id) => lost.has(id))
-          ? Effect.succeed(result)
-          : Effect.andThen(
-              Effect.sync(() => {
-                for (const id of ids) lost.add(id)
-              }),
-              Effect.fail(failure)
-            )
-      return Inbox.InboxStore.of({
-        ...real,
-        apply: (inbox, id, work) => Effect.flatMap(real.apply(inbox, id, work), (result) => loseFirst([id], result)),
-        applyAll: (inbox, messages) =>
-          Effect.flatMap(real.applyAll(inbox, messages), (result) =>
-            loseFirst(
-              messages.map((m) => m.messageId),
-              result
-            )
-          )
-      })
+      return losingFirstAcks(yield* PgInboxStore.make({ schema }), lost)
     })
   )
 
