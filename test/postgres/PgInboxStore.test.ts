@@ -152,6 +152,36 @@ layer(Live, { timeout: 60_000 })("PgInboxStore batches", (it) => {
   )
 })
 
+layer(Live, { timeout: 60_000 })("PgInboxStore batches at once", (it) => {
+  it.effect("two batches of the same ids in opposite orders, at once, both commit: no deadlock, each id once", () =>
+    Effect.gen(function* () {
+      const store = yield* Inbox.InboxStore
+      const sql = yield* SqlClient.SqlClient
+      yield* sql`CREATE TABLE ${sql(schema)}.crossed (id text NOT NULL)`
+      const work = (id: string) =>
+        // held open a moment, so that the two transactions overlap
+        sql`INSERT INTO ${sql(schema)}.crossed (id) SELECT ${id} FROM pg_sleep(0.001)`
+      for (let round = 0; round < 10; round++) {
+        const ids = Array.from({ length: 200 }, (_, i) => `r${round}-${String(i).padStart(3, "0")}`)
+        const batch = (order: ReadonlyArray<string>) =>
+          store.applyAll(
+            "crossed",
+            order.map((messageId) => ({ messageId, work: work(messageId) }))
+          )
+        const [forward, backward] = yield* Effect.all([batch(ids), batch([...ids].reverse())], {
+          concurrency: 2
+        })
+        // every id applied by exactly one of the two
+        const applied = [...forward.filter(Boolean), ...backward.filter(Boolean)]
+        assert.strictEqual(applied.length, ids.length)
+      }
+      const rows = yield* sql<{ n: number; distinct: number }>`
+        SELECT count(*)::int AS n, count(DISTINCT id)::int AS distinct FROM ${sql(schema)}.crossed`
+      assert.deepStrictEqual(rows[0], { n: 2000, distinct: 2000 })
+    })
+  )
+})
+
 describe("Inbox.receiveAll in memory", () => {
   it.effect("applies each message once and reports duplicates in the batch", () =>
     Effect.gen(function* () {
