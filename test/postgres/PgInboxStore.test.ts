@@ -110,6 +110,23 @@ layer(Live, { timeout: 60_000 })("PgInboxStore batches", (it) => {
     })
   )
 
+  it.effect("a message alone is not batched: a failing handler runs only as often as its retries allow", () =>
+    Effect.gen(function* () {
+      let runs = 0
+      const inbox = yield* recordingInbox("alone", () =>
+        Effect.andThen(
+          Effect.sync(() => {
+            runs++
+          }),
+          Effect.fail("refused")
+        )
+      )
+      assert.deepStrictEqual(yield* Inbox.receiveAll(inbox, [delivery("a1", 1)]), ["parked"])
+      // the first try and two retries (Schedule.recurs(2)); a batch before them would make it four
+      assert.strictEqual(runs, 3)
+    })
+  )
+
   it.effect("an undecodable message in a batch is parked; the rest commit together", () =>
     Effect.gen(function* () {
       const name = "undecodable"
